@@ -1,0 +1,178 @@
+"""Typed, frozen settings read once from the environment (and an optional `.env`).
+
+Why one place: every bad variable is reported together in one line at start-up, instead of a traceback
+from deep inside a handler the first time a value is used. Secrets are kept as `Secret` so that printing
+the settings (or an exception holding them) never shows a token or key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
+DEFAULT_VOLC_ENDPOINT = "https://visual.volcengineapi.com"
+DEFAULT_DB_PATH = "data/portrait-bot.db"
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """Raised with one human-readable line naming every missing or invalid variable."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A string that never shows itself in repr/str, so it cannot leak through logs or tracebacks."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self.value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    telegram_bot_token: Secret
+    volc_access_key: Secret
+    volc_secret_key: Secret
+    telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
+    volc_endpoint: str = DEFAULT_VOLC_ENDPOINT
+    db_path: Path = Path(DEFAULT_DB_PATH)
+    admin_ids: frozenset[int] = frozenset()
+    admin_chat_id: int | None = None
+    daily_free_quota: int = 3
+    quota_timezone: str = "UTC"
+    max_concurrent_tasks: int = 4
+    upstream_qps: float = 2.0
+    max_active_tasks_per_user: int = 1
+    task_deadline_seconds: float = 300.0
+    status_edit_interval: float = 3.0
+    max_prompt_length: int = 300
+    log_level: str = "INFO"
+
+    @property
+    def telegram_file_url(self) -> str:
+        """Files live under the same host's `/file/bot` (Bot API convention, also for self-hosted servers)."""
+        base = self.telegram_api_url.rstrip("/")
+        if base.endswith("/bot"):
+            return base[: -len("/bot")] + "/file/bot"
+        return base + "/file/bot"
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        require_telegram: bool = True,
+        require_volc: bool = True,
+        dotenv: bool = True,
+    ) -> Settings:
+        """Build settings; raise ConfigError listing every problem at once."""
+        source = dict(_load_dotenv() if dotenv and env is None else {})
+        source.update(os.environ if env is None else env)
+        problems: list[str] = []
+        reader = _Reader(source, problems)
+
+        token = reader.secret("TELEGRAM_BOT_TOKEN", required=require_telegram)
+        access_key = reader.secret("VOLC_ACCESSKEY", required=require_volc)
+        secret_key = reader.secret("VOLC_SECRETKEY", required=require_volc)
+        settings = cls(
+            telegram_bot_token=token,
+            volc_access_key=access_key,
+            volc_secret_key=secret_key,
+            telegram_api_url=reader.url("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL),
+            volc_endpoint=reader.url("VOLC_ENDPOINT", DEFAULT_VOLC_ENDPOINT),
+            db_path=Path(source.get("PORTRAIT_BOT_DB") or DEFAULT_DB_PATH),
+            admin_ids=reader.parse("ADMIN_IDS", frozenset(), _id_set),
+            admin_chat_id=reader.parse("ADMIN_CHAT_ID", None, int),
+            daily_free_quota=reader.number("DAILY_FREE_QUOTA", 3, int, 0, 1_000_000),
+            quota_timezone=reader.parse("QUOTA_TIMEZONE", "UTC", _timezone),
+            max_concurrent_tasks=reader.number("MAX_CONCURRENT_TASKS", 4, int, 1, 1000),
+            upstream_qps=reader.number("UPSTREAM_QPS", 2.0, float, 0.01, 1000.0),
+            max_active_tasks_per_user=reader.number("MAX_ACTIVE_TASKS_PER_USER", 1, int, 1, 100),
+            task_deadline_seconds=reader.number("TASK_DEADLINE_SECONDS", 300.0, float, 10.0, 86_400.0),
+            status_edit_interval=reader.number("STATUS_EDIT_INTERVAL", 3.0, float, 0.0, 600.0),
+            max_prompt_length=reader.number("MAX_PROMPT_LENGTH", 300, int, 1, 2000),
+            log_level=reader.parse("LOG_LEVEL", "INFO", _log_level),
+        )
+        if problems:
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
+        return settings
+
+    def describe(self) -> dict[str, str]:
+        """Every setting as text, secrets masked: what `portrait-bot run` logs at start."""
+        return {f.name: repr(getattr(self, f.name)) for f in fields(self)}
+
+
+class _Reader:
+    """Collects problems instead of raising at the first one, so the operator fixes all in one go."""
+
+    def __init__(self, source: Mapping[str, str], problems: list[str]) -> None:
+        self._source = source
+        self._problems = problems
+
+    def _raw(self, name: str) -> str | None:
+        value = self._source.get(name)
+        return value.strip() if value is not None and value.strip() else None
+
+    def secret(self, name: str, *, required: bool) -> Secret:
+        value = self._raw(name)
+        if value is None and required:
+            self._problems.append(f"{name} is required")
+        return Secret(value or "")
+
+    def url(self, name: str, default: str) -> str:
+        value = self._raw(name) or default
+        if not value.startswith(("http://", "https://")):
+            self._problems.append(f"{name} must start with http:// or https://")
+        return value.rstrip("/")
+
+    def parse(self, name: str, default: T, convert: Callable[[str], T]) -> T:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            return convert(value)
+        except (ValueError, ZoneInfoNotFoundError) as exc:
+            self._problems.append(f"{name}={value!r} is invalid ({exc or 'bad value'})")
+            return default
+
+    def number(self, name: str, default: T, convert: Callable[[str], T], low: T, high: T) -> T:
+        value = self.parse(name, default, convert)
+        if not low <= value <= high:  # type: ignore[operator]
+            self._problems.append(f"{name} must be between {low} and {high}")
+            return default
+        return value
+
+
+def _id_set(text: str) -> frozenset[int]:
+    return frozenset(int(part) for part in text.replace(" ", "").split(",") if part)
+
+
+def _timezone(text: str) -> str:
+    ZoneInfo(text)
+    return text
+
+
+def _log_level(text: str) -> str:
+    level = text.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
+def _load_dotenv() -> dict[str, str]:
+    """Read `.env` from the working directory without touching os.environ (real env wins)."""
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(".env").items() if v is not None}
