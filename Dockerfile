@@ -1,0 +1,27 @@
+# Small runtime image: slim Python, dependencies installed in a build stage, a non-root user,
+# the SQLite database on a volume. Build: docker build -t portrait-bot .
+# Run:   docker run -d --name portrait-bot -e TELEGRAM_BOT_TOKEN=... -e VOLC_ACCESSKEY=... \
+#            -e VOLC_SECRETKEY=... -e ADMIN_IDS=... -v portrait-data:/data portrait-bot
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY api_client ./api_client
+COPY storage ./storage
+COPY bot ./bot
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PORTRAIT_BOT_DB=/data/portrait-bot.db
+COPY --from=build /install /usr/local
+RUN useradd --create-home --uid 10001 portrait \
+    && mkdir -p /data && chown portrait:portrait /data
+USER portrait
+VOLUME ["/data"]
+# The health check opens the database read-only and runs the ledger check: it fails when the
+# store is unreadable or the balances disagree with the ledger.
+HEALTHCHECK --interval=60s --timeout=10s --start-period=20s --retries=3 \
+    CMD ["portrait-bot", "admin", "ledger", "check"]
+ENTRYPOINT ["portrait-bot"]
+CMD ["run"]

@@ -1,0 +1,77 @@
+"""Settings fail at start with one line naming every problem, and never show a secret."""
+
+import logging
+import sys
+
+import pytest
+
+from bot.config import ConfigError, Settings
+from bot.log import RedactingFilter
+
+GOOD = {
+    "TELEGRAM_BOT_TOKEN": "123456789:AAH-secret-token-value-abcdefghijklmnop",
+    "VOLC_ACCESSKEY": "AKLTexample",
+    "VOLC_SECRETKEY": "VerySecretKey==",
+}
+
+
+def test_defaults_are_the_real_endpoints() -> None:
+    settings = Settings.from_env(GOOD)
+    assert settings.telegram_api_url == "https://api.telegram.org/bot"
+    assert settings.telegram_file_url == "https://api.telegram.org/file/bot"
+    assert settings.volc_endpoint == "https://visual.volcengineapi.com"
+    assert settings.daily_free_quota == 3
+
+
+def test_local_endpoints_and_lists_are_configuration() -> None:
+    env = GOOD | {
+        "TELEGRAM_API_URL": "http://127.0.0.1:8081/bot",
+        "VOLC_ENDPOINT": "http://127.0.0.1:8080/",
+        "ADMIN_IDS": "1, 22,333",
+        "DAILY_FREE_QUOTA": "7",
+        "QUOTA_TIMEZONE": "Asia/Shanghai",
+    }
+    settings = Settings.from_env(env)
+    assert settings.telegram_file_url == "http://127.0.0.1:8081/file/bot"
+    assert settings.volc_endpoint == "http://127.0.0.1:8080"
+    assert settings.admin_ids == frozenset({1, 22, 333})
+    assert settings.daily_free_quota == 7
+    assert settings.quota_timezone == "Asia/Shanghai"
+
+
+def test_every_problem_is_named_in_one_line() -> None:
+    env = {"VOLC_ACCESSKEY": "x", "ADMIN_IDS": "1,abc", "DAILY_FREE_QUOTA": "-1", "QUOTA_TIMEZONE": "Mars/Base"}
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    message = str(info.value)
+    assert "\n" not in message
+    for name in ("TELEGRAM_BOT_TOKEN", "VOLC_SECRETKEY", "ADMIN_IDS", "DAILY_FREE_QUOTA", "QUOTA_TIMEZONE"):
+        assert name in message
+
+
+def test_secrets_never_show_in_repr() -> None:
+    settings = Settings.from_env(GOOD)
+    text = repr(settings) + str(settings.describe())
+    for secret in GOOD.values():
+        assert secret not in text
+
+
+def test_redacting_filter_masks_token_in_urls_and_tracebacks() -> None:
+    token = GOOD["TELEGRAM_BOT_TOKEN"]
+    redactor = RedactingFilter([token, GOOD["VOLC_SECRETKEY"]])
+    try:
+        raise RuntimeError(f"POST https://api.telegram.org/bot{token}/getMe failed")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "httpx", logging.INFO, __file__, 1, "HTTP Request: %s", (f"/bot{token}/sendMessage",), None
+        )
+        record.exc_info = sys.exc_info()
+    redactor.filter(record)
+    rendered = logging.Formatter().format(record)
+    assert token not in rendered
+    assert "***" in rendered
+
+
+def test_unknown_token_shape_is_masked_even_when_not_configured() -> None:
+    redactor = RedactingFilter()
+    assert "987654321:" not in redactor.redact("url /bot987654321:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef12345/getMe")
