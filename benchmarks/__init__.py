@@ -1,1 +1,4 @@
-"""Benchmarks, run by hand or with `make bench`; each prints ratios against a baseline measured in the same run."""
+"""Benchmarks, run by hand or with `make bench`.
+
+Each prints ratios against a baseline measured in the same run: these machines are shared and noisy.
+"""

@@ -40,7 +40,12 @@ def test_local_endpoints_and_lists_are_configuration() -> None:
 
 
 def test_every_problem_is_named_in_one_line() -> None:
-    env = {"VOLC_ACCESSKEY": "x", "ADMIN_IDS": "1,abc", "DAILY_FREE_QUOTA": "-1", "QUOTA_TIMEZONE": "Mars/Base"}
+    env = {
+        "VOLC_ACCESSKEY": "x",
+        "ADMIN_IDS": "1,abc",
+        "DAILY_FREE_QUOTA": "-1",
+        "QUOTA_TIMEZONE": "Mars/Base",
+    }
     with pytest.raises(ConfigError) as info:
         Settings.from_env(env)
     message = str(info.value)
@@ -74,4 +79,6 @@ def test_redacting_filter_masks_token_in_urls_and_tracebacks() -> None:
 
 def test_unknown_token_shape_is_masked_even_when_not_configured() -> None:
     redactor = RedactingFilter()
-    assert "987654321:" not in redactor.redact("url /bot987654321:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef12345/getMe")
+    assert "987654321:" not in redactor.redact(
+        "url /bot987654321:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef12345/getMe"
+    )
