@@ -192,7 +192,7 @@ class SignedRequest:
     credential_scope: str
     string_to_sign: str
     signing_key: SigningKey = field(repr=False)
-    signature: str
+    signature: str = field(repr=False)  # with the headers, replayable for ~15 minutes
     authorization: str = field(repr=False)
 
 
