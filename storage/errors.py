@@ -1,0 +1,56 @@
+"""The storage exception tree.
+
+The bot maps each class to one catalogue message, so every refusal a user can hit has its own class and
+carries the numbers the message needs (how many are active, when the allowance resets).
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Root of every error raised on purpose by `storage`."""
+
+
+class NotFound(StorageError):
+    """The user, chat or task named by the caller does not exist."""
+
+
+class IllegalTransition(StorageError):
+    """A task move that ALLOWED forbids, or whose expected current state did not match."""
+
+    def __init__(self, task_id: int, current: str, to: str, expected: str | None = None) -> None:
+        self.task_id = task_id
+        self.current = current
+        self.to = to
+        self.expected = expected
+        detail = f" (expected {expected})" if expected is not None else ""
+        super().__init__(f"task {task_id}: {current} -> {to} is not allowed{detail}")
+
+
+class QuotaExhausted(StorageError):
+    """No free unit left today and no credits: nothing was reserved."""
+
+    def __init__(self, user_id: int, resets_at: float) -> None:
+        self.user_id = user_id
+        self.resets_at = resets_at
+        super().__init__(f"user {user_id} has no free units or credits left")
+
+
+class GroupCapReached(StorageError):
+    """The group's daily cap is used up for today (on top of the user's own quota)."""
+
+    def __init__(self, chat_id: int, cap: int, resets_at: float) -> None:
+        self.chat_id = chat_id
+        self.cap = cap
+        self.resets_at = resets_at
+        super().__init__(f"chat {chat_id} reached its daily cap of {cap}")
+
+
+class TooManyActiveTasks(StorageError):
+    """The user already has as many unfinished tasks as they may have at once."""
+
+    def __init__(self, user_id: int, active: int, limit: int) -> None:
+        self.user_id = user_id
+        self.active = active
+        self.limit = limit
+        super().__init__(f"user {user_id} has {active} active tasks (limit {limit})")

@@ -1,0 +1,335 @@
+"""Tasks: one row per generation, a checked state machine, and the quota effect of each move.
+
+Every move is one transaction: `UPDATE tasks ... WHERE id = ? AND state = ?` (a rowcount of 0 means someone
+else moved it first -> IllegalTransition) together with its quota effect: reaching `done` commits the
+reserved unit, reaching `failed` / `cancelled` / `expired` refunds it. The effect is guarded by
+`reservation = 'held'` and a unique ledger index, so it happens exactly once however often it is asked for.
+
+Why a `submitting` task is never resubmitted. `submitting` is written *before* the submit request is sent and
+`submitted` (with the upstream task id) after the answer arrives. A task found in `submitting` after a crash
+may or may not have reached the service; we cannot ask the service about a task whose id we never learned,
+and sending it again could bill the upstream account twice and produce a result nobody can fetch. So the
+runner resolves it with `transition(id, FAILED, expect=SUBMITTING, error_code="submit_unknown")`, which
+refunds the user's unit in the same transaction, and tells the user to try again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .context import StoreContext
+from .db import Session
+from .errors import GroupCapReached, IllegalTransition, NotFound, TooManyActiveTasks
+from .quotas import ledger_row, reserve, reserve_deltas, settle
+
+
+class TaskState(StrEnum):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    POLLING = "polling"
+    DELIVERING = "delivering"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+TERMINAL: frozenset[TaskState] = frozenset(
+    {TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED, TaskState.EXPIRED}
+)
+REFUNDING: frozenset[TaskState] = frozenset({TaskState.FAILED, TaskState.CANCELLED, TaskState.EXPIRED})
+
+_S = TaskState
+ALLOWED: dict[TaskState, frozenset[TaskState]] = {
+    _S.QUEUED: frozenset({_S.SUBMITTING, _S.FAILED, _S.CANCELLED}),
+    _S.SUBMITTING: frozenset({_S.SUBMITTED, _S.FAILED, _S.CANCELLED}),
+    _S.SUBMITTED: frozenset({_S.POLLING, _S.DELIVERING, _S.FAILED, _S.CANCELLED, _S.EXPIRED}),
+    _S.POLLING: frozenset({_S.DELIVERING, _S.FAILED, _S.CANCELLED, _S.EXPIRED}),
+    _S.DELIVERING: frozenset({_S.DONE, _S.FAILED}),
+    _S.DONE: frozenset(),
+    _S.FAILED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.EXPIRED: frozenset(),
+}
+
+_UNFINISHED_SQL = "('queued', 'submitting', 'submitted', 'polling', 'delivering')"
+
+
+@dataclass(frozen=True)
+class NewTask:
+    user_id: int
+    chat_id: int
+    origin_key: str  # unique per user request (e.g. "chat:message"); a repeat returns the existing task
+    request_message_id: int | None
+    face_file_id: str
+    style_file_id: str | None
+    params: dict[str, object] = field(default_factory=dict)
+    charge_chat_id: int | None = None  # the group whose daily cap applies
+    max_active_per_user: int = 1
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    user_id: int
+    chat_id: int
+    origin_key: str
+    request_message_id: int | None
+    status_message_id: int | None
+    face_file_id: str
+    style_file_id: str | None
+    params: dict[str, object]
+    state: TaskState
+    upstream_task_id: str | None
+    error_code: str | None
+    attempts: int
+    result_file_id: str | None
+    lease_owner: str | None
+    lease_until: float | None
+    next_poll_at: float | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    # Beyond the ARCHITECTURE.md field list (appended, so positional use keeps working):
+    last_status: str | None = None
+    charge_chat_id: int | None = None
+    quota_unit: str = "free"  # which kind of unit was reserved: "free" | "credits"
+    reservation: str = "held"  # held | committed | refunded
+
+
+def task_from_row(row: sqlite3.Row) -> Task:
+    return Task(
+        id=row["id"],
+        user_id=row["user_id"],
+        chat_id=row["chat_id"],
+        origin_key=row["origin_key"],
+        request_message_id=row["request_message_id"],
+        status_message_id=row["status_message_id"],
+        face_file_id=row["face_file_id"],
+        style_file_id=row["style_file_id"],
+        params=json.loads(row["params"]),
+        state=TaskState(row["state"]),
+        upstream_task_id=row["upstream_task_id"],
+        error_code=row["error_code"],
+        attempts=row["attempts"],
+        result_file_id=row["result_file_id"],
+        lease_owner=row["lease_owner"],
+        lease_until=row["lease_until"],
+        next_poll_at=row["next_poll_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+        last_status=row["last_status"],
+        charge_chat_id=row["charge_chat_id"],
+        quota_unit=row["quota_unit"],
+        reservation=row["reservation"],
+    )
+
+
+async def _row(s: Session, task_id: int) -> sqlite3.Row:
+    row = await s.one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+    if row is None:
+        raise NotFound(f"task {task_id}")
+    return row
+
+
+class TasksRepo:
+    def __init__(self, ctx: StoreContext) -> None:
+        self._ctx = ctx
+
+    async def create(self, new: NewTask) -> tuple[Task, bool]:
+        """Create a queued task and reserve its unit, all in one transaction; (task, created).
+
+        Order of refusals: a duplicate origin_key returns the existing task (created=False, nothing reserved);
+        then TooManyActiveTasks, GroupCapReached, QuotaExhausted. A refusal writes nothing.
+        """
+        now = self._ctx.now()
+        async with self._ctx.db.transaction() as tx:
+            existing = await tx.one("SELECT * FROM tasks WHERE origin_key = ?", (new.origin_key,))
+            if existing is not None:
+                return task_from_row(existing), False
+            active = await tx.value(
+                f"SELECT COUNT(*) FROM tasks WHERE user_id = ? AND state IN {_UNFINISHED_SQL}", (new.user_id,)
+            )
+            if active >= new.max_active_per_user:
+                raise TooManyActiveTasks(new.user_id, active, new.max_active_per_user)
+            if new.charge_chat_id is not None:
+                await self._check_group_cap(tx, new.charge_chat_id, now)
+            unit = await reserve(tx, self._ctx, new.user_id, now)
+            task_id = await tx.insert(
+                "INSERT INTO tasks (user_id, chat_id, charge_chat_id, origin_key, request_message_id, "
+                "face_file_id, style_file_id, params, state, quota_day, quota_unit, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                (
+                    new.user_id,
+                    new.chat_id,
+                    new.charge_chat_id,
+                    new.origin_key,
+                    new.request_message_id,
+                    new.face_file_id,
+                    new.style_file_id,
+                    json.dumps(new.params, sort_keys=True),
+                    unit.day,
+                    unit.unit,
+                    now,
+                    now,
+                ),
+            )
+            free, credits = reserve_deltas(unit.unit)
+            await ledger_row(
+                tx,
+                user_id=new.user_id,
+                task_id=task_id,
+                kind="reserve",
+                at=now,
+                free=free,
+                credits=credits,
+                day=unit.day,
+                reason=f"task {task_id} ({unit.unit})",
+            )
+            return task_from_row(await _row(tx, task_id)), True
+
+    async def _check_group_cap(self, tx: Session, chat_id: int, now: float) -> None:
+        cap = await tx.value("SELECT daily_cap FROM chats WHERE id = ?", (chat_id,))
+        if cap is None:
+            return
+        used = await tx.value(
+            "SELECT COUNT(*) FROM tasks WHERE charge_chat_id = ? AND created_at >= ? "
+            "AND reservation != 'refunded'",
+            (chat_id, self._ctx.calendar.day_start(now)),
+        )
+        if used >= cap:
+            raise GroupCapReached(chat_id, cap, self._ctx.calendar.next_reset(now))
+
+    async def transition(
+        self,
+        task_id: int,
+        to: TaskState,
+        *,
+        expect: TaskState | None = None,
+        upstream_task_id: str | None = None,
+        error_code: str | None = None,
+        result_file_id: str | None = None,
+    ) -> Task:
+        """Move a task along ALLOWED, with its quota effect, in one transaction.
+
+        A move to the state the task is already in is a no-op that returns the stored task (a runner retrying
+        after a lost reply must not fail, and must not be charged or refunded twice). `expect` guards against
+        a stale view: a task no longer in `expect` raises IllegalTransition. Entering `submitted` requires the
+        upstream task id (from this call or stored), since only that lets a restart poll instead of resubmit.
+        """
+        to = TaskState(to)
+        now = self._ctx.now()
+        async with self._ctx.db.transaction() as tx:
+            row = await _row(tx, task_id)
+            current = TaskState(row["state"])
+            if current == to:
+                return task_from_row(row)
+            if (expect is not None and current != expect) or to not in ALLOWED[current]:
+                raise IllegalTransition(task_id, current, to, expect)
+            if to == TaskState.SUBMITTED and not (upstream_task_id or row["upstream_task_id"]):
+                raise ValueError("a task enters 'submitted' only with its upstream task id")
+            terminal = to in TERMINAL
+            changed = await tx.execute(
+                "UPDATE tasks SET state = ?, updated_at = ?, "
+                "upstream_task_id = COALESCE(?, upstream_task_id), error_code = COALESCE(?, error_code), "
+                "result_file_id = COALESCE(?, result_file_id), finished_at = ?, "
+                "lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END, "
+                "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
+                "WHERE id = ? AND state = ?",
+                (
+                    to.value,
+                    now,
+                    upstream_task_id,
+                    error_code,
+                    result_file_id,
+                    now if terminal else None,
+                    terminal,
+                    terminal,
+                    task_id,
+                    current.value,
+                ),
+            )
+            if changed != 1:  # pragma: no cover - impossible under BEGIN IMMEDIATE, kept as the last guard
+                raise IllegalTransition(task_id, current, to, expect)
+            if to == TaskState.DONE:
+                await settle(tx, row, "commit", now, f"task {task_id} done")
+            elif to in REFUNDING:
+                await settle(tx, row, "refund", now, f"task {task_id} {to.value} {error_code or ''}".strip())
+            return task_from_row(await _row(tx, task_id))
+
+    async def update(
+        self,
+        task_id: int,
+        *,
+        status_message_id: int | None = None,
+        next_poll_at: float | None = None,
+        attempts_inc: bool = False,
+        last_status: str | None = None,
+    ) -> Task:
+        """Bookkeeping that is not a state change (None leaves a field as it is)."""
+        async with self._ctx.db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE tasks SET status_message_id = COALESCE(?, status_message_id), "
+                "next_poll_at = COALESCE(?, next_poll_at), attempts = attempts + ?, "
+                "last_status = COALESCE(?, last_status), updated_at = ? WHERE id = ?",
+                (status_message_id, next_poll_at, int(attempts_inc), last_status, self._ctx.now(), task_id),
+            )
+            if not changed:
+                raise NotFound(f"task {task_id}")
+            return task_from_row(await _row(tx, task_id))
+
+    async def get(self, task_id: int) -> Task | None:
+        rows = await self._select("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        return rows[0] if rows else None
+
+    async def active_for_user(self, user_id: int) -> list[Task]:
+        return await self._select(
+            f"SELECT * FROM tasks WHERE user_id = ? AND state IN {_UNFINISHED_SQL} ORDER BY created_at, id",
+            (user_id,),
+        )
+
+    async def recent_for_user(self, user_id: int, limit: int = 10) -> list[Task]:
+        """Newest first."""
+        return await self._select(
+            "SELECT * FROM tasks WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            (user_id, limit),
+        )
+
+    async def unfinished(self) -> list[Task]:
+        """Every non-terminal task, oldest first: what a restarted runner must resume."""
+        return await self._select(
+            f"SELECT * FROM tasks WHERE state IN {_UNFINISHED_SQL} ORDER BY created_at, id", ()
+        )
+
+    async def claim(self, task_id: int, owner: str, lease_seconds: float) -> bool:
+        """Take (or extend) the lease on an unfinished task; False if another owner holds a live lease."""
+        now = self._ctx.now()
+        async with self._ctx.db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE tasks SET lease_owner = ?, lease_until = ? "
+                f"WHERE id = ? AND state IN {_UNFINISHED_SQL} "
+                "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?)",
+                (owner, now + lease_seconds, task_id, owner, now),
+            )
+            if not changed:
+                await _row(tx, task_id)  # NotFound for an unknown id rather than a silent False
+        return bool(changed)
+
+    async def release(self, task_id: int, owner: str) -> None:
+        """Give the lease up; a no-op if `owner` does not hold it (it may have expired and moved on)."""
+        async with self._ctx.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+                (task_id, owner),
+            )
+
+    async def _select(self, sql: str, params: tuple[Any, ...]) -> list[Task]:
+        async with self._ctx.db.read() as r:
+            rows = await r.all(sql, params)
+        return [task_from_row(row) for row in rows]
