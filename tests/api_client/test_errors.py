@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +90,18 @@ def _gateway(code: int) -> dict[str, Any]:
     }
 
 
-SHAPES = {
-    "business-bytes": lambda code: json.dumps(_business(code)).encode(),
+def _business_bytes(code: int) -> bytes:
+    return json.dumps(_business(code)).encode()
+
+
+def _gateway_bytes(code: int) -> bytes:
+    return json.dumps(_gateway(code)).encode()
+
+
+SHAPES: dict[str, Callable[[int], bytes | dict[str, Any]]] = {
+    "business-bytes": _business_bytes,
     "business-mapping": _business,
-    "gateway-bytes": lambda code: json.dumps(_gateway(code)).encode(),
+    "gateway-bytes": _gateway_bytes,
 }
 
 
