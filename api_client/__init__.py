@@ -1,0 +1,63 @@
+"""Async client of Volcengine's portrait-keeps-identity API: HTTP and upstream rules only (no Telegram, SQL).
+
+    async with PortraitClient() as client:              # VOLC_ACCESSKEY / VOLC_SECRETKEY from the environment
+        face = await prepare_image(raw_selfie)
+        result = await client.generate(SubmitRequest.from_images(face.data, face_switch=True))
+"""
+
+from .client import DEFAULT_ENDPOINT, REGION, SERVICE, PortraitClient
+from .clock import Clock, FakeClock, SystemClock
+from .errors import (
+    AuthError,
+    ImageRejected,
+    InvalidRequest,
+    LocalValidationError,
+    NoFaceDetected,
+    PollDeadlineExceeded,
+    PortraitAPIError,
+    RateLimited,
+    RiskRejected,
+    RiskStage,
+    ServerError,
+    SubmitOutcomeUnknown,
+    TaskNotFound,
+    TransportError,
+)
+from .images import PreparedImage, prepare_image, sniff_format
+from .models import DEFAULT_PROMPT, REQ_KEY, SubmitRequest, TaskResult, TaskStatus, Watermark
+from .polling import PollSchedule, ProgressCallback
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_PROMPT",
+    "REGION",
+    "REQ_KEY",
+    "SERVICE",
+    "AuthError",
+    "Clock",
+    "FakeClock",
+    "ImageRejected",
+    "InvalidRequest",
+    "LocalValidationError",
+    "NoFaceDetected",
+    "PollDeadlineExceeded",
+    "PollSchedule",
+    "PortraitAPIError",
+    "PortraitClient",
+    "PreparedImage",
+    "ProgressCallback",
+    "RateLimited",
+    "RiskRejected",
+    "RiskStage",
+    "ServerError",
+    "SubmitOutcomeUnknown",
+    "SubmitRequest",
+    "SystemClock",
+    "TaskNotFound",
+    "TaskResult",
+    "TaskStatus",
+    "TransportError",
+    "Watermark",
+    "prepare_image",
+    "sniff_format",
+]
