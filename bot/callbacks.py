@@ -19,18 +19,18 @@ from typing import Protocol
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.generation import IDENTITIES, PRESET_PROMPTS
 from bot.i18n import LANGUAGES, t
 
 MAX_CALLBACK_BYTES = 64
 
 # Friendly names -> values the store keeps. Order is the order on screen.
-PRESETS: tuple[str, ...] = ("anime", "watercolor", "cyberpunk", "chibi", "oil")
+PRESETS: tuple[str, ...] = tuple(PRESET_PROMPTS)
 SIZES: dict[str, tuple[int, int]] = {
     "square": (1000, 1000),
     "portrait": (864, 1152),
     "landscape": (1152, 864),
 }
-IDENTITIES: tuple[str, ...] = ("face", "face_style", "style", "none")
 ON_OFF = ("on", "off")
 
 # field -> allowed values; the parser refuses anything else, so a forged or stale button changes nothing.
