@@ -1,0 +1,60 @@
+"""What the job runner needs from the chat side, as a Protocol, so the runner never imports `telegram`.
+
+The Telegram implementation is `bot.delivery.TelegramNotifier`; tests use a recording fake. Two exceptions
+cross the seam: `RecipientGone` (the user blocked the bot or left the chat: stop sending there, refund)
+and `DeliveryUncertain` (a send timed out and may or may not have arrived: never resend blindly).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from bot.friendly import FriendlyError
+    from storage import Task
+
+__all__ = ["DeliveryUncertain", "Notifier", "RecipientGone", "Stage"]
+
+#: The steps a user sees in the status message. "retrying" = rate limited, retried automatically.
+Stage = Literal["queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending"]
+STAGES: tuple[Stage, ...] = (
+    "queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending"
+)
+
+
+class RecipientGone(Exception):
+    """The chat refuses our messages (403: blocked, kicked, deactivated). Not retryable."""
+
+    def __init__(self, chat_id: int) -> None:
+        self.chat_id = chat_id
+        super().__init__(f"chat {chat_id} no longer accepts messages")
+
+
+class DeliveryUncertain(Exception):
+    """Sending the result timed out: it may have arrived. The runner refunds and says so, never resends."""
+
+
+class Notifier(Protocol):
+    """Everything the runner tells (or fetches from) the user's chat. Any method may raise RecipientGone."""
+
+    async def download(self, file_id: str) -> bytes:
+        """The bytes of a file the user sent; ImageRejected("too_large") above the 20 MB Bot API limit."""
+        ...
+
+    async def status(
+        self, task: Task, stage: Stage, elapsed: float, *, lang: str, final: bool = False
+    ) -> None:
+        """Show progress (throttled; `final` edits are never skipped). Cosmetic: failures are swallowed."""
+        ...
+
+    async def deliver(self, task: Task, image: bytes, *, lang: str) -> str:
+        """Send the portrait; returns the photo's Telegram file_id. DeliveryUncertain after a timeout."""
+        ...
+
+    async def failed(self, task: Task, error: FriendlyError, lang: str) -> None:
+        """Tell the user the task ended without a result, in catalogue words."""
+        ...
+
+    async def admin_alert(self, text: str) -> None:
+        """Tell the operators (settings.admin_chat_id) about something that is ours to fix."""
+        ...
