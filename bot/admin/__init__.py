@@ -1,0 +1,1 @@
+"""Admin operations shared by the chat commands (bot/handlers/admin.py) and `portrait-bot admin`."""
