@@ -101,7 +101,7 @@ def image_bytes(
         draw.line([(0, y), (width, y)], fill=(40 + 150 * y // height, 90, 160 - 100 * y // height))
     draw.ellipse([width // 4, height // 5, 3 * width // 4, 4 * height // 5], fill=(230, 190, 160))
     if centre is not None:
-        draw.rectangle([width // 2 - 8, height // 2 - 8, width // 2 + 8, height // 2 + 8], fill=centre)
+        draw.rectangle([width // 2 - 24, height // 2 - 24, width // 2 + 24, height // 2 + 24], fill=centre)
     out = io.BytesIO()
     picture.save(out, fmt)
     return out.getvalue()
