@@ -15,12 +15,12 @@ Grammar (one parser, `parse`):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.generation import IDENTITIES, PRESET_PROMPTS
 from bot.i18n import LANGUAGES, t
+from storage import UserSettings
 
 MAX_CALLBACK_BYTES = 64
 
@@ -115,18 +115,6 @@ def result_keyboard(task_id: int, lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[again, reseed]])
 
 
-class SettingsView(Protocol):
-    """The part of storage.UserSettings the keyboards read (kept structural so this module stays pure)."""
-
-    preset: str
-    width: int
-    height: int
-    hyper: bool
-    identity: str
-    watermark: bool
-    watermark_language: int
-
-
 def size_name(width: int, height: int) -> str:
     """Friendly name of a stored size; sizes set elsewhere (admin, older versions) show as "custom"."""
     for name, dims in SIZES.items():
@@ -148,7 +136,7 @@ def _on_off(value: bool, lang: str) -> str:
     return t("settings.on" if value else "settings.off", lang)
 
 
-def settings_keyboard(s: SettingsView, lang: str) -> InlineKeyboardMarkup:
+def settings_keyboard(s: UserSettings, lang: str) -> InlineKeyboardMarkup:
     """The main /settings screen: one row per setting showing its current value; tapping opens or toggles."""
 
     def row(key: str, value: str, callback: Callback) -> InlineKeyboardButton:
@@ -177,7 +165,7 @@ def _other(lang: str) -> str:
     return "zh" if lang == "en" else "en"
 
 
-def choice_keyboard(menu: str, s: SettingsView, lang: str) -> InlineKeyboardMarkup:
+def choice_keyboard(menu: str, s: UserSettings, lang: str) -> InlineKeyboardMarkup:
     """A sub-screen listing the choices for one setting, the current one ticked, with a Back button."""
     if menu == "preset":
         current, field, options, prefix = s.preset, "preset", PRESETS, "preset"

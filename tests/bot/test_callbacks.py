@@ -1,7 +1,5 @@
 """Buttons round-trip through the one parser, fit in 64 bytes, and stale data parses to None."""
 
-from dataclasses import dataclass
-
 import pytest
 
 from bot.callbacks import (
@@ -17,17 +15,7 @@ from bot.callbacks import (
     size_name,
 )
 from bot.i18n import catalogue
-
-
-@dataclass
-class _Settings:
-    preset: str = "anime"
-    width: int = 1000
-    height: int = 1000
-    hyper: bool = False
-    identity: str = "face"
-    watermark: bool = False
-    watermark_language: int = 1
+from storage import UserSettings as _Settings
 
 
 def _all_callback_data(markup) -> list[str]:

@@ -1,0 +1,65 @@
+"""/quota, /history and /lang: what the user has, what they did, and which language they read."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.context import BotContext
+from bot.handlers.reply import say
+from bot.handlers.timefmt import clock_time, reset_time
+from bot.i18n import LANGUAGES, t
+
+HISTORY_LIMIT = 10
+
+
+async def quota(update: Update, context: BotContext) -> None:
+    """Free portraits left today, credits, and when the daily allowance comes back."""
+    if update.effective_user is None:
+        return
+    balance = await context.services.store.quotas.balance(update.effective_user.id)
+    resets = reset_time(balance.resets_at, context.services.settings.quota_timezone, context.lang)
+    await say(
+        update,
+        context,
+        "quota.text",
+        free_left=balance.free_left,
+        daily=balance.daily_allowance,
+        credits=balance.credits,
+        resets=resets,
+    )
+
+
+async def history(update: Update, context: BotContext) -> None:
+    """The last generations, newest first, with their state."""
+    if update.effective_user is None:
+        return
+    services = context.services
+    tasks = await services.store.tasks.recent_for_user(update.effective_user.id, limit=HISTORY_LIMIT)
+    if not tasks:
+        await say(update, context, "history.empty")
+        return
+    lines = [
+        t(
+            "history.line",
+            context.lang,
+            id=task.id,
+            when=clock_time(task.created_at, services.settings.quota_timezone),
+            state=t(f"state.{task.state}", context.lang),
+        )
+        for task in tasks
+    ]
+    await say(update, context, "history.text", lines="\n".join(lines))
+
+
+async def lang(update: Update, context: BotContext) -> None:
+    """`/lang en` or `/lang zh`; alone it shows the choices."""
+    user = update.effective_user
+    choice = (context.args or [""])[0].lower()
+    if user is None:
+        return
+    if choice not in LANGUAGES:
+        await say(update, context, "lang.usage", current=t(f"language.{context.lang}", context.lang))
+        return
+    await context.services.store.users.set_language(user.id, choice)
+    context.lang = choice
+    await say(update, context, "lang.set", language=t(f"language.{choice}", choice))

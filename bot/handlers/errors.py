@@ -1,0 +1,52 @@
+"""The last resort for exceptions no handler expected.
+
+Why this shape: the full traceback goes to the log (redacted by bot.log's filter), a one-line alert goes
+to the admin chat so someone notices, and the user gets the catalogue apology in their language. The
+exception text never reaches a user (it may hold upstream messages, ids or URLs).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import Forbidden, TelegramError
+
+from bot.context import BotContext
+from bot.i18n import pick_language, t
+
+log = logging.getLogger(__name__)
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log with traceback, alert the admin chat briefly, apologise to the user."""
+    error = context.error
+    where = update.update_id if isinstance(update, Update) else "background"
+    log.error("unhandled %s while handling update %s", type(error).__name__, where, exc_info=error)
+    if isinstance(error, Forbidden) or not isinstance(update, Update):
+        return  # the user blocked us (nobody to tell), or no update to answer
+    await _alert_admin(context, f"⚠️ {type(error).__name__} while handling update {where}")
+    await _apologise(update, context)
+
+
+async def _alert_admin(context: BotContext, text: str) -> None:
+    chat_id = context.services.settings.admin_chat_id
+    if chat_id is None:
+        return
+    try:
+        await context.bot.send_message(chat_id, text)
+    except TelegramError:
+        log.warning("could not alert the admin chat", exc_info=True)
+
+
+async def _apologise(update: Update, context: BotContext) -> None:
+    user = update.effective_user
+    account = await context.services.store.users.get(user.id) if user is not None else None
+    lang = pick_language(account.language if account else user.language_code if user else None)
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(t("error.unexpected", lang), show_alert=True)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(t("error.unexpected", lang))
+    except TelegramError:
+        log.warning("could not apologise for update %s", update.update_id, exc_info=True)

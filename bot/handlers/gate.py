@@ -1,0 +1,43 @@
+"""Runs before every other handler (group -1): record the user, pick their language, stop banned users.
+
+Why one gate: "every update upserts the user" and "banned users get one clear message and nothing else"
+must hold for every command, photo and button, including ones added later (groups, admin). Doing it here
+means no handler can forget, and later handlers read `context.account` / `context.lang` for free.
+"""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop
+
+from bot.context import BotContext
+from bot.handlers.reply import say
+from bot.i18n import pick_language, t
+
+
+async def admit(update: Update, context: BotContext) -> None:
+    """Upsert the sender; a banned sender hears why once per attempt and nothing else happens."""
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return
+    account = await context.services.store.users.upsert_seen(
+        user.id, username=user.username, first_name=user.first_name, language_code=user.language_code
+    )
+    context.account = account
+    context.lang = pick_language(account.language)
+    if not account.banned:
+        return
+    if update.callback_query is not None:
+        await update.callback_query.answer(t("banned", context.lang), show_alert=True)
+    elif _addressed_to_us(update):
+        await say(update, context, "banned")
+    raise ApplicationHandlerStop
+
+
+def _addressed_to_us(update: Update) -> bool:
+    """Private messages, and commands in groups: other group chatter from a banned user is ignored."""
+    message = update.effective_message
+    if message is None:
+        return False
+    text = message.text or message.caption or ""
+    return message.chat.type == "private" or text.startswith("/")

@@ -1,0 +1,59 @@
+"""/anime (alias /generate), /cancel, and the "Again" / "New seed" buttons under a result."""
+
+from __future__ import annotations
+
+import random
+
+from telegram import Update
+
+from bot.callbacks import Repeat, parse, stale_answer
+from bot.context import BotContext
+from bot.handlers.reply import say
+from bot.handlers.submit import Request, request_from_settings, submit
+from bot.i18n import t
+
+_SEED_RANGE = 2**31 - 1
+
+
+async def anime(update: Update, context: BotContext) -> None:
+    """Start a generation from the stored selfie, style and settings; text after the command is the prompt."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None:
+        return
+    prompt = " ".join(context.args) if context.args else None
+    request = await request_from_settings(update, context, prompt_override=prompt)
+    if request is not None:
+        await submit(update, context, request, origin_key=f"msg:{chat.id}:{message.message_id}")
+
+
+async def cancel(update: Update, context: BotContext) -> None:
+    """Cancel the user's running task(s); the runner refunds them and tells the user in the task's chat."""
+    user = update.effective_user
+    if user is None:
+        return
+    services = context.services
+    active = await services.store.tasks.active_for_user(user.id)
+    if not active:
+        await say(update, context, "cancel.nothing")
+        return
+    cancelled = [task.id for task in active if await services.runner.cancel(task.id)]
+    if not cancelled:
+        await say(update, context, "cancel.too_late")
+
+
+async def repeat(update: Update, context: BotContext) -> None:
+    """"Again" repeats a task's exact params; "New seed" changes only the seed."""
+    query, user = update.callback_query, update.effective_user
+    if query is None or user is None:
+        return
+    action = parse(query.data)
+    task = await context.services.store.tasks.get(action.task_id) if isinstance(action, Repeat) else None
+    if not isinstance(action, Repeat) or task is None or task.user_id != user.id:
+        await query.answer(stale_answer(context.lang))
+        return
+    await query.answer(t("repeat.started", context.lang))
+    params = dict(task.params)
+    if action.new_seed:
+        params["seed"] = random.randint(0, _SEED_RANGE)
+    request = Request(task.face_file_id, task.style_file_id, params)
+    await submit(update, context, request, origin_key=f"cb:{query.id}")

@@ -1,0 +1,35 @@
+"""/prompt: the user's own words, joined to the style preset's prompt at generation time."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.context import BotContext
+from bot.generation import DEFAULT_PRESET, PRESET_PROMPTS, prompt_limit
+from bot.handlers.reply import say
+
+CLEAR_WORDS = frozenset({"clear", "reset", "none", "清除"})
+
+
+async def prompt(update: Update, context: BotContext) -> None:
+    """`/prompt` shows it, `/prompt clear` removes it, `/prompt <text>` sets it (within the length limit)."""
+    user = update.effective_user
+    if user is None:
+        return
+    users = context.services.store.users
+    text = " ".join(context.args or ())
+    if not text:
+        current = (await users.get_settings(user.id)).prompt
+        await say(update, context, "prompt.current" if current else "prompt.none", prompt=current)
+    elif text.lower() in CLEAR_WORDS:
+        await users.update_settings(user.id, prompt="")
+        await say(update, context, "prompt.cleared")
+    else:
+        preset = (await users.get_settings(user.id)).preset
+        preset_prompt = PRESET_PROMPTS.get(preset, PRESET_PROMPTS[DEFAULT_PRESET])
+        limit = prompt_limit(preset_prompt, context.services.settings.max_prompt_length)
+        if len(text) > limit:
+            await say(update, context, "error.prompt_too_long", length=len(text), limit=limit)
+            return
+        await users.update_settings(user.id, prompt=text)
+        await say(update, context, "prompt.saved", prompt=text)

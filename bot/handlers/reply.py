@@ -1,0 +1,24 @@
+"""Replying from the catalogue: the only way handlers put text in front of a user.
+
+Why one helper: every reply must be catalogue text in the caller's language, must quote the message it
+answers (so in groups it is clear whom it is for), and must cope with updates that carry no message
+(callbacks, edits), which `update.message` does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Message, Update
+
+from bot.context import BotContext
+from bot.i18n import t
+
+
+async def say(update: Update, context: BotContext, key: str, /, **values: Any) -> Message | None:
+    """Reply to the update's message with catalogue `key`; the sent message, or None if there is none."""
+    message = update.effective_message
+    if message is None:
+        return None
+    reply_markup = values.pop("reply_markup", None)
+    return await message.reply_text(t(key, context.lang, **values), reply_markup=reply_markup, do_quote=True)

@@ -1,0 +1,100 @@
+"""Turning a chat request into a durable task: the one path shared by /anime, captions, albums and buttons.
+
+Why handlers never generate: generation takes a minute, and a handler must answer in milliseconds. So the
+request becomes a stored task (quota reserved in the same transaction), the user gets a status message the
+runner will keep editing, and the runner takes it from there. The task's `origin_key` (the message or the
+callback that asked) makes a re-delivered update find the existing task instead of charging twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from telegram import Message, Update
+
+from bot.context import BotContext
+from bot.generation import PromptTooLong, build_params
+from bot.handlers.reply import say
+from bot.handlers.timefmt import reset_time
+from bot.i18n import t
+from storage import GroupCapReached, NewTask, QuotaExhausted, TooManyActiveTasks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to generate: the images (Telegram file ids) and the params persisted with the task."""
+
+    face_file_id: str
+    style_file_id: str | None
+    params: dict[str, object]
+
+
+async def request_from_settings(
+    update: Update, context: BotContext, *, prompt_override: str | None = None
+) -> Request | None:
+    """The stored selfie, style and settings as a Request; None (after telling the user why) if unusable."""
+    user = update.effective_user
+    if user is None:
+        return None
+    settings = await context.services.store.users.get_settings(user.id)
+    if not settings.selfie_file_id:
+        await say(update, context, "generate.no_selfie")
+        return None
+    try:
+        params = build_params(
+            settings,
+            has_style=settings.style_file_id is not None,
+            prompt_override=prompt_override,
+            max_prompt_length=context.services.settings.max_prompt_length,
+        )
+    except PromptTooLong as exc:
+        await say(update, context, "error.prompt_too_long", length=exc.length, limit=exc.limit)
+        return None
+    return Request(settings.selfie_file_id, settings.style_file_id, params)
+
+
+async def submit(update: Update, context: BotContext, request: Request, *, origin_key: str) -> None:
+    """Create the task (deduplicated by origin_key), post its status message, hand it to the runner."""
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    if user is None or chat is None or message is None:
+        return
+    services = context.services
+    new = NewTask(
+        user_id=user.id,
+        chat_id=chat.id,
+        origin_key=origin_key,
+        request_message_id=message.message_id,
+        face_file_id=request.face_file_id,
+        style_file_id=request.style_file_id,
+        params=request.params,
+        max_active_per_user=services.settings.max_active_tasks_per_user,
+    )
+    try:
+        task, created = await services.store.tasks.create(new)
+    except QuotaExhausted as exc:
+        when = reset_time(exc.resets_at, services.settings.quota_timezone, context.lang)
+        await say(update, context, "quota.exhausted", resets=when)
+        return
+    except TooManyActiveTasks as exc:
+        await say(update, context, "generate.busy", limit=exc.limit)
+        return
+    except GroupCapReached as exc:
+        when = reset_time(exc.resets_at, services.settings.quota_timezone, context.lang)
+        await say(update, context, "generate.group_cap", cap=exc.cap, resets=when)
+        return
+    if not created:
+        log.info("task %s already exists for %s: update re-delivered", task.id, origin_key)
+        return
+    try:
+        status = await _post_status(message, context)
+        await services.store.tasks.update(task.id, status_message_id=status.message_id)
+    finally:
+        # Even if the status message failed (user blocked us...), the runner must settle the task and refund.
+        services.runner.enqueue(task.id)
+
+
+async def _post_status(message: Message, context: BotContext) -> Message:
+    return await message.reply_text(t("status.queued", context.lang), do_quote=True)
