@@ -5,6 +5,8 @@
         result = await client.generate(SubmitRequest.from_images(face.data, face_switch=True))
 """
 
+import logging
+
 from .client import DEFAULT_ENDPOINT, REGION, SERVICE, PortraitClient
 from .clock import Clock, FakeClock, SystemClock
 from .errors import (
@@ -26,6 +28,9 @@ from .errors import (
 from .images import PreparedImage, prepare_image, sniff_format
 from .models import DEFAULT_PROMPT, REQ_KEY, SubmitRequest, TaskResult, TaskStatus, Watermark
 from .polling import PollSchedule, ProgressCallback
+
+# A library stays silent unless the application configures logging (no "last resort" output on stderr).
+logging.getLogger("api_client").addHandler(logging.NullHandler())
 
 __all__ = [
     "DEFAULT_ENDPOINT",

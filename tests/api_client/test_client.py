@@ -453,3 +453,76 @@ async def test_logs_carry_call_facts_but_no_secrets(caplog: pytest.LogCaptureFix
 def test_repr_hides_credentials() -> None:
     client = make_client(Upstream(ok({})))
     assert SECRET not in repr(client) and ACCESS not in repr(client)
+
+
+# --- end to end against the emulator (in-process, signed, on the shared fake clock) -------------------------
+
+
+@pytest.fixture
+def emulator_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def emulator(emulator_clock: FakeClock) -> Any:
+    from api_client.emulator import EmulatorConfig, create_app
+
+    config = EmulatorConfig(
+        access_key=ACCESS, secret_key=SECRET, queue_seconds=2.0, generate_seconds=5.0,
+        clock=emulator_clock.now, sleep=emulator_clock.sleep,
+    )
+    return create_app(config)
+
+
+def emulator_client(app: Any, clock: FakeClock, **options: Any) -> PortraitClient:
+    return PortraitClient(
+        ACCESS, SECRET, endpoint="http://emulator.test", transport=httpx.ASGITransport(app=app), clock=clock,
+        rng=random.Random(3), **options,
+    )
+
+
+async def test_e2e_generate_against_the_emulator(emulator: Any, emulator_clock: FakeClock) -> None:
+    seen: list[TaskStatus] = []
+
+    async def progress(status: TaskStatus) -> None:
+        seen.append(status)
+
+    face = jpeg((512, 640), "peachpuff")
+    async with emulator_client(emulator, emulator_clock) as client:
+        request = SubmitRequest.from_images(face, face_switch=True, width=800, height=600)
+        task_id = await client.submit(request)
+        result = await client.wait(task_id, on_progress=progress, watermark=Watermark(language=1))
+    assert seen == [TaskStatus.IN_QUEUE, TaskStatus.GENERATING, TaskStatus.DONE]
+    assert emulator_clock.sleeps == [1.5, 2.25, 3.375]  # in_queue until 2 s, generating until 7 s
+    assert result.status is TaskStatus.DONE and result.request_id
+    image = Image.open(io.BytesIO(result.images[0]))
+    assert image.format == "JPEG" and image.size == (800, 600)
+    assert emulator.state.emulator.submits_received == 1
+
+
+async def test_e2e_risk_triggers(emulator: Any, emulator_clock: FakeClock) -> None:
+    async with emulator_client(emulator, emulator_clock) as client:
+        with pytest.raises(RiskRejected) as at_submit:
+            await client.submit(SubmitRequest.from_images(FACE, positive_prompt="a risky prompt"))
+        assert at_submit.value.stage is RiskStage.INPUT_TEXT
+        with pytest.raises(RiskRejected) as at_result:
+            await client.generate(SubmitRequest.from_images(FACE, face_switch=True, seed=50511))
+        assert at_result.value.stage is RiskStage.OUTPUT_IMAGE
+
+
+async def test_e2e_faults_retry_and_outcome_unknown(emulator: Any, emulator_clock: FakeClock) -> None:
+    from api_client.emulator import Fault
+
+    faults = emulator.state.emulator.faults
+    async with emulator_client(emulator, emulator_clock) as client:
+        faults.push(Fault.THROTTLED, "CVSync2AsyncSubmitTask")
+        faults.push(Fault.INTERNAL, "CVSync2AsyncGetResult")
+        result = await client.generate(SubmitRequest.from_images(FACE))
+        assert result.images
+        state = emulator.state.emulator
+        assert state.submits_received == 2 and len(state.tasks) == 1  # the 50429 was resent, billed once
+
+        faults.push(Fault.DROP_AFTER, "CVSync2AsyncSubmitTask")
+        with pytest.raises(SubmitOutcomeUnknown):
+            await client.submit(SubmitRequest.from_images(FACE))
+        assert state.submits_received == 3 and len(state.tasks) == 2  # it did arrive: not resent
