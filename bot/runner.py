@@ -1,0 +1,462 @@
+"""The job runner: takes queued tasks from storage and drives each to exactly one terminal state.
+
+Handlers only create a task (quota reserved) and call `enqueue()`. Everything slow happens here, as steps
+that each end in one checked storage transition, so a restart at any point resumes from the database:
+
+    queued --prepare+submit--> submitting --answer--> submitted --> polling --result--> delivering --> done
+                                     \\ any failure: failed / expired / cancelled (the transition refunds)
+
+Rules that are easy to get wrong, and why:
+- A submit is never repeated unless we *know* it did not reach the service: a task found in `submitting`
+  after a restart is failed with "submit_unknown" (refunded, user told), because resending may bill twice.
+  The one known-safe case is a definite rate-limit answer, marked by `last_status="rate_limited"`.
+- Delivery is at most once: `last_status="sending"` is written before the photo goes out, and a task found
+  delivering with that mark is refunded with a visible "may not have arrived" note instead of sent again.
+- `stop()` cancels the asyncio work but never the database state; the next `start()` picks it up.
+- Leases (`store.tasks.claim`) let several workers share the table; the upstream concurrency limit is the
+  client's `task_slot()`, taken before the lease so waiting for a slot never burns a lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from typing import Final
+
+from api_client.client import PortraitClient
+from api_client.clock import Clock, SystemClock
+from api_client.errors import (
+    PollDeadlineExceeded,
+    PortraitAPIError,
+    RateLimited,
+    ServerError,
+    SubmitOutcomeUnknown,
+    TaskNotFound,
+)
+from api_client.images import MAX_BASE64_BYTES, prepare_image
+from api_client.models import SubmitRequest, TaskResult, TaskStatus
+from api_client.polling import ProgressCallback
+from bot.config import Settings
+from bot.friendly import CANCELLED, FriendlyError, error_code, friendly
+from bot.generation import PromptTooLong, to_submit_request, uses_style_image, watermark_for
+from bot.i18n import pick_language
+from bot.notifier import DeliveryUncertain, Notifier, RecipientGone, Stage
+from storage import ALLOWED, TERMINAL, IllegalTransition, Store, Task, TaskState
+
+__all__ = ["JobRunner"]
+
+log = logging.getLogger(__name__)
+
+#: `last_status` marks with a meaning for recovery (other values are the upstream status, for display).
+RATE_LIMITED: Final = "rate_limited"
+SENDING: Final = "sending"
+#: Automatic re-queues after the client's own retries gave up on a rate limit, and their back-off.
+MAX_BUSY_RETRIES: Final = 3
+BUSY_BACKOFF_SECONDS: Final = 30.0
+#: A resumed task whose deadline has passed still gets this long: its result may be waiting upstream (12 h).
+MIN_POLL_SECONDS: Final = 30.0
+#: How long a lease outlives the work it covers, and how often the idle loop looks at the table.
+LEASE_MARGIN_SECONDS: Final = 300.0
+SCAN_INTERVAL_SECONDS: Final = 5.0
+#: stop() lets a photo that is being sent finish, so a clean shutdown never leaves an uncertain delivery.
+STOP_GRACE_SECONDS: Final = 10.0
+#: Two images must fit the 8 MB request limit together, so each gets a smaller budget than the 4.7 MB cap.
+PAIR_BASE64_BYTES: Final = 3_900_000
+_EXPIRING = (TaskNotFound, PollDeadlineExceeded)
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class JobRunner:
+    """Drives tasks through their states; see the module docstring for the rules it keeps."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: PortraitClient,
+        notifier: Notifier,
+        *,
+        settings: Settings,
+        clock: Clock | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._notifier = notifier
+        self._settings = settings
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self.owner = owner or default_owner()
+        self._lease_seconds = settings.task_deadline_seconds + LEASE_MARGIN_SECONDS
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._sending: set[int] = set()
+        self._gone: dict[int, float] = {}  # chat id -> when it refused our messages
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume what a previous run left, then keep taking work until stop()."""
+        self._stopping = False
+        await self.resume()
+        self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
+
+    async def stop(self) -> None:
+        """Stop taking work and cancel running steps without touching their state (the next start resumes)."""
+        self._stopping = True
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        sending = [self._running[i] for i in self._sending if i in self._running]
+        if sending:
+            await asyncio.wait(sending, timeout=STOP_GRACE_SECONDS)
+        work = list(self._running.values())
+        for job in work:
+            job.cancel()
+        await asyncio.gather(*work, return_exceptions=True)
+
+    async def resume(self) -> int:
+        """Pick up every unfinished task in the table; returns how many were started."""
+        started = await self._scan()
+        if started:
+            log.info("resuming %d unfinished task(s)", started)
+        return started
+
+    def enqueue(self, task_id: int) -> None:
+        """A handler created `task_id`: start on it now rather than at the next scan."""
+        if not self._stopping:
+            self._spawn(task_id)
+            self._wake.set()
+
+    async def run_until_idle(self) -> None:
+        """Burst mode (tests, demo): work until nothing is runnable, sleeping the clock through back-offs."""
+        previous: set[tuple[int, str, float]] | None = None
+        while True:
+            await self._scan()
+            if self._running:
+                await asyncio.wait(list(self._running.values()))
+                previous = None
+                continue
+            pending = [t for t in await self._store.tasks.unfinished() if not self._leased_elsewhere(t)]
+            snapshot = {(t.id, t.state.value, t.updated_at) for t in pending}
+            waits = [t.next_poll_at for t in pending if t.next_poll_at and t.next_poll_at > self._clock.now()]
+            if not waits or snapshot == previous:
+                return
+            previous = snapshot
+            await self._clock.sleep(min(waits) - self._clock.now())
+
+    async def cancel(self, task_id: int, *, reason: str = "user") -> bool:
+        """Stop the task and refund it; False when it is finished or already being delivered."""
+        task = await self._store.tasks.get(task_id)
+        if task is None or not _cancellable(task) or task_id in self._sending:
+            return False
+        work = self._running.get(task_id)
+        if work is not None:
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+        task = await self._store.tasks.get(task_id)
+        if task is None or not _cancellable(task):
+            if task is not None and task.state not in TERMINAL:
+                self._spawn(task_id)  # it reached delivering meanwhile: let it finish
+            return False
+        try:
+            task = await self._store.tasks.transition(
+                task_id, TaskState.CANCELLED, expect=task.state, error_code=f"cancelled:{reason}"
+            )
+        except IllegalTransition:
+            return False
+        log.info("task %d cancelled (%s)", task_id, reason)
+        await self._tell(task, FriendlyError(CANCELLED, retryable_by_user=True))
+        return True
+
+    @property
+    def running(self) -> frozenset[int]:
+        """Ids of the tasks this runner is working on right now."""
+        return frozenset(self._running)
+
+    # -- scheduling --------------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=SCAN_INTERVAL_SECONDS)
+            try:
+                await self._scan()
+            except Exception:
+                log.exception("scanning for runnable tasks failed")
+
+    async def _scan(self) -> int:
+        started = 0
+        now = self._clock.now()
+        for task in await self._store.tasks.unfinished():
+            if task.id in self._running or self._leased_elsewhere(task):
+                continue
+            if task.next_poll_at is not None and task.next_poll_at > now:
+                continue
+            started += self._spawn(task.id)
+        return started
+
+    def _leased_elsewhere(self, task: Task) -> bool:
+        return (
+            task.lease_owner is not None
+            and task.lease_owner != self.owner
+            and (task.lease_until or 0.0) > self._clock.now()
+        )
+
+    def _spawn(self, task_id: int) -> bool:
+        if self._stopping or task_id in self._running:
+            return False
+        job = asyncio.create_task(self._work(task_id), name=f"task-{task_id}")
+        self._running[task_id] = job
+        job.add_done_callback(lambda _: self._running.pop(task_id, None))
+        return True
+
+    async def _work(self, task_id: int) -> None:
+        task = await self._store.tasks.get(task_id)
+        if task is None or task.state in TERMINAL or self._backing_off(task):
+            return
+        upstream = task.state is not TaskState.DELIVERING
+        async with self._client.task_slot() if upstream else contextlib.nullcontext():
+            if not await self._store.tasks.claim(task_id, self.owner, self._lease_seconds):
+                return
+            try:
+                await self._drive(task_id)
+            except IllegalTransition as exc:
+                log.info("task %d was moved by someone else: %s", task_id, exc)
+            except (PortraitAPIError, PromptTooLong, DeliveryUncertain, RecipientGone) as exc:
+                await self._end(task_id, exc)
+            except Exception as exc:
+                await self._crashed(task_id, exc)
+            finally:
+                await self._store.tasks.release(task_id, self.owner)
+
+    def _backing_off(self, task: Task) -> bool:
+        return task.next_poll_at is not None and task.next_poll_at > self._clock.now()
+
+    # -- the steps ---------------------------------------------------------------------------------------
+
+    async def _drive(self, task_id: int) -> None:
+        task = await self._require(task_id)
+        if self._refused(task):
+            raise RecipientGone(task.chat_id)
+        lang = await self._lang(task)
+        image: bytes | None = None
+        if task.state in (TaskState.QUEUED, TaskState.SUBMITTING):
+            submitted = await self._submit(task, lang)
+            if submitted is None:
+                return
+            task = submitted
+        if task.state in (TaskState.SUBMITTED, TaskState.POLLING):
+            image = await self._poll(task, lang)
+            if image is None:
+                return
+            task = await self._store.tasks.transition(task.id, TaskState.DELIVERING, expect=TaskState.POLLING)
+        elif task.state is TaskState.DELIVERING:
+            if task.result_file_id:
+                await self._finish(task, task.result_file_id)
+                return
+            if task.last_status == SENDING:
+                raise DeliveryUncertain(f"task {task.id} was being sent when the last run stopped")
+            image = await self._fetch_again(task, lang)
+            if image is None:
+                return
+        if image is not None:
+            await self._deliver(task, image, lang)
+
+    async def _submit(self, task: Task, lang: str) -> Task | None:
+        """queued (or rate-limited submitting) -> submitted; None when it is waiting for a retry."""
+        if task.state is TaskState.SUBMITTING:
+            if task.upstream_task_id:
+                return await self._store.tasks.transition(task.id, TaskState.SUBMITTED, expect=task.state)
+            if task.last_status != RATE_LIMITED:
+                raise SubmitOutcomeUnknown("found in submitting after a restart; not resubmitted")
+        await self._status(task, "preparing", lang)
+        request = await self._build_request(task)
+        request.validate()  # a request we built wrongly fails here, before any state change or cost
+        if task.state is TaskState.QUEUED:
+            task = await self._store.tasks.transition(task.id, TaskState.SUBMITTING, expect=TaskState.QUEUED)
+        else:
+            task = await self._store.tasks.update(task.id, last_status="resubmitting")
+        await self._status(task, "submitting", lang)
+        try:
+            upstream_id = await self._client.submit(request)
+        except RateLimited as exc:  # a definite refusal: the service did not take the task
+            await self._back_off(task, exc, lang, mark=RATE_LIMITED)
+            return None
+        log.info("task %d submitted as %s", task.id, upstream_id)
+        return await self._store.tasks.transition(
+            task.id, TaskState.SUBMITTED, expect=TaskState.SUBMITTING, upstream_task_id=upstream_id
+        )
+
+    async def _build_request(self, task: Task) -> SubmitRequest:
+        use_style = uses_style_image(task.params) and task.style_file_id is not None
+        budget = PAIR_BASE64_BYTES if use_style else MAX_BASE64_BYTES
+        face = await prepare_image(await self._notifier.download(task.face_file_id), max_base64_bytes=budget)
+        style: bytes | None = None
+        if use_style and task.style_file_id is not None:
+            raw = await self._notifier.download(task.style_file_id)
+            style = (await prepare_image(raw, max_base64_bytes=budget)).data
+        return to_submit_request(task.params, face.data, style)
+
+    async def _poll(self, task: Task, lang: str) -> bytes | None:
+        """submitted/polling -> the result image; None when it is waiting for a retry."""
+        if task.state is TaskState.SUBMITTED:
+            task = await self._store.tasks.transition(task.id, TaskState.POLLING, expect=TaskState.SUBMITTED)
+        await self._status(task, "in_queue", lang)
+
+        async def on_progress(status: TaskStatus) -> None:
+            await self._store.tasks.update(task.id, last_status=status.value)
+            if status is not TaskStatus.DONE:
+                stage: Stage = "generating" if status is TaskStatus.GENERATING else "in_queue"
+                await self._status(task, stage, lang)
+
+        return await self._wait(task, lang, on_progress, self._poll_deadline(task))
+
+    async def _fetch_again(self, task: Task, lang: str) -> bytes | None:
+        """A resumed delivery: the image was only in memory, so fetch it again (upstream keeps it 12 h)."""
+        return await self._wait(task, lang, None, MIN_POLL_SECONDS)
+
+    async def _wait(
+        self, task: Task, lang: str, on_progress: ProgressCallback | None, deadline: float
+    ) -> bytes | None:
+        assert task.upstream_task_id is not None, "submitted tasks always carry their upstream id"
+        try:
+            result = await self._client.wait(
+                task.upstream_task_id,
+                watermark=watermark_for(task.params),
+                on_progress=on_progress,
+                deadline=deadline,
+            )
+        except RateLimited as exc:
+            await self._back_off(task, exc, lang)
+            return None
+        return _first_image(result)
+
+    def _poll_deadline(self, task: Task) -> float:
+        age = self._clock.now() - task.created_at
+        return max(self._settings.task_deadline_seconds - age, MIN_POLL_SECONDS)
+
+    async def _deliver(self, task: Task, image: bytes, lang: str) -> None:
+        await self._status(task, "sending", lang)
+        task = await self._store.tasks.update(task.id, last_status=SENDING)
+        self._sending.add(task.id)
+        try:
+            file_id = await self._notifier.deliver(task, image, lang=lang)
+        finally:
+            self._sending.discard(task.id)
+        await self._finish(task, file_id)
+
+    async def _finish(self, task: Task, file_id: str) -> None:
+        await self._store.tasks.transition(
+            task.id, TaskState.DONE, expect=TaskState.DELIVERING, result_file_id=file_id
+        )
+        log.info("task %d done in %.1f s", task.id, self._clock.now() - task.created_at)
+
+    async def _back_off(self, task: Task, exc: RateLimited, lang: str, *, mark: str | None = None) -> None:
+        """Re-queue a rate-limited task a bounded number of times, then let it fail as "busy"."""
+        if task.attempts >= MAX_BUSY_RETRIES:
+            raise exc
+        delay = max(BUSY_BACKOFF_SECONDS * 2**task.attempts, exc.retry_after or 0.0)
+        task = await self._store.tasks.update(
+            task.id, next_poll_at=self._clock.now() + delay, attempts_inc=True, last_status=mark
+        )
+        log.warning("task %d rate limited; retry %d in %.0f s", task.id, task.attempts, delay)
+        await self._status(task, "retrying", lang, final=True)
+
+    # -- endings -----------------------------------------------------------------------------------------
+
+    async def _end(self, task_id: int, exc: BaseException) -> None:
+        """Fail (or expire) the task with the code and message for `exc`; the transition refunds."""
+        task = await self._store.tasks.get(task_id)
+        if task is None or task.state in TERMINAL:
+            return
+        target = TaskState.FAILED
+        if isinstance(exc, _EXPIRING) and TaskState.EXPIRED in ALLOWED[task.state]:
+            target = TaskState.EXPIRED
+        code = error_code(exc)
+        try:
+            task = await self._store.tasks.transition(task_id, target, expect=task.state, error_code=code)
+        except IllegalTransition:
+            log.info("task %d finished elsewhere before it could be marked %s", task_id, code)
+            return
+        log.info("task %d %s: %s", task_id, target.value, code)
+        if isinstance(exc, RecipientGone):
+            self._mark_gone(exc.chat_id)
+            return
+        error = friendly(exc)
+        await self._tell(task, error)
+        if error.alert_admins:
+            await self._alert(f"task {task_id} (user {task.user_id}) failed: {code} ({type(exc).__name__})")
+
+    async def _crashed(self, task_id: int, exc: Exception) -> None:
+        log.error("task %d crashed", task_id, exc_info=exc)
+        try:
+            await self._end(task_id, exc)
+        except Exception:
+            log.exception("task %d: could not record the crash", task_id)
+
+    async def _tell(self, task: Task, error: FriendlyError) -> None:
+        if self._refused(task):
+            return
+        try:
+            await self._notifier.failed(task, error, await self._lang(task))
+        except RecipientGone as gone:
+            self._mark_gone(gone.chat_id)
+        except Exception:
+            log.exception("task %d: telling the user failed", task.id)
+
+    async def _alert(self, text: str) -> None:
+        try:
+            await self._notifier.admin_alert(text)
+        except Exception:
+            log.exception("admin alert failed")
+
+    async def _status(self, task: Task, stage: Stage, lang: str, *, final: bool = False) -> None:
+        """Progress is cosmetic, except that a chat refusing it ends the task (RecipientGone propagates)."""
+        elapsed = self._clock.now() - task.created_at
+        try:
+            await self._notifier.status(task, stage, elapsed, lang=lang, final=final)
+        except RecipientGone:
+            raise
+        except Exception:
+            log.warning("task %d: status update failed", task.id, exc_info=True)
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    def _mark_gone(self, chat_id: int) -> None:
+        self._gone[chat_id] = self._clock.now()
+        log.info("chat %d refuses messages; its pending tasks are refunded", chat_id)
+
+    def _refused(self, task: Task) -> bool:
+        """Tasks made before the chat refused us are not sent; a newer task means the user is back."""
+        since = self._gone.get(task.chat_id)
+        return since is not None and task.created_at <= since
+
+    async def _lang(self, task: Task) -> str:
+        user = await self._store.users.get(task.user_id)
+        return pick_language(user.language if user is not None else None)
+
+    async def _require(self, task_id: int) -> Task:
+        task = await self._store.tasks.get(task_id)
+        if task is None:
+            raise IllegalTransition(task_id, "missing", "any")
+        return task
+
+
+def _cancellable(task: Task) -> bool:
+    return TaskState.CANCELLED in ALLOWED[task.state]
+
+
+def _first_image(result: TaskResult) -> bytes:
+    if not result.images:
+        raise ServerError("the finished task carried no image bytes")
+    return result.images[0]
+

@@ -1,0 +1,360 @@
+"""JobRunner end to end against the emulator: what the user is told, what is charged, what upstream sees."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api_client.emulator import Fault
+from bot.notifier import DeliveryUncertain
+from bot.runner import BUSY_BACKOFF_SECONDS, MAX_BUSY_RETRIES
+from storage import TaskState
+
+from .runner_support import SK, HangAfterSubmit, bench
+
+SUBMIT = "CVSync2AsyncSubmitTask"
+RESULT = "CVSync2AsyncGetResult"
+
+
+async def test_happy_path_delivers_once_and_commits_once(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        task = await b.task(prompt="smiling")
+        assert await b.free_left() == 2  # reserved at creation
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+
+        done = await b.state(task.id)
+        assert done.state is TaskState.DONE and done.result_file_id == f"photo-{task.id}"
+        assert [tid for tid, _ in notifier.delivered] == [task.id]
+        assert notifier.delivered[0][1][:2] == b"\xff\xd8"  # the emulator's JPEG reached the user
+        assert notifier.failures == [] and notifier.alerts == []
+        stages = notifier.stages(task.id)
+        assert stages[:3] == ["preparing", "submitting", "in_queue"]
+        assert "generating" in stages and stages[-1] == "sending"
+        assert b.app_state.submits_received == 1
+        assert await b.free_left() == 2  # committed, not refunded
+        ledger = await b.store.quotas.ledger(1)
+        assert sorted(e.kind for e in ledger) == ["commit", "reserve"]
+        assert await b.ledger_ok()
+        await runner.run_until_idle()  # nothing left to do: no second delivery
+        assert len(notifier.delivered) == 1
+
+
+@pytest.mark.parametrize(
+    ("choices", "face", "code", "key", "submits"),
+    [
+        ({"prompt": "something risky"}, "face", "50412", "error.risk.input_text", 1),
+        ({"prompt": "blocklisted name"}, "face", "50413", "error.risk.blocklist", 1),
+        ({}, "magenta", "50411", "error.risk.input_image", 1),
+        ({"seed": 50511}, "face", "50511", "error.risk.output", 1),
+        ({"seed": 50512}, "face", "50512", "error.risk.output", 1),
+        ({"seed": 50519}, "face", "50519", "error.risk.copyright_output", 1),
+        ({"seed": 60102}, "face", "60102", "error.no_face", 1),
+        ({"seed": 50500}, "face", "50500", "error.service", 1),
+        ({}, "tiny", "image:too_small", "error.image.too_small", 0),
+        ({}, "junk", "image:not_image", "error.image.unreadable", 0),
+    ],
+)
+async def test_each_failure_reaches_the_user_as_its_message_and_is_refunded(
+    tmp_path: Path, choices: dict[str, Any], face: str, code: str, key: str, submits: int
+) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        task = await b.task(face=face, language="zh", **choices)
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+
+        failed = await b.state(task.id)
+        assert (failed.state, failed.error_code) == (TaskState.FAILED, code)
+        assert notifier.keys() == [key]
+        assert notifier.failures[0][2] == "zh"
+        assert notifier.delivered == []
+        assert b.app_state.submits_received == submits
+        assert await b.free_left() == 3
+        assert await b.ledger_ok()
+
+
+async def test_output_rejection_invites_another_try(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        task = await b.task(seed=50511)
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        assert notifier.failures[0][1].retryable_by_user is True
+
+
+async def test_bad_credentials_apologise_and_alert_admins(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner(client=b.client(secret=SK + "-wrong"))
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).error_code == "100010"
+        assert notifier.keys() == ["error.config"]
+        assert len(notifier.alerts) == 1 and f"task {task.id}" in notifier.alerts[0]
+        assert SK not in notifier.alerts[0]
+        assert await b.free_left() == 3
+
+
+async def test_dropped_submit_is_never_resent(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        b.app_state.faults.push(Fault.DROP_AFTER, SUBMIT)
+        runner, notifier = b.runner()
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).error_code == "submit_unknown"
+        assert notifier.keys() == ["error.submit_unknown"]
+        assert b.app_state.submits_received == 1
+        assert await b.free_left() == 3 and await b.ledger_ok()
+
+
+async def test_crash_while_submitting_is_refunded_and_not_resubmitted(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        hang = HangAfterSubmit(b.transport)
+        first, first_notifier = b.runner(client=b.client(transport=hang), owner="worker-a")
+        task = await b.task()
+        first.enqueue(task.id)
+        await asyncio.wait_for(hang.forwarded.wait(), 5)
+        await first.stop()  # the process dies with the submit in flight
+        assert (await b.state(task.id)).state is TaskState.SUBMITTING
+
+        second, notifier = b.runner(owner="worker-b")
+        assert await second.resume() == 1
+        await second.run_until_idle()
+        failed = await b.state(task.id)
+        assert (failed.state, failed.error_code) == (TaskState.FAILED, "submit_unknown")
+        assert notifier.keys() == ["error.submit_unknown"]
+        assert b.app_state.submits_received == 1  # told, refunded, never sent twice
+        assert first_notifier.delivered == notifier.delivered == []
+        assert await b.free_left() == 3 and await b.ledger_ok()
+
+
+async def test_stop_mid_poll_then_a_new_runner_delivers_exactly_once(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        first, first_notifier = b.runner(owner="worker-a")
+        first_notifier.hold_at = "generating"
+        task = await b.task()
+        first.enqueue(task.id)
+        await asyncio.wait_for(first_notifier.held.wait(), 5)
+        await first.stop()
+        stopped = await b.state(task.id)
+        assert stopped.state is TaskState.POLLING and stopped.lease_owner is None
+
+        second, notifier = b.runner(owner="worker-b")
+        await second.start()
+        await second.run_until_idle()
+        await second.stop()
+        assert (await b.state(task.id)).state is TaskState.DONE
+        assert first_notifier.delivered == [] and [t for t, _ in notifier.delivered] == [task.id]
+        assert b.app_state.submits_received == 1
+        assert await b.free_left() == 2 and await b.ledger_ok()
+
+
+async def test_stop_while_delivering_refetches_the_result_on_resume(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        first, first_notifier = b.runner(owner="worker-a")
+        first_notifier.hold_at = "sending"
+        task = await b.task()
+        first.enqueue(task.id)
+        await asyncio.wait_for(first_notifier.held.wait(), 5)
+        await first.stop()
+        assert (await b.state(task.id)).state is TaskState.DELIVERING
+
+        second, notifier = b.runner(owner="worker-b")
+        await second.resume()
+        await second.run_until_idle()
+        assert (await b.state(task.id)).state is TaskState.DONE
+        assert len(notifier.delivered) == 1 and b.app_state.submits_received == 1
+
+
+async def test_a_send_interrupted_by_a_crash_is_not_sent_again(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        task = await b.task()
+        await b.store.tasks.transition(task.id, TaskState.SUBMITTING)
+        await b.store.tasks.transition(task.id, TaskState.SUBMITTED, upstream_task_id="123")
+        await b.store.tasks.transition(task.id, TaskState.POLLING)
+        await b.store.tasks.transition(task.id, TaskState.DELIVERING)
+        await b.store.tasks.update(task.id, last_status="sending")  # died inside send_photo
+        await runner.resume()
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).error_code == "delivery_uncertain"
+        assert notifier.delivered == [] and notifier.keys() == ["error.delivery_uncertain"]
+        assert await b.free_left() == 3
+
+
+async def test_delivery_timeout_is_refunded_with_a_visible_note_not_resent(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.deliver_error = DeliveryUncertain("send_photo timed out")
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).error_code == "delivery_uncertain"
+        assert notifier.keys() == ["error.delivery_uncertain"]
+        assert await b.free_left() == 3 and await b.ledger_ok()
+
+
+async def test_cancel_mid_generation_refunds_and_tells_the_user(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.hold_at = "generating"
+        task = await b.task()
+        runner.enqueue(task.id)
+        await asyncio.wait_for(notifier.held.wait(), 5)
+        assert await runner.cancel(task.id) is True
+        cancelled = await b.state(task.id)
+        assert (cancelled.state, cancelled.error_code) == (TaskState.CANCELLED, "cancelled:user")
+        assert notifier.keys() == ["job.cancelled"] and notifier.delivered == []
+        assert runner.running == frozenset()
+        assert await runner.cancel(task.id) is False  # already over
+        await runner.run_until_idle()
+        assert notifier.delivered == []
+        assert await b.free_left() == 3 and await b.ledger_ok()
+
+
+async def test_cancel_of_a_queued_task_never_submits(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, _ = b.runner()
+        task = await b.task()
+        assert await runner.cancel(task.id, reason="admin") is True
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).error_code == "cancelled:admin"
+        assert b.app_state.submits_received == 0
+
+
+async def test_blocked_user_is_refunded_and_not_messaged(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.gone = {1}
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        failed = await b.state(task.id)
+        assert (failed.state, failed.error_code) == (TaskState.FAILED, "blocked")
+        assert notifier.failures == [] and notifier.delivered == []
+        assert b.app_state.submits_received == 0
+        assert await b.free_left() == 3
+
+        notifier.gone = set()  # the user unblocked the bot and asked again
+        b.clock.advance(60)
+        again = await b.task()
+        runner.enqueue(again.id)
+        await runner.run_until_idle()
+        assert (await b.state(again.id)).state is TaskState.DONE
+
+
+async def test_user_blocking_during_delivery_is_refunded(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.gone, notifier.gone_on = {1}, {"deliver"}
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).error_code == "blocked"
+        assert notifier.failures == []
+        assert await b.free_left() == 3 and await b.ledger_ok()
+
+
+async def test_a_task_stuck_upstream_expires_at_the_deadline(tmp_path: Path) -> None:
+    async with bench(tmp_path, stuck_rate=1.0) as b:
+        runner, notifier = b.runner()
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        expired = await b.state(task.id)
+        assert (expired.state, expired.error_code) == (TaskState.EXPIRED, "deadline")
+        assert notifier.keys() == ["error.expired"]
+        assert b.settings.task_deadline_seconds <= b.clock.now() - task.created_at < 200
+        assert await b.free_left() == 3 and await b.ledger_ok()
+
+
+async def test_rate_limited_submit_is_requeued_with_backoff_then_succeeds(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        for _ in range(2):  # the client's own attempt and its one retry
+            b.app_state.faults.push(Fault.THROTTLED, SUBMIT)
+        runner, notifier = b.runner()
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        done = await b.state(task.id)
+        assert done.state is TaskState.DONE and done.attempts == 1
+        assert "retrying" in notifier.stages(task.id)
+        assert b.clock.now() - task.created_at >= BUSY_BACKOFF_SECONDS
+        assert b.app_state.submits_received == 3 and len(notifier.delivered) == 1
+        assert await b.free_left() == 2 and await b.ledger_ok()
+
+
+async def test_rate_limited_poll_is_retried_later(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        for _ in range(2):
+            b.app_state.faults.push(Fault.CONCURRENCY, RESULT)
+        runner, notifier = b.runner()
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).state is TaskState.DONE
+        assert "retrying" in notifier.stages(task.id) and len(notifier.delivered) == 1
+
+
+async def test_rate_limits_that_never_end_fail_as_busy_after_bounded_retries(tmp_path: Path) -> None:
+    async with bench(tmp_path, fault_rate_429=1.0) as b:
+        runner, notifier = b.runner()
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        failed = await b.state(task.id)
+        assert (failed.state, failed.error_code) == (TaskState.FAILED, "50429")
+        assert failed.attempts == MAX_BUSY_RETRIES
+        assert notifier.stages(task.id).count("retrying") == MAX_BUSY_RETRIES
+        assert notifier.keys() == ["error.busy"]
+        assert await b.free_left() == 3 and await b.ledger_ok()
+
+
+async def test_an_unexpected_exception_apologises_alerts_and_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.download_error = RuntimeError("disk on fire /secret/path")
+        task = await b.task()
+        runner.enqueue(task.id)
+        with caplog.at_level(logging.ERROR, logger="bot.runner"):
+            await runner.run_until_idle()
+        assert (await b.state(task.id)).error_code == "unexpected"
+        assert notifier.keys() == ["error.unexpected"]
+        assert len(notifier.alerts) == 1 and "RuntimeError" in notifier.alerts[0]
+        assert any(r.exc_info and "disk on fire" in str(r.exc_info[1]) for r in caplog.records)
+        assert await b.free_left() == 3 and await b.ledger_ok()
+
+
+async def test_upstream_concurrency_limit_is_respected(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        tasks = [await b.task(user_id=uid) for uid in range(1, 6)]
+        await runner.start()
+        for task in tasks:
+            runner.enqueue(task.id)
+        await runner.run_until_idle()
+        await runner.stop()
+        assert [(await b.state(t.id)).state for t in tasks] == [TaskState.DONE] * 5
+        assert 1 <= notifier.max_in_flight <= b.settings.max_concurrent_tasks
+        assert sorted(t for t, _ in notifier.delivered) == [t.id for t in tasks]
+
+
+async def test_style_image_is_downloaded_only_when_the_choice_uses_it(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        used = await b.task(user_id=1, style="style", identity="face")
+        unused = await b.task(user_id=2, style="style", identity="none")
+        runner.enqueue(used.id)
+        runner.enqueue(unused.id)
+        await runner.run_until_idle()
+        assert notifier.downloads.count("style") == 1
+        assert len(notifier.delivered) == 2
