@@ -1,0 +1,146 @@
+"""The connection layer: pragmas, atomic transactions, no interleaving, readers see committed data only."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from storage import Store
+from storage.db import Database
+
+
+async def _db(path: Path) -> Database:
+    db = await Database.open(path, synchronous="FULL")
+    async with db.transaction() as tx:
+        await tx.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        await tx.execute("INSERT INTO counter VALUES (1, 0)")
+    return db
+
+
+async def _n(db: Database) -> int:
+    async with db.read() as r:
+        return int(await r.value("SELECT n FROM counter WHERE id = 1"))
+
+
+async def test_pragmas(db_path: Path) -> None:
+    db = await Database.open(db_path, synchronous="NORMAL", busy_timeout_ms=1234)
+    try:
+        async with db.transaction() as tx:
+            values = [await tx.value(f"PRAGMA {p}") for p in ("journal_mode", "foreign_keys", "busy_timeout")]
+            sync = await tx.value("PRAGMA synchronous")
+        assert values == ["wal", 1, 1234] and sync == 1  # NORMAL
+    finally:
+        await db.close()
+    with pytest.raises(ValueError):
+        await Database.open(db_path, synchronous="OFF")  # type: ignore[arg-type]
+
+
+async def test_exception_rolls_back_the_whole_transaction(db_path: Path) -> None:
+    db = await _db(db_path)
+    try:
+        with pytest.raises(KeyError):
+            async with db.transaction() as tx:
+                await tx.execute("UPDATE counter SET n = 5")
+                await tx.execute("INSERT INTO counter VALUES (2, 0)")
+                raise KeyError("boom")
+        async with db.read() as r:
+            assert [tuple(row) for row in await r.all("SELECT id, n FROM counter")] == [(1, 0)]
+    finally:
+        await db.close()
+
+
+async def test_concurrent_read_modify_write_never_interleaves(db_path: Path) -> None:
+    db = await _db(db_path)
+
+    async def bump() -> None:
+        async with db.transaction() as tx:
+            n = await tx.value("SELECT n FROM counter")
+            await asyncio.sleep(0)  # let every other coroutine try to get in
+            await tx.execute("UPDATE counter SET n = ?", (n + 1,))
+
+    try:
+        await asyncio.gather(*(bump() for _ in range(200)))
+        assert await _n(db) == 200
+    finally:
+        await db.close()
+
+
+async def test_readers_see_only_committed_state(db_path: Path) -> None:
+    db = await _db(db_path)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def writer() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE counter SET n = 1")
+            inside.set()
+            await release.wait()
+
+    try:
+        task = asyncio.create_task(writer())
+        await inside.wait()
+        assert await _n(db) == 0  # half-done write invisible
+        release.set()
+        await task
+        assert await _n(db) == 1
+    finally:
+        await db.close()
+
+
+async def test_cancellation_mid_transaction_rolls_back_and_leaves_the_connection_usable(db_path: Path) -> None:
+    db = await _db(db_path)
+    inside = asyncio.Event()
+
+    async def stuck() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE counter SET n = 99")
+            inside.set()
+            await asyncio.Event().wait()
+
+    try:
+        task = asyncio.create_task(stuck())
+        await inside.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE counter SET n = n + 1")
+        assert await _n(db) == 1
+    finally:
+        await db.close()
+
+
+async def test_waits_for_another_process_holding_the_write_lock(db_path: Path) -> None:
+    db = await _db(db_path)
+    other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE counter SET n = 10")
+        asyncio.get_running_loop().call_later(0.05, other.execute, "COMMIT")
+        async with db.transaction() as tx:  # blocks in busy_timeout, then proceeds
+            await tx.execute("UPDATE counter SET n = n + 1")
+        assert await _n(db) == 11
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_in_memory_store_works_without_a_reader_connection() -> None:
+    async with await Store.open(":memory:") as store:
+        await store.users.upsert_seen(1, username="a", first_name="A", language_code=None)
+        assert (await store.users.get(1)) is not None
+        assert (await store.quotas.check()).ok
+
+
+async def test_clock_may_be_a_plain_callable(db_path: Path) -> None:
+    async with await Store.open(db_path, clock=lambda: 1234.5) as store:
+        user = await store.users.upsert_seen(1, username=None, first_name="", language_code=None)
+    assert user.first_seen == 1234.5
+
+
+async def test_open_creates_the_directory(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "bot.db"
+    await (await Store.open(path)).close()
+    assert path.exists()
