@@ -97,4 +97,4 @@ async def submit(update: Update, context: BotContext, request: Request, *, origi
 
 
 async def _post_status(message: Message, context: BotContext) -> Message:
-    return await message.reply_text(t("status.queued", context.lang), do_quote=True)
+    return await message.reply_text(t("status.queued", context.lang, elapsed=0), do_quote=True)

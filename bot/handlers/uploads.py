@@ -17,7 +17,6 @@ from telegram import Bot, Message
 
 from api_client.errors import ImageRejected
 from api_client.images import MIN_SIDE, read_header_size, sniff_format
-from bot.friendly import friendly
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile refuses more (Bot API limit without a local server)
 ACCEPTED_FORMATS = frozenset({"jpeg", "png", "bmp", "webp", "heif"})
@@ -40,9 +39,12 @@ class UploadRejected(Exception):
 
     @classmethod
     def because(cls, reason: str) -> UploadRejected:
-        """Same words as a generation failing for this reason (bot.friendly), said at upload time."""
-        error = friendly(ImageRejected(reason=reason))
-        return cls(error.key, dict(error.values))
+        """The upload-time message for an ImageRejected reason (nothing was charged: no quota words)."""
+        key = _KEYS.get(reason, "upload.not_image")
+        return cls(key, {"min_side": MIN_SIDE, "max_mb": MAX_DOWNLOAD_BYTES // (1024 * 1024)})
+
+
+_KEYS = {"too_small": "upload.too_small", "too_large": "upload.too_large", "bomb": "upload.bomb"}
 
 
 def has_image(message: Message) -> bool:

@@ -1,0 +1,141 @@
+"""Builds the Application: the one place handlers are registered, and the services' lifecycle.
+
+Order matters and is all here. Group -1 is the gate (upsert the user, stop banned users). Group 0 is one
+ordered list: commands first, then photos, then buttons (known patterns before the stale-button
+catch-all), and last the catch-alls for unknown commands and stray text, so a later addition (groups,
+admin commands) goes in above them.
+
+Lifecycle: post_init opens the services and starts the runner (which resumes unfinished tasks), then
+publishes the command list per language; post_stop stops the runner while the bot can still talk (a photo
+being sent may finish); post_shutdown closes the client and the store. `start_application` /
+`stop_application` run the same sequence as `run_polling` for callers that already have an event loop
+(the demo, the end-to-end tests).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
+from bot.handlers import account, admin, errors, gate, generate, groups, images, prompt, settings, start
+from bot.i18n import LANGUAGES, t
+from bot.services import Services, ServicesFactory, open_services
+
+log = logging.getLogger(__name__)
+
+App = Application[Any, BotContext, Any, Any, Any, Any]
+
+#: Commands shown in Telegram's menu, in this order; descriptions are catalogue keys `command.<name>`.
+MENU_COMMANDS = ("anime", "settings", "prompt", "style", "face", "quota", "history", "cancel", "lang", "help")
+
+
+def handler_list() -> list[BaseHandler[Any, Any, Any]]:
+    """Every group-0 handler, first match wins."""
+    return [
+        *admin.admin_handlers(),  # issue 6: above /quota, so `/quota <user>` reaches the admin view
+        CommandHandler("start", start.start),
+        CommandHandler("help", start.help_command),
+        CommandHandler(["anime", "generate"], generate.anime),
+        CommandHandler("cancel", generate.cancel),
+        CommandHandler("prompt", prompt.prompt),
+        CommandHandler("face", images.face),
+        CommandHandler("style", images.style),
+        CommandHandler("settings", settings.show),
+        CommandHandler("quota", account.quota),
+        CommandHandler("history", account.history),
+        CommandHandler("lang", account.lang),
+        MessageHandler(filters.PHOTO | filters.Document.ALL, images.on_image),
+        CallbackQueryHandler(settings.on_button, pattern=r"^(set|menu):"),
+        CallbackQueryHandler(generate.repeat, pattern=r"^(again|seed):"),
+        CallbackQueryHandler(start.stale_button),
+        *groups.group_handlers(),
+        # Group and admin handlers (issue 6) go above this line.
+        MessageHandler(filters.COMMAND, start.unknown_command),
+        MessageHandler(filters.TEXT & filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED, start.text_hint),
+    ]
+
+
+def build_application(settings: Settings, *, services_factory: ServicesFactory | None = None) -> App:
+    """The configured Application; nothing is opened until it starts (post_init)."""
+    factory = services_factory or open_services
+
+    async def post_init(app: App) -> None:
+        services = await factory(settings, app.bot)
+        app.bot_data[SERVICES_KEY] = services
+        await services.runner.start()
+        await publish_commands(app)
+
+    async def post_stop(app: App) -> None:
+        services: Services | None = app.bot_data.get(SERVICES_KEY)
+        if services is not None:
+            await services.stop_runner()
+
+    async def post_shutdown(app: App) -> None:
+        services: Services | None = app.bot_data.pop(SERVICES_KEY, None)
+        if services is not None:
+            await services.close()
+
+    application: App = (
+        Application.builder()
+        .token(settings.telegram_bot_token.value)
+        .base_url(settings.telegram_api_url)
+        .base_file_url(settings.telegram_file_url)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(True)
+        .context_types(CONTEXT_TYPES)
+        .post_init(post_init)
+        .post_stop(post_stop)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    application.add_handler(groups.group_gate_handler(), group=-2)  # groups: only what is addressed to us
+    application.add_handler(TypeHandler(Update, gate.admit), group=-1)
+    application.add_handlers(handler_list())
+    application.add_error_handler(errors.on_error)
+    return application
+
+
+async def publish_commands(app: App) -> None:
+    """The command menu in English (default) and Chinese (for clients set to Chinese)."""
+    for lang in LANGUAGES:
+        commands = [BotCommand(name, t(f"command.{name}", lang)) for name in MENU_COMMANDS]
+        await app.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
+
+
+async def start_application(app: App, *, poll_interval: float = 0.0, poll_timeout: int = 10) -> None:
+    """What run_polling does before idling, for callers inside a running event loop."""
+    await app.initialize()
+    if app.post_init is not None:
+        await app.post_init(app)
+    assert app.updater is not None
+    await app.updater.start_polling(
+        poll_interval=poll_interval, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES
+    )
+    await app.start()
+
+
+async def stop_application(app: App) -> None:
+    """What run_polling does on SIGTERM: stop fetching, finish handlers, stop the runner, close."""
+    if app.updater is not None and app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+        if app.post_stop is not None:
+            await app.post_stop(app)
+    await app.shutdown()
+    if app.post_shutdown is not None:
+        await app.post_shutdown(app)

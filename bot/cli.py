@@ -1,0 +1,71 @@
+"""`portrait-bot run | generate`: the console script.
+
+Why so little here: configuration errors must end in one line on stderr and exit code 2 (never a
+traceback), logging must be redacting before anything can log a URL holding the token, and graceful
+shutdown is PTB's `run_polling` (SIGINT/SIGTERM stop fetching updates, let running handlers finish, then
+post_stop/post_shutdown stop the runner and leave unfinished tasks in the database for the next start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from telegram import Update
+
+from bot.config import ConfigError, Settings
+from bot.log import setup_logging
+
+log = logging.getLogger("bot")
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="portrait-bot", description="Selfies to anime portraits.")
+    parser.epilog = "`portrait-bot generate --help` shows the options of generate."
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="run the bot (long polling) until SIGINT/SIGTERM")
+    commands.add_parser("generate", help="one generation from the command line (no Telegram)")
+    commands.add_parser("admin", help="users and quotas in the database (`portrait-bot admin --help`)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `portrait-bot` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["generate"]:
+        # Its options belong to api_client.cli; hand them over untouched.
+        from api_client.cli import run_generate
+
+        return run_generate(argv[1:])
+    if argv[:1] == ["admin"]:
+        from bot.admin_cli import run_admin
+
+        return run_admin(argv[1:])
+    build_parser().parse_args(argv)
+    return run()
+
+
+def run(env: dict[str, str] | None = None) -> int:
+    """Read the configuration, set up redacting logs, poll until a stop signal."""
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as exc:
+        print(f"portrait-bot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    secrets = (settings.telegram_bot_token, settings.volc_access_key, settings.volc_secret_key)
+    setup_logging(settings.log_level, [secret.value for secret in secrets])
+    log.info("starting: %s", settings.describe())
+
+    from bot.app import build_application
+
+    build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES)
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

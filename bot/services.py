@@ -1,0 +1,91 @@
+"""The long-lived objects behind the handlers: store, upstream client, job runner (and small chat state).
+
+Why a dataclass built in post_init: the store and client need the running event loop and must be closed
+in order on shutdown; building them in `post_init` and closing them in `post_stop`/`post_shutdown` ties
+their life to the Application's. Tests and the demo pass their own factory (an emulator transport, a
+short album window) and get the same wiring otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+from telegram import Bot
+
+from api_client import PortraitClient
+from api_client.clock import Clock
+from bot.config import Settings
+from bot.handlers.albums import DEFAULT_WINDOW, AlbumCollector
+from bot.notifier import Notifier
+from bot.runner import JobRunner
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What handlers reach through `context.services`."""
+
+    settings: Settings
+    store: Store
+    client: PortraitClient
+    runner: JobRunner
+    #: user id -> "face" | "style": what the next photo is for, after /face or /style (memory only).
+    awaiting: dict[int, str] = field(default_factory=dict)
+    albums: AlbumCollector = field(default_factory=AlbumCollector)
+
+    async def stop_runner(self) -> None:
+        """Stop taking work; unfinished tasks stay in the database for the next start (post_stop)."""
+        await self.runner.stop()
+
+    async def close(self) -> None:
+        """Close the client and the store (post_shutdown, after the runner stopped)."""
+        try:
+            await self.client.aclose()
+        finally:
+            await self.store.close()
+
+
+ServicesFactory = Callable[[Settings, Bot], Awaitable[Services]]
+
+
+async def open_services(
+    settings: Settings,
+    bot: Bot,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    client_clock: Clock | None = None,
+    notifier: Notifier | None = None,
+    album_window: float = DEFAULT_WINDOW,
+) -> Services:
+    """Open the store, the client and the runner (not started) for `settings`.
+
+    `transport` and `client_clock` let tests and the demo point the client at an in-process emulator and
+    shorten its polling sleeps; `notifier` replaces the Telegram notifier (tests of the runner seam).
+    """
+    store = await Store.open(
+        settings.db_path, daily_free_quota=settings.daily_free_quota, quota_timezone=settings.quota_timezone
+    )
+    try:
+        client = PortraitClient(
+            settings.volc_access_key.value,
+            settings.volc_secret_key.value,
+            endpoint=settings.volc_endpoint,
+            qps=settings.upstream_qps,
+            max_concurrent_tasks=settings.max_concurrent_tasks,
+            transport=transport,
+            clock=client_clock,
+        )
+    except BaseException:
+        await store.close()
+        raise
+    if notifier is None:
+        from bot.delivery import TelegramNotifier
+
+        notifier = TelegramNotifier(bot, settings=settings)
+    runner = JobRunner(store, client, notifier, settings=settings)
+    return Services(settings, store, client, runner, albums=AlbumCollector(album_window))
