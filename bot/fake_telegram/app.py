@@ -46,7 +46,7 @@ def create_app(fake: FakeCore) -> Starlette:
         files = {name: upload.data for name, upload in params.uploads.items()}
         error_text = None if status == 200 else str(body.get("description"))
         fake.record(BotCall(method, params.public(), files, at, status, error_text, result))
-        delay = fake.take_delay(method)
+        delay = fake.take_delay(method) if status == 200 else 0.0
         if delay > 0:
             await _late(fake, delay)
         return JSONResponse(body, status_code=status)

@@ -46,7 +46,9 @@ class FakeCore:
         self.users: dict[int, FakeUser] = {}
         self.chats: dict[int, FakeChat] = {}
         self.messages: dict[tuple[int, int], FakeMessage] = {}
+        self.by_chat: dict[int, list[FakeMessage]] = {}  # oldest first
         self.files: dict[str, StoredFile] = {}
+        self.paths: dict[str, StoredFile] = {}
         self.photo_sets: dict[str, list[StoredFile]] = {}
         self.calls: list[BotCall] = []
         self.log: list[tuple[int, str]] = []  # (chat_id, transcript line)
@@ -56,6 +58,7 @@ class FakeCore:
         self.allowed_updates: set[str] = set(DEFAULT_UPDATES)
         self.webhook_url = ""
         self.closed = False
+        self.waiting_polls = 0  # getUpdates calls parked in their long-poll right now
         self._next_update_id = 100_000_001
         self._next_message_id: dict[int, int] = {}
         self._next_file = 1
@@ -156,6 +159,7 @@ class FakeCore:
         self._next_message_id[chat.id] = message_id + 1
         message = FakeMessage(message_id, chat, sender, int(self.clock()), **fields)
         self.messages[(chat.id, message_id)] = message
+        self.by_chat.setdefault(chat.id, []).append(message)
         return message
 
     def find_message(self, chat_id: int, message_id: int | None, *, missing: str) -> FakeMessage:
@@ -192,7 +196,7 @@ class FakeCore:
                 mime_type="image/jpeg",
             )
             ladder.append(stored)
-            self.files[file_id] = stored
+            self.files[file_id] = self.paths[stored.path] = stored
         for stored in ladder:
             self.photo_sets[stored.file_id] = ladder
         return ladder
@@ -204,11 +208,11 @@ class FakeCore:
             file_id, unique_id, "document", f"documents/file_{number}.{suffix}", data,
             file_name=file_name, mime_type=mime_type,
         )  # fmt: skip
-        self.files[file_id] = stored
+        self.files[file_id] = self.paths[stored.path] = stored
         return stored
 
     def file_by_path(self, path: str) -> StoredFile | None:
-        return next((f for f in self.files.values() if f.path == path), None)
+        return self.paths.get(path)
 
     def record(self, call: BotCall) -> None:
         self.calls.append(call)

@@ -59,8 +59,7 @@ class FakeTelegram(UserSide):
         return [m for m in self.chat_messages(chat_id, include_deleted=include_deleted) if m.from_bot]
 
     def chat_messages(self, chat_id: int, *, include_deleted: bool = False) -> list[FakeMessage]:
-        found = [m for (cid, _), m in self.messages.items() if cid == chat_id]
-        return sorted((m for m in found if include_deleted or not m.deleted), key=lambda m: m.message_id)
+        return [m for m in self.by_chat.get(chat_id, []) if include_deleted or not m.deleted]
 
     def last_sent(self, chat_id: int) -> FakeMessage | None:
         sent = self.sent_messages(chat_id)

@@ -17,6 +17,11 @@ from urllib.parse import parse_qsl
 
 from bot.fake_telegram.errors import bad_request
 
+TEXT_PARAMS = frozenset({
+    "text", "caption", "parse_mode", "action", "callback_query_id", "file_id", "url", "language_code",
+    "photo", "document", "description", "short_description", "name", "title", "emoji",
+})  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -84,10 +89,11 @@ class Params:
             raise bad_request("chat not found") from None
 
     def public(self) -> dict[str, Any]:
-        """The values as the bot meant them: JSON-looking strings decoded, for recording and asserts."""
+        """The values as the bot meant them (ids as ints, markup as dicts), for recording and asserts."""
         decoded: dict[str, Any] = {}
         for key, value in self.values.items():
-            decoded[key] = _maybe_json(value) if isinstance(value, str) else value
+            plain = key in TEXT_PARAMS or not isinstance(value, str)
+            decoded[key] = value if plain else _maybe_json(value)
         return decoded
 
 

@@ -56,14 +56,22 @@ async def get_updates(fake: FakeCore, p: Params) -> Any:
     generation = fake._poll_generation
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while True:
-        if generation != fake._poll_generation:
-            raise CONFLICT
-        updates = fake.pending_updates(offset, limit)
-        remaining = deadline - loop.time()
-        if updates or remaining <= 0 or fake.closed:
-            return updates
-        await fake._wait_change(remaining)
+    parked = False
+    try:
+        while True:
+            if generation != fake._poll_generation:
+                raise CONFLICT
+            updates = fake.pending_updates(offset, limit)
+            remaining = deadline - loop.time()
+            if updates or remaining <= 0 or fake.closed:
+                return updates
+            if not parked:
+                parked = True
+                fake.waiting_polls += 1
+                fake._changed()
+            await fake._wait_change(remaining)
+    finally:
+        fake.waiting_polls -= parked
 
 
 async def delete_webhook(fake: FakeCore, p: Params) -> Any:
