@@ -123,7 +123,7 @@ async def test_image_urls_input_accepts_data_urls_and_emulator_images(emu: Emula
 
 
 async def test_internet_image_urls_cannot_be_fetched(emu: EmulatorClient) -> None:
-    body = {"req_key": "img2img_anime_accelerated_maintain_id", "image_urls": ["https://example.com/face.jpg"]}
+    body: dict[str, object] = {"req_key": REQ_KEY, "image_urls": ["https://example.com/face.jpg"]}
     response = await emu.call(SUBMIT, body)
     assert (response.status_code, response.json()["code"]) == (400, 50207)
 

@@ -1,6 +1,7 @@
 """Each body rule of api.md answers its business code and HTTP status."""
 
 import base64
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ FACE = "uri://binary_data?index=0"
 STYLE = "uri://binary_data?index=1"
 TWO = [b64(image_bytes()), b64(image_bytes())]
 
-CASES = {
+CASES: dict[str, tuple[dict[str, Any], int]] = {
     "wrong type of seed": ({"seed": "7"}, 50200),
     "bool as int": ({"width": True}, 50200),
     "switch not a bool": ({"face_switch": 1}, 50200),
@@ -48,7 +49,7 @@ async def test_submit_rule(emu: EmulatorClient, fields: dict[str, object], code:
 
 
 async def test_valid_combinations_are_accepted(emu: EmulatorClient) -> None:
-    ok = [
+    ok: list[dict[str, object]] = [
         {"face_image": FACE, "face_switch": True},
         {"binary_data_base64": TWO, "face_image": FACE, "style_image": STYLE, "style_switch": True},
         {"face_image": FACE, "facestyle_switch": True, "width": 600, "height": 1500},
@@ -92,7 +93,7 @@ async def test_default_body_limit_is_above_two_full_images(emu: EmulatorClient) 
 
 
 async def test_get_result_rules(emu: EmulatorClient) -> None:
-    cases = [
+    cases: list[tuple[dict[str, object], int]] = [
         ({"req_key": REQ_KEY}, 50204),
         ({"req_key": REQ_KEY, "task_id": 5}, 50200),
         ({"task_id": "1"}, 50204),

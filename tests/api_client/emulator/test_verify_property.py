@@ -5,25 +5,36 @@ extra X- headers and bodies are signed with ``api_client.signing`` and checked b
 server would see them (lower-cased header names, raw wire query). Any mutation must then fail.
 """
 
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api_client import signing
-from api_client.emulator.verify import verify_request
+from api_client.emulator.verify import VerifyResult, verify_request
 
 AK, SK = "AKLTproperty", "property/secret=="
 NOW = 1_704_067_200.0
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 RESERVED = st.sampled_from([*" !\"#$%&'()*+,/:;=?@[]~-_.", "中", "é", "😀", "%20", "+"])
 VALUES = st.one_of(TEXT, st.lists(RESERVED, max_size=6).map("".join))
 PAIRS = st.lists(st.tuples(st.one_of(TEXT, RESERVED), VALUES), max_size=6)
 HEADER_VALUE = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=20)
 
 
+class Wire(NamedTuple):
+    """A signed request as the server sees it, plus what the signer built."""
+
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    signed: signing.SignedRequest
+
+
 @st.composite
-def requests(draw: st.DrawFn) -> dict[str, object]:
+def requests(draw: st.DrawFn) -> Wire:
     query = [("Action", "CVSync2AsyncGetResult"), ("Version", "2022-08-31"), *draw(PAIRS)]
     repeated = draw(st.booleans())
     if repeated and query[2:]:
@@ -48,26 +59,24 @@ def requests(draw: st.DrawFn) -> dict[str, object]:
     wire_headers = [(name.lower(), value) for name, value in headers]
     wire_headers.append(("authorization", signed.authorization))
     wire_headers.append(("user-agent", "unsigned/1.0"))
-    return {"path": path, "query": wire_query, "headers": wire_headers, "body": body, "signed": signed}
+    return Wire(path, wire_query, wire_headers, body, signed)
 
 
-def _verify(request: dict[str, object], **changes: object) -> object:
-    args = {
-        "method": "POST", "path": request["path"], "query_string": request["query"],
-        "headers": request["headers"], "body": request["body"], "access_key": AK, "secret_key": SK,
-        "now": NOW,
+def _verify(request: Wire, **changes: Any) -> VerifyResult:
+    args: dict[str, Any] = {
+        "method": "POST", "path": request.path, "query_string": request.query, "headers": request.headers,
+        "body": request.body, "access_key": AK, "secret_key": SK, "now": NOW,
     }
     args.update(changes)
-    return verify_request(**args)  # type: ignore[arg-type]
+    return verify_request(**args)
 
 
 @settings(max_examples=150, deadline=None)
 @given(requests())
-def test_signed_requests_verify(request: dict[str, object]) -> None:
+def test_signed_requests_verify(request: Wire) -> None:
     result = _verify(request)
-    signed = request["signed"]
-    assert result.ok, (result, signed)  # type: ignore[attr-defined]
-    assert result.canonical_request == signed.canonical_request  # type: ignore[attr-defined]
+    assert result.ok, (result, request.signed)
+    assert result.canonical_request == request.signed.canonical_request
 
 
 @settings(max_examples=100, deadline=None)
@@ -76,17 +85,13 @@ def test_signed_requests_verify(request: dict[str, object]) -> None:
     st.sampled_from(["body", "query", "path", "secret", "header"]),
     st.binary(min_size=1, max_size=4),
 )
-def test_any_mutation_fails(request: dict[str, object], target: str, noise: bytes) -> None:
+def test_any_mutation_fails(request: Wire, target: str, noise: bytes) -> None:
     extra = noise.hex()
-    if target == "body":
-        changes: dict[str, object] = {"body": bytes(request["body"]) + noise}  # type: ignore[arg-type]
-    elif target == "query":
-        changes = {"query_string": f"{request['query']}&z{extra}=1"}
-    elif target == "path":
-        changes = {"path": str(request["path"]) + extra}
-    elif target == "secret":
-        changes = {"secret_key": SK + extra}
-    else:
-        wire: list[tuple[str, str]] = request["headers"]  # type: ignore[assignment]
-        changes = {"headers": [(n, v + extra if n == "content-type" else v) for n, v in wire]}
-    assert not _verify(request, **changes).ok  # type: ignore[attr-defined]
+    options: dict[str, dict[str, Any]] = {
+        "body": {"body": request.body + noise},
+        "query": {"query_string": f"{request.query}&z{extra}=1"},
+        "path": {"path": request.path + extra},
+        "secret": {"secret_key": SK + extra},
+        "header": {"headers": [(n, v + extra if n == "content-type" else v) for n, v in request.headers]},
+    }
+    assert not _verify(request, **options[target]).ok
