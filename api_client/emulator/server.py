@@ -42,7 +42,7 @@ def build_server(
         loop="asyncio",
         lifespan="off",
         log_level=log_level,
-        access_log=log_level == "debug",
+        access_log=True,
     )
     return uvicorn.Server(config)
 

@@ -173,7 +173,7 @@ async def _fetch_url(url: str, own_image: Callable[[str], bytes | None], fetch_l
         return found
     if parts.scheme in ("http", "https") and parts.hostname in _LOCAL_HOSTS and fetch_local:
         try:
-            async with httpx.AsyncClient(timeout=5.0) as client:
+            async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
                 response = await client.get(url)
         except httpx.HTTPError:
             raise BusinessError(50207, "image URL could not be fetched") from None

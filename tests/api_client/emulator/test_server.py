@@ -9,7 +9,7 @@ import pytest
 from api_client.emulator import EmulatorConfig, Fault, serve_in_thread
 from api_client.emulator.__main__ import parse_args
 
-from ._support import AK, SK, SUBMIT, sign_headers, submit_body
+from ._support import AK, REQ_KEY, SK, SUBMIT, EmulatorClient, image_bytes, sign_headers, submit_body
 
 
 def _signed_submit(base_url: str, now: float) -> tuple[str, bytes, dict[str, str]]:
@@ -45,3 +45,14 @@ def test_cli_flags_fill_the_config() -> None:
     assert (config.queue_seconds, config.generate_seconds) == (0, 0.5)
     assert (config.fault_rate_429, config.drop_rate, config.stuck_rate) == (0.1, 0.2, 0.3)
     assert (config.latency_seconds, config.rng_seed) == (1.5, 9)
+
+
+async def test_local_http_image_urls_are_fetched(emu: EmulatorClient) -> None:
+    other = EmulatorConfig(access_key=AK, secret_key=SK, queue_seconds=0, generate_seconds=0)
+    with serve_in_thread(other) as running:
+        running.state.images["face"] = image_bytes(fmt="JPEG")
+        url = f"{running.base_url}/emulator/images/face.jpg"
+        fetched = await emu.call(SUBMIT, {"req_key": REQ_KEY, "image_urls": [url]})
+        missing = await emu.call(SUBMIT, {"req_key": REQ_KEY, "image_urls": [url.replace("face", "gone")]})
+    assert fetched.json()["code"] == 10000
+    assert missing.json()["code"] == 50207
