@@ -39,7 +39,9 @@ async def serve(fake: FakeCore, host: str = "127.0.0.1", port: int = 0) -> Async
 
     The socket is bound and listening before the yield, so the first request never races the start-up.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on such sockets; without it every
+    # request waits ~40 ms for Nagle's algorithm and delayed ACKs.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
