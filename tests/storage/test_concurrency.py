@@ -62,7 +62,9 @@ async def test_racing_terminal_moves_have_exactly_one_quota_effect(store: Store)
         except Exception as exc:  # IllegalTransition for the losers
             return type(exc).__name__
 
-    outcomes = await asyncio.gather(*(move(TaskState.DONE if i % 2 else TaskState.FAILED) for i in range(100)))
+    outcomes = await asyncio.gather(
+        *(move(TaskState.DONE if i % 2 else TaskState.FAILED) for i in range(100))
+    )
     final = await store.tasks.get(task.id)
     assert final is not None
     losers = {"IllegalTransition"}

@@ -89,7 +89,9 @@ async def test_readers_see_only_committed_state(db_path: Path) -> None:
         await db.close()
 
 
-async def test_cancellation_mid_transaction_rolls_back_and_leaves_the_connection_usable(db_path: Path) -> None:
+async def test_cancellation_mid_transaction_rolls_back_and_leaves_the_connection_usable(
+    db_path: Path,
+) -> None:
     db = await _db(db_path)
     inside = asyncio.Event()
 

@@ -48,7 +48,9 @@ async def test_from_empty(db_path: Path, clock: FakeClock) -> None:
     async with await Store.open(db_path, clock=clock) as store:
         assert store.schema_version == latest_version()
     async with aiosqlite.connect(db_path) as conn:
-        rows = list(await conn.execute_fetchall("SELECT version, applied_at FROM schema_version ORDER BY version"))
+        rows = list(
+            await conn.execute_fetchall("SELECT version, applied_at FROM schema_version ORDER BY version")
+        )
     assert rows == [(v, clock.t) for v in range(1, latest_version() + 1)]
 
 
@@ -92,7 +94,9 @@ async def test_a_failing_migration_leaves_the_previous_version_intact(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await (await Store.open(db_path)).close()
-    broken = Migration(latest_version() + 1, "broken", "CREATE TABLE half_done (x INTEGER);\nSELECT * FROM nope;")
+    broken = Migration(
+        latest_version() + 1, "broken", "CREATE TABLE half_done (x INTEGER);\nSELECT * FROM nope;"
+    )
     shipped = available()
     monkeypatch.setattr(migrate_module, "available", lambda: [*shipped, broken])
     with pytest.raises(aiosqlite.OperationalError):
