@@ -1,0 +1,180 @@
+"""The Telegram side of the job runner (`Notifier`): fetch the user's photos, show progress, send results.
+
+Delivery is at most once. After a timeout on sendPhoto the photo may or may not have arrived, and sending
+it again could show it twice, so `deliver` raises `DeliveryUncertain` and the runner refunds the task and
+says "if you don't see it above, ask again" instead of resending. A 403 (the user blocked the bot, or the
+bot left the group) becomes `RecipientGone` wherever it happens.
+
+Telegram recompresses photos (longest side about 1280 px), so the untouched file also goes out as a
+document when the result is bigger than that, or when the task's params ask for it (`send_document`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram.constants import FileSizeLimit
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+
+from api_client.clock import Clock, SystemClock
+from api_client.errors import ImageRejected
+from api_client.images import read_header_size
+from bot.callbacks import result_keyboard
+from bot.config import Settings
+from bot.friendly import FriendlyError
+from bot.i18n import t
+from bot.notifier import DeliveryUncertain, RecipientGone, Stage
+from bot.progress import StatusReporter
+from storage import Task
+
+__all__ = ["MAX_DOWNLOAD_BYTES", "RECOMPRESSED_ABOVE", "TelegramNotifier"]
+
+log = logging.getLogger(__name__)
+
+#: getFile refuses bigger files on the public Bot API (a self-hosted server would allow more).
+MAX_DOWNLOAD_BYTES: Final = int(FileSizeLimit.FILESIZE_DOWNLOAD)
+#: sendPhoto by upload: 10 MB, width + height <= 10000, aspect ratio <= 20.
+MAX_PHOTO_BYTES: Final = int(FileSizeLimit.PHOTOSIZE_UPLOAD)
+#: Telegram's photo sizes top out around here; a bigger result also goes out untouched, as a document.
+RECOMPRESSED_ABOVE: Final = 1280
+RESULT_FILENAME: Final = "portrait.jpg"
+_MAX_ALERT_CHARS: Final = 3500
+
+
+class TelegramNotifier:
+    """`bot.notifier.Notifier` over a PTB `Bot` (rate limiting is the Application's AIORateLimiter)."""
+
+    def __init__(self, bot: Bot, *, settings: Settings, clock: Clock | None = None) -> None:
+        self._bot = bot
+        self._settings = settings
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self.progress = StatusReporter(bot, interval=settings.status_edit_interval, clock=self._clock)
+
+    async def download(self, file_id: str) -> bytes:
+        try:
+            file = await self._bot.get_file(file_id)
+            if file.file_size is not None and file.file_size > MAX_DOWNLOAD_BYTES:
+                raise ImageRejected("file is over the 20 MB Bot API download limit", reason="too_large")
+            data = bytes(await file.download_as_bytearray())
+        except BadRequest as exc:
+            if "too big" in exc.message.lower():
+                raise ImageRejected("file is over the Bot API download limit", reason="too_large") from exc
+            raise ImageRejected("Telegram could not provide the file", reason="not_image") from exc
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise ImageRejected("file is over the 20 MB Bot API download limit", reason="too_large")
+        return data
+
+    async def status(
+        self, task: Task, stage: Stage, elapsed: float, *, lang: str, final: bool = False
+    ) -> None:
+        await self.progress.show(task, stage, elapsed, lang=lang, final=final)
+
+    async def deliver(self, task: Task, image: bytes, *, lang: str) -> str:
+        width, height = _size(image)
+        preset = str(task.params.get("preset") or "anime")
+        caption = t("result.caption", lang, preset=t(f"preset.{preset}", lang))
+        keyboard = _keyboard(task.id, lang)
+        reply = _reply_to(task.request_message_id)
+        as_photo = _photo_ok(len(image), width, height)
+        try:
+            if as_photo:
+                try:
+                    sent = await self._bot.send_photo(
+                        task.chat_id, photo=image, caption=caption, reply_markup=keyboard,
+                        reply_parameters=reply, filename=RESULT_FILENAME,
+                    )
+                except BadRequest as exc:  # e.g. PHOTO_INVALID_DIMENSIONS: the document path still works
+                    log.warning("task %d: photo refused (%s); sending as a document", task.id, exc.message)
+                    as_photo = False
+            if not as_photo:
+                sent = await self._bot.send_document(
+                    task.chat_id, document=image, filename=RESULT_FILENAME, caption=caption,
+                    reply_markup=keyboard, reply_parameters=reply,
+                )
+        except Forbidden as exc:
+            raise RecipientGone(task.chat_id) from exc
+        except NetworkError as exc:  # TimedOut included: it may have arrived, so never resend
+            raise DeliveryUncertain(f"sending the result failed midway: {type(exc).__name__}") from exc
+        file_id = _file_id(sent)
+        if as_photo and (max(width, height) > RECOMPRESSED_ABOVE or task.params.get("send_document")):
+            await self._full_size(task, image, width, height, lang, sent.message_id)
+        await self._final_status(task, "status.done", lang)
+        return file_id
+
+    async def failed(self, task: Task, error: FriendlyError, lang: str) -> None:
+        text = t(error.key, lang, **error.values)
+        try:
+            await self._bot.send_message(
+                task.chat_id, text, reply_parameters=_reply_to(task.request_message_id)
+            )
+        except Forbidden as exc:
+            raise RecipientGone(task.chat_id) from exc
+        await self._final_status(task, "status.stopped", lang)
+
+    async def admin_alert(self, text: str) -> None:
+        chat_id = self._settings.admin_chat_id
+        if chat_id is None:
+            log.warning("admin alert (no ADMIN_CHAT_ID set): %s", text)
+            return
+        try:
+            await self._bot.send_message(chat_id, text[:_MAX_ALERT_CHARS])
+        except TelegramError as exc:
+            log.error("admin alert could not be sent (%s): %s", type(exc).__name__, text)
+
+    async def aclose(self) -> None:
+        await self.progress.aclose()
+
+    async def _full_size(
+        self, task: Task, image: bytes, width: int, height: int, lang: str, photo_message_id: int
+    ) -> None:
+        """Best effort: the photo already arrived, so a failure here must not fail (and refund) the task."""
+        try:
+            await self._bot.send_document(
+                task.chat_id, document=image, filename=RESULT_FILENAME,
+                caption=t("result.document_caption", lang, width=width, height=height),
+                reply_parameters=_reply_to(photo_message_id),
+            )
+        except TelegramError as exc:
+            log.warning("task %d: full-size document not sent: %s", task.id, type(exc).__name__)
+
+    async def _final_status(self, task: Task, key: str, lang: str) -> None:
+        elapsed = max(0, round(self._clock.now() - task.created_at))
+        try:
+            await self.progress.edit(task, t(key, lang, elapsed=elapsed), final=True)
+        except RecipientGone:
+            log.info("task %d: final status not shown, chat is gone", task.id)
+        self.progress.forget(task.id)
+
+
+def _reply_to(message_id: int | None) -> ReplyParameters | None:
+    if message_id is None:
+        return None
+    return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+
+
+def _keyboard(task_id: int, lang: str) -> InlineKeyboardMarkup:
+    return result_keyboard(task_id, lang)
+
+
+def _size(image: bytes) -> tuple[int, int]:
+    try:
+        return read_header_size(image)
+    except (ImageRejected, ValueError):
+        return 0, 0
+
+
+def _photo_ok(size: int, width: int, height: int) -> bool:
+    if size > MAX_PHOTO_BYTES or width <= 0 or height <= 0:
+        return False
+    return width + height <= 10_000 and max(width, height) / min(width, height) <= 20
+
+
+def _file_id(message: Message) -> str:
+    if message.photo:
+        return message.photo[-1].file_id
+    if message.document is not None:
+        return message.document.file_id
+    return f"message:{message.message_id}"
+

@@ -1,0 +1,192 @@
+"""TelegramNotifier and StatusReporter against the fake Bot API over real HTTP (what a user would see)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from PIL import Image
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+from api_client.clock import FakeClock
+from api_client.errors import ImageRejected
+from bot.config import Secret, Settings
+from bot.delivery import MAX_DOWNLOAD_BYTES, TelegramNotifier
+from bot.fake_telegram import FakeChat, FakeMessage, FakeTelegram, serve
+from bot.friendly import FriendlyError
+from bot.i18n import t
+from bot.notifier import DeliveryUncertain, RecipientGone
+from bot.progress import StatusReporter, status_text
+from storage import Task, TaskState
+
+START = 1_790_000_000.0
+ADMIN_CHAT = 4242
+
+
+def jpeg(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 120, 200)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+@dataclass
+class Rig:
+    fake: FakeTelegram
+    bot: Bot
+    clock: FakeClock
+    notifier: TelegramNotifier
+    chat: FakeChat
+
+    async def task(self, *, params: dict[str, object] | None = None, task_id: int = 7) -> Task:
+        """A task as the handler leaves it: the user's request message and the bot's status reply."""
+        request = self.fake.send_text(self.chat.id, self.chat, "/anime")
+        status = await self.bot.send_message(self.chat.id, t("status.queued", "en", elapsed=0))
+        return Task(
+            id=task_id, user_id=self.chat.id, chat_id=self.chat.id, origin_key=f"k{task_id}",
+            request_message_id=request.message_id, status_message_id=status.message_id,
+            face_file_id="f", style_file_id=None, params=params or {"preset": "watercolor"},
+            state=TaskState.DELIVERING, upstream_task_id="u", error_code=None, attempts=0,
+            result_file_id=None, lease_owner=None, lease_until=None, next_poll_at=None,
+            created_at=self.clock.now(), updated_at=self.clock.now(), finished_at=None,
+        )
+
+    def status_message(self, task: Task) -> FakeMessage:
+        assert task.status_message_id is not None
+        return self.fake.messages[(task.chat_id, task.status_message_id)]
+
+    def edits(self) -> list[str]:
+        return [c.params["text"] for c in self.fake.calls_to("editMessageText", ok=True)]
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    fake = FakeTelegram()
+    user = fake.add_user(1001, "Alice")
+    chat = fake.private_chat(user)
+    admin = fake.add_user(ADMIN_CHAT, "Admin")
+    fake.private_chat(admin)
+    clock = FakeClock(START)
+    settings = Settings(
+        telegram_bot_token=Secret(fake.token), volc_access_key=Secret("a"), volc_secret_key=Secret("s"),
+        status_edit_interval=3.0, admin_chat_id=ADMIN_CHAT,
+    )
+    async with serve(fake) as url:
+        bot = Bot(
+            fake.token, base_url=f"{url}/bot", base_file_url=f"{url}/file/bot",
+            request=HTTPXRequest(read_timeout=0.5, media_write_timeout=2.0),
+        )
+        async with bot:
+            notifier = TelegramNotifier(bot, settings=settings, clock=clock)
+            yield Rig(fake, bot, clock, notifier, chat)
+            await notifier.aclose()
+
+
+async def test_status_edits_are_throttled_but_the_latest_stage_is_shown(rig: Rig) -> None:
+    task = await rig.task()
+    for stage in ("preparing", "submitting", "in_queue"):  # within one interval
+        await rig.notifier.status(task, stage, 0.5, lang="en")
+    assert rig.edits() == []  # nothing yet: the handler's post counts as the first write
+    await rig.fake.wait_for(lambda: rig.edits() or None)
+    assert rig.edits() == [status_text("in_queue", "en", 0.5)]  # the trailing edit: latest only
+
+    await rig.notifier.status(task, "generating", 4.0, lang="en")
+    await rig.fake.wait_for(lambda: len(rig.edits()) == 2 or None)
+    assert rig.edits()[-1] == status_text("generating", "en", 4.0)
+    assert rig.fake.calls_to("sendChatAction")[0].params["action"] == "upload_photo"
+    message = rig.status_message(task)
+    assert message.text == status_text("generating", "en", 4.0)
+
+
+async def test_final_edit_is_immediate_and_cancels_a_waiting_one(rig: Rig) -> None:
+    task = await rig.task()
+    await rig.notifier.status(task, "in_queue", 0.1, lang="en")  # queued for the trailing edit
+    await rig.notifier.status(task, "retrying", 0.2, lang="en", final=True)
+    assert rig.edits() == [status_text("retrying", "en", 0.2)]
+    await rig.notifier.progress.aclose()
+    assert rig.edits() == [status_text("retrying", "en", 0.2)]
+
+
+async def test_message_not_modified_counts_as_success(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    task = await rig.task()
+    reporter = StatusReporter(rig.bot, interval=0.0, clock=rig.clock)
+    same = t("status.queued", "en", elapsed=0)  # what the status message already says
+    with caplog.at_level(logging.WARNING):
+        await reporter.edit(task, same)
+        await reporter.edit(task, same)  # remembered: not even sent again
+    refused = rig.fake.calls_to("editMessageText", ok=False)
+    assert len(refused) == 1 and "not modified" in (refused[0].error or "")
+    assert not [r for r in caplog.records if r.name == "bot.progress"]
+
+
+async def test_a_blocked_chat_raises_recipient_gone(rig: Rig) -> None:
+    task = await rig.task()
+    rig.fake.block(rig.chat.id)
+    with pytest.raises(RecipientGone):
+        await rig.notifier.status(task, "generating", 9.0, lang="en", final=True)
+    with pytest.raises(RecipientGone):
+        await rig.notifier.deliver(task, jpeg(800, 800), lang="en")
+    with pytest.raises(RecipientGone):
+        await rig.notifier.failed(task, FriendlyError("error.busy"), "en")
+
+
+async def test_deliver_replies_with_photo_caption_buttons_and_a_full_size_document(rig: Rig) -> None:
+    task = await rig.task()
+    image = jpeg(1500, 1500)
+    file_id = await rig.notifier.deliver(task, image, lang="zh")
+    photo_call = rig.fake.calls_to("sendPhoto", ok=True)[0]
+    photo = next(m for m in rig.fake.sent_messages(rig.chat.id) if m.photo)
+    assert file_id in {size.file_id for size in photo.photo}
+    assert photo.reply_to is not None and photo.reply_to.message_id == task.request_message_id
+    assert photo.caption == t("result.caption", "zh", preset=t("preset.watercolor", "zh"))
+    assert [data for row in photo.buttons for _, data in row] == [f"again:{task.id}", f"seed:{task.id}"]
+    assert "allow_sending_without_reply" in str(photo_call.params.get("reply_parameters"))
+    document = next(m.document for m in rig.fake.sent_messages(rig.chat.id) if m.document)
+    assert rig.fake.file_bytes(document.file_id) == image  # untouched bytes
+    status = rig.status_message(task)
+    assert status.text == t("status.done", "zh", elapsed=0)
+
+
+async def test_a_small_result_is_sent_as_a_photo_only(rig: Rig) -> None:
+    task = await rig.task()
+    await rig.notifier.deliver(task, jpeg(1000, 1000), lang="en")
+    assert len(rig.fake.calls_to("sendPhoto", ok=True)) == 1
+    assert rig.fake.calls_to("sendDocument") == []
+
+
+async def test_a_timed_out_send_is_uncertain_and_never_resent(rig: Rig) -> None:
+    task = await rig.task()
+    rig.fake.answer_late("sendPhoto", 2.0)
+    with pytest.raises(DeliveryUncertain):
+        await rig.notifier.deliver(task, jpeg(800, 800), lang="en")
+    assert len(rig.fake.calls_to("sendPhoto")) <= 1  # the late answer may not be recorded yet
+    await rig.fake.wait_for(lambda: rig.fake.calls_to("sendPhoto") or None)
+    assert len(rig.fake.calls_to("sendPhoto")) == 1
+
+
+async def test_failed_sends_the_catalogue_text_and_stops_the_status(rig: Rig) -> None:
+    task = await rig.task()
+    await rig.notifier.failed(task, FriendlyError("error.image.too_small", values={"min_side": 128}), "en")
+    reply = rig.fake.last_sent(rig.chat.id)
+    assert reply is not None and reply.text == t("error.image.too_small", "en", min_side=128)
+    assert reply.reply_to is not None and reply.reply_to.message_id == task.request_message_id
+    status = rig.status_message(task)
+    assert status.text == t("status.stopped", "en", elapsed=0)
+
+
+async def test_download_refuses_files_over_the_bot_api_limit(rig: Rig) -> None:
+    small = rig.fake.store_document(jpeg(300, 300), "me.jpg", "image/jpeg")
+    assert await rig.notifier.download(small.file_id) == small.source
+    big = rig.fake.store_document(b"\xff\xd8" + b"0" * MAX_DOWNLOAD_BYTES, "big.jpg", "image/jpeg")
+    with pytest.raises(ImageRejected) as caught:
+        await rig.notifier.download(big.file_id)
+    assert caught.value.reason == "too_large"
+
+
+async def test_admin_alert_goes_to_the_admin_chat(rig: Rig) -> None:
+    await rig.notifier.admin_alert("task 7 failed: auth")
+    sent = rig.fake.last_sent(ADMIN_CHAT)
+    assert sent is not None and sent.text == "task 7 failed: auth"
