@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.admin.args import AdminError, clean_reason
-from storage import AuditEntry, Balance, LedgerEntry, Role, Stats, Store, TaskState, User
+from storage import AuditEntry, Balance, LedgerEntry, Role, Stats, StorageError, Store, TaskState, User
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +109,12 @@ class AdminOps:
         return BanResult(user=user, cancelled=cancelled)
 
     async def _stop(self, task_id: int) -> bool:
+        """Through the runner when there is one (it stops the work in flight); the CLI moves the state."""
         try:
             if self._cancel is not None:
-                await self._cancel(task_id)
-            else:
-                await self.store.tasks.transition(task_id, TaskState.CANCELLED)
-        except Exception:  # a task that finished meanwhile is not worth failing the ban over
+                return await self._cancel(task_id) is not False
+            await self.store.tasks.transition(task_id, TaskState.CANCELLED, error_code="cancelled:ban")
+        except StorageError:  # finished meanwhile: not worth failing the ban over
             log.warning("could not cancel task %s during a ban", task_id, exc_info=True)
             return False
         return True

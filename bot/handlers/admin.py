@@ -22,6 +22,7 @@ from bot.admin import render
 from bot.admin.args import AdminError, clean_reason, parse_amount
 from bot.admin.ops import AdminOps
 from bot.context import BotContext
+from bot.handlers import account
 from bot.handlers.start import unknown_command
 from bot.i18n import t
 from bot.permissions import is_bot_admin
@@ -35,8 +36,11 @@ Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 
 def _ops(context: BotContext, actor: int) -> AdminOps:
     services = context.services
-    runner = getattr(services, "runner", None)
-    cancel = getattr(runner, "cancel", None)
+    runner = services.runner
+
+    async def cancel(task_id: int) -> bool:
+        return await runner.cancel(task_id, reason="ban")
+
     return AdminOps(services.store, actor=actor, owners=services.settings.admin_ids, cancel=cancel)
 
 
@@ -153,6 +157,12 @@ async def admin_quota(update: Update, context: BotContext) -> bool:
     return True
 
 
+async def quota_with_args(update: Update, context: BotContext) -> None:
+    """`/quota <something>`: the admin view for admins; anyone else simply gets their own quota."""
+    if not await admin_quota(update, context):
+        await account.quota(update, context)
+
+
 COMMANDS: dict[str, Handler] = {
     "admin": admin, "grant": grant, "setdaily": setdaily, "ban": ban, "unban": unban, "stats": stats,
     "audit": audit,
@@ -160,7 +170,12 @@ COMMANDS: dict[str, Handler] = {
 
 
 def admin_handlers() -> list[BaseHandler[Update, BotContext, None]]:
-    """Register before the general command handlers. /quota is not here: the user's /quota calls
-    admin_quota() first."""
+    """Register above the user's `CommandHandler("quota", ...)`: `/quota <user>` (with an argument) is
+    taken here and handed back to account.quota for non-admins. Private chats only: in a group these
+    commands fall through to the unknown-command reply."""
     private = filters.ChatType.PRIVATE
-    return [CommandHandler(name, callback, filters=private) for name, callback in COMMANDS.items()]
+    handlers: list[BaseHandler[Update, BotContext, None]] = [
+        CommandHandler(name, callback, filters=private) for name, callback in COMMANDS.items()
+    ]
+    handlers.append(CommandHandler("quota", quota_with_args, filters=private, has_args=True))
+    return handlers
