@@ -1,12 +1,13 @@
 """A fake Telegram Bot API (ASGI) for end-to-end tests and `make demo`.
 
-fake = FakeTelegram()
-alice = fake.add_user(1001, "Alice")
-async with serve(fake) as url:
-    app = Application.builder().token(fake.token).base_url(f"{url}/bot").base_file_url(f"{url}/file/bot")...
-    fake.send_text(alice, fake.private_chat(alice), "/start")
-    reply = await fake.wait_for_message(alice.id, "Welcome")
-print(fake.transcript())
+    fake = FakeTelegram()
+    alice = fake.add_user(1001, "Alice", "alice")
+    async with serve(fake) as url:
+        app = application_builder(fake.token, url).build()  # or .base_url(f"{url}/bot")...
+        ...start polling...
+        fake.send_text(alice, fake.private_chat(alice), "/start")
+        reply = await fake.wait_for_message(alice.id, "Welcome")
+    print(fake.transcript())
 """
 
 from bot.fake_telegram.app import create_app
@@ -14,6 +15,7 @@ from bot.fake_telegram.core import DEFAULT_TOKEN
 from bot.fake_telegram.errors import ApiError
 from bot.fake_telegram.fake import FakeTelegram
 from bot.fake_telegram.model import BotCall, FakeChat, FakeMessage, FakeUser, StoredFile
+from bot.fake_telegram.ptb import application_builder, make_bot
 from bot.fake_telegram.server import serve
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "FakeTelegram",
     "FakeUser",
     "StoredFile",
+    "application_builder",
     "create_app",
+    "make_bot",
     "serve",
 ]

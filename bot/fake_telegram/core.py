@@ -96,7 +96,7 @@ class FakeCore:
             if value:
                 return value
             remaining = deadline - loop.time()
-            if remaining <= 0 or self.closed:
+            if remaining <= 0:
                 tail = "\n".join(line for _, line in self.log[-15:])
                 raise TimeoutError(f"condition not met within {timeout}s; transcript tail:\n{tail}")
             try:

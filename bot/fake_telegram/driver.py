@@ -85,6 +85,8 @@ class UserSide(FakeCore):
     def _post(self, chat: FakeChat, message: FakeMessage) -> FakeMessage:
         if chat.type != "private":
             chat.members.add(message.sender.id)
+        elif chat.blocked:  # writing to the bot again means pressing "Restart": unblocked
+            chat.blocked, chat.bot_status = False, "member"
         message.delivered = self._deliverable(chat, message)
         self.note(chat, describe(message))
         if message.delivered:
@@ -149,6 +151,16 @@ class UserSide(FakeCore):
             caption_entities=detect_entities(caption or ""), reply_to=self._reply(chat, reply_to),
         )  # fmt: skip
         return self._post(chat, message)
+
+    def edit_text(self, message: FakeMessage, text: str) -> FakeMessage:
+        """The user edits their message: an edited_message update (bots must not treat it as new)."""
+        message.history.append(message.body)
+        message.text, message.entities = text, detect_entities(text)
+        message.edit_date = int(self.clock())
+        self.note(message.chat, describe(message, edited=True))
+        if self._deliverable(message.chat, message):
+            self.push_update("edited_message", message.to_json())
+        return message
 
     def click(
         self,

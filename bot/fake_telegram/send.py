@@ -9,7 +9,7 @@ from bot.fake_telegram.core import FakeCore
 from bot.fake_telegram.errors import NOT_MODIFIED, ApiError, bad_request
 from bot.fake_telegram.media import MAX_DOCUMENT_UPLOAD, MAX_PHOTO_UPLOAD, image_size
 from bot.fake_telegram.model import JSON, FakeChat, FakeMessage, StoredFile
-from bot.fake_telegram.params import Params
+from bot.fake_telegram.params import Params, Upload
 from bot.fake_telegram.text import parse
 from bot.fake_telegram.transcript import describe
 
@@ -88,14 +88,18 @@ async def send_message(fake: FakeCore, p: Params) -> Any:
 
 
 async def _upload(fake: FakeCore, p: Params, field: str, kind: str) -> list[StoredFile]:
-    """The stored file(s) for an upload or a file_id; photos get their size ladder."""
-    upload = p.uploads.get(field)
-    ref = p.string(field)
+    return await _resolve(fake, p, p.string(field), p.uploads.get(field), kind)
+
+
+async def _resolve(
+    fake: FakeCore, p: Params, ref: str | None, upload: Upload | None, kind: str
+) -> list[StoredFile]:
+    """The stored file(s) for an upload, an attach:// part or a file_id; photos get their size ladder."""
     if upload is None and ref and ref.startswith("attach://"):
         upload = p.uploads.get(ref.removeprefix("attach://"))
     if upload is None:
         if not ref:
-            raise bad_request(f"there is no {field} in the request")
+            raise bad_request(f"there is no {kind} in the request")
         if ref.startswith(("http://", "https://")):
             raise bad_request("failed to get HTTP URL content")
         known = fake.files.get(ref)
@@ -139,6 +143,35 @@ async def send_photo(fake: FakeCore, p: Params) -> Any:
 
 async def send_document(fake: FakeCore, p: Params) -> Any:
     return await _send_media(fake, p, "document")
+
+
+async def send_media_group(fake: FakeCore, p: Params) -> Any:
+    """An album: 2-10 photos or documents sharing a media_group_id, answered with a list of messages."""
+    chat = fake.chat_for_send(p.chat_id())
+    media = p.obj("media")
+    if not isinstance(media, list) or not 2 <= len(media) <= 10:
+        raise bad_request("wrong number of media in the group: must be 2-10")
+    reply_to = _reply_target(fake, chat, p)
+    group_id = f"{13_000_000_000_000 + len(fake.messages)}"
+    prepared = []
+    for item in media:
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind not in ("photo", "document"):
+            raise bad_request("unsupported media type in the album")
+        caption, entities = parse(item.get("caption") or "", item.get("parse_mode"))
+        if len(caption) > MAX_CAPTION:
+            raise bad_request("message caption is too long")
+        stored = await _resolve(fake, p, str(item.get("media") or ""), None, kind)
+        prepared.append((kind, stored, caption or None, entities))
+    messages = [
+        fake.new_message(
+            chat, fake.bot_user, caption=caption, caption_entities=entities, reply_to=reply_to,
+            media_group_id=group_id, photo=stored if kind == "photo" else [],
+            document=stored[0] if kind == "document" else None,
+        )
+        for kind, stored, caption, entities in prepared
+    ]  # fmt: skip
+    return [_finish(fake, message) for message in messages]
 
 
 def _editable(fake: FakeCore, p: Params) -> FakeMessage:

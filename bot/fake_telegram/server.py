@@ -46,6 +46,7 @@ async def serve(fake: FakeCore, host: str = "127.0.0.1", port: int = 0) -> Async
     sock.bind((host, port))
     sock.listen(128)
     sock.setblocking(False)
+    fake.closed = False  # Telegram outlives bot restarts: the same fake may be served again
     config = uvicorn.Config(
         create_app(fake), lifespan="off", log_level="warning", timeout_graceful_shutdown=1,
         timeout_keep_alive=5,

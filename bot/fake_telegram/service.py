@@ -244,6 +244,7 @@ METHODS: dict[str, Handler] = {
     "sendmessage": send.send_message,
     "sendphoto": send.send_photo,
     "senddocument": send.send_document,
+    "sendmediagroup": send.send_media_group,
     "editmessagetext": send.edit_message_text,
     "editmessagecaption": send.edit_message_caption,
     "editmessagereplymarkup": send.edit_message_reply_markup,

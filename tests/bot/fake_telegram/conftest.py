@@ -19,7 +19,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.fake_telegram import FakeTelegram, serve
+from bot.fake_telegram import FakeTelegram, application_builder, serve
 
 
 def image_bytes(
@@ -43,13 +43,7 @@ class EchoBot:
 
 
 def build_echo_app(fake: FakeTelegram, url: str, echo: EchoBot | None = None) -> Application:  # type: ignore[type-arg]
-    app = (
-        Application.builder()
-        .token(fake.token)
-        .base_url(f"{url}/bot")
-        .base_file_url(f"{url}/file/bot")
-        .build()
-    )
+    app = application_builder(fake.token, url).build()
     seen = echo
 
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from telegram import Bot, BotCommand, BotCommandScopeChat
+from telegram import BotCommand, BotCommandScopeChat, InputMediaPhoto
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter
 
-from bot.fake_telegram import FakeTelegram, serve
+from bot.fake_telegram import FakeTelegram, make_bot, serve
 from bot.fake_telegram.media import image_size
 from tests.bot.fake_telegram.conftest import EchoBot, image_bytes
 
@@ -135,7 +135,7 @@ async def test_message_not_modified_and_missing_message(fake: FakeTelegram, echo
 
 async def test_wrong_token_is_invalid_token(fake: FakeTelegram) -> None:
     async with serve(fake) as url:
-        bot = Bot("42:not-the-token", base_url=f"{url}/bot", base_file_url=f"{url}/file/bot")
+        bot = make_bot("42:not-the-token", url)
         with pytest.raises(InvalidToken):
             await bot.initialize()
     assert [(call.method, call.status, call.error) for call in fake.calls] == [("getMe", 401, "Unauthorized")]
@@ -188,3 +188,33 @@ async def test_bot_added_removed_and_group_migrated(fake: FakeTelegram, echo: Ec
     assert echo.migrations == [(-200, -100200)]
     with pytest.raises(Forbidden, match="kicked from the supergroup chat"):
         await echo.app.bot.send_message(new.id, "still here?")
+
+
+async def test_albums_both_ways(fake: FakeTelegram, echo: EchoBot) -> None:
+    gina = fake.add_user(1007, "Gina")
+    chat = fake.private_chat(gina)
+    face, style = image_bytes(600, 800), image_bytes(500, 500, color=(10, 200, 10))
+
+    parts = [fake.send_photo(gina, chat, data, media_group_id="album-1") for data in (face, style)]
+    await fake.wait_for(lambda: len(echo.downloads) == 2)
+    album = await echo.app.bot.send_media_group(chat.id, [InputMediaPhoto(face), InputMediaPhoto(style, "b")])
+
+    assert {p.media_group_id for p in parts} == {"album-1"}
+    assert sorted(echo.downloads) == sorted([face, style])
+    assert [m.photo[-1].width for m in album] == [600, 500] and album[1].caption == "b"
+    assert album[0].media_group_id == album[1].media_group_id is not None
+    assert "[photo 500x500] [album " in fake.transcript(chat.id)
+
+
+async def test_unconfirmed_updates_survive_a_restart_of_the_bot(fake: FakeTelegram) -> None:
+    hank = fake.add_user(1008, "Hank")
+    fake.send_text(hank, fake.private_chat(hank), "/start")
+
+    for _ in range(2):  # a bot that crashes before confirming sees the update again after restarting
+        async with serve(fake) as url, make_bot(fake.token, url) as bot:
+            updates = await bot.get_updates(timeout=0)
+        assert [u.message.text for u in updates if u.message] == ["/start"]
+
+    async with serve(fake) as url, make_bot(fake.token, url) as bot:
+        assert await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0) == ()
+    assert fake.updates == []

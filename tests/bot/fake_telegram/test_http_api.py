@@ -215,3 +215,16 @@ async def test_injected_failures_and_late_answers(fake: FakeTelegram) -> None:
 
     assert failed.status_code == 500
     assert [m.text for m in fake.sent_messages(1)] == ["b"]  # timed out, yet delivered: do not resend blindly
+
+
+async def test_user_edits_arrive_as_edited_message(client: httpx.AsyncClient, fake: FakeTelegram) -> None:
+    alice = fake.add_user(1, "Alice")
+    message = fake.send_text(alice, fake.private_chat(alice), "/prompt cat")
+    fake.edit_text(message, "/prompt dog")
+
+    _, body = await call(client, fake, "getUpdates")
+
+    first, second = body["result"]
+    assert first["message"]["text"] == "/prompt cat"
+    assert second["edited_message"]["text"] == "/prompt dog" and "edit_date" in second["edited_message"]
+    assert second["edited_message"]["message_id"] == first["message"]["message_id"]
