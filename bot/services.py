@@ -34,6 +34,7 @@ class Services:
     store: Store
     client: PortraitClient
     runner: JobRunner
+    notifier: Notifier
     #: user id -> "face" | "style": what the next photo is for, after /face or /style (memory only).
     awaiting: dict[int, str] = field(default_factory=dict)
     albums: AlbumCollector = field(default_factory=AlbumCollector)
@@ -41,6 +42,9 @@ class Services:
     async def stop_runner(self) -> None:
         """Stop taking work; unfinished tasks stay in the database for the next start (post_stop)."""
         await self.runner.stop()
+        closer = getattr(self.notifier, "aclose", None)
+        if closer is not None:
+            await closer()  # pending throttled status edits
 
     async def close(self) -> None:
         """Close the client and the store (post_shutdown, after the runner stopped)."""
@@ -88,4 +92,4 @@ async def open_services(
 
         notifier = TelegramNotifier(bot, settings=settings)
     runner = JobRunner(store, client, notifier, settings=settings)
-    return Services(settings, store, client, runner, albums=AlbumCollector(album_window))
+    return Services(settings, store, client, runner, notifier, albums=AlbumCollector(album_window))

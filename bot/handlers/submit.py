@@ -17,7 +17,7 @@ from bot.context import BotContext
 from bot.generation import PromptTooLong, build_params
 from bot.handlers.reply import say
 from bot.handlers.timefmt import reset_time
-from bot.i18n import t
+from bot.progress import status_text
 from storage import GroupCapReached, NewTask, QuotaExhausted, TooManyActiveTasks
 
 log = logging.getLogger(__name__)
@@ -97,4 +97,4 @@ async def submit(update: Update, context: BotContext, request: Request, *, origi
 
 
 async def _post_status(message: Message, context: BotContext) -> Message:
-    return await message.reply_text(t("status.queued", context.lang, elapsed=0), do_quote=True)
+    return await message.reply_text(status_text("queued", context.lang, 0.0), do_quote=True)

@@ -33,8 +33,8 @@ def tiny_photo() -> bytes:
     return jpeg(Image.new("RGB", (64, 64), (200, 150, 120)))
 
 
-def bomb_png(side: int = 40_000) -> bytes:
-    """A few hundred bytes whose header claims side x side pixels: a decompression bomb."""
+def bomb_png(side: int = 9_000) -> bytes:
+    """A few hundred bytes whose header claims side x side pixels (81 MP, over the 50 MP guard)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
