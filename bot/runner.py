@@ -44,6 +44,7 @@ from bot.friendly import CANCELLED, FriendlyError, error_code, friendly
 from bot.generation import PromptTooLong, to_submit_request, uses_style_image, watermark_for
 from bot.i18n import pick_language
 from bot.notifier import DeliveryUncertain, Notifier, RecipientGone, Stage
+from bot.task_store import ShieldedTasks
 from storage import ALLOWED, TERMINAL, IllegalTransition, Store, Task, TaskState
 
 __all__ = ["JobRunner"]
@@ -85,7 +86,7 @@ class JobRunner:
         clock: Clock | None = None,
         owner: str | None = None,
     ) -> None:
-        self._store = store
+        self._tasks = ShieldedTasks(store)
         self._client = client
         self._notifier = notifier
         self._settings = settings
@@ -144,7 +145,7 @@ class JobRunner:
                 await asyncio.wait(list(self._running.values()))
                 previous = None
                 continue
-            pending = [t for t in await self._store.tasks.unfinished() if not self._leased_elsewhere(t)]
+            pending = [t for t in await self._tasks.unfinished() if not self._leased_elsewhere(t)]
             snapshot = {(t.id, t.state.value, t.updated_at) for t in pending}
             waits = [t.next_poll_at for t in pending if t.next_poll_at and t.next_poll_at > self._clock.now()]
             if not waits or snapshot == previous:
@@ -154,23 +155,25 @@ class JobRunner:
 
     async def cancel(self, task_id: int, *, reason: str = "user") -> bool:
         """Stop the task and refund it; False when it is finished or already being delivered."""
-        task = await self._store.tasks.get(task_id)
+        task = await self._tasks.get(task_id)
         if task is None or not _cancellable(task) or task_id in self._sending:
             return False
         work = self._running.get(task_id)
         if work is not None:
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
-        task = await self._store.tasks.get(task_id)
+        task = await self._tasks.get(task_id)
         if task is None or not _cancellable(task):
             if task is not None and task.state not in TERMINAL:
                 self._spawn(task_id)  # it reached delivering meanwhile: let it finish
             return False
         try:
-            task = await self._store.tasks.transition(
-                task_id, TaskState.CANCELLED, expect=task.state, error_code=f"cancelled:{reason}"
+            # No `expect`: a step finishing in the background may have moved it on; ALLOWED decides.
+            task = await self._tasks.transition(
+                task_id, TaskState.CANCELLED, error_code=f"cancelled:{reason}"
             )
-        except IllegalTransition:
+        except IllegalTransition:  # it reached delivering meanwhile: let it finish
+            self._spawn(task_id)
             return False
         log.info("task %d cancelled (%s)", task_id, reason)
         await self._tell(task, FriendlyError(CANCELLED, retryable_by_user=True))
@@ -196,7 +199,7 @@ class JobRunner:
     async def _scan(self) -> int:
         started = 0
         now = self._clock.now()
-        for task in await self._store.tasks.unfinished():
+        for task in await self._tasks.unfinished():
             if task.id in self._running or self._leased_elsewhere(task):
                 continue
             if task.next_poll_at is not None and task.next_poll_at > now:
@@ -220,12 +223,12 @@ class JobRunner:
         return True
 
     async def _work(self, task_id: int) -> None:
-        task = await self._store.tasks.get(task_id)
+        task = await self._tasks.get(task_id)
         if task is None or task.state in TERMINAL or self._backing_off(task):
             return
         upstream = task.state is not TaskState.DELIVERING
         async with self._client.task_slot() if upstream else contextlib.nullcontext():
-            if not await self._store.tasks.claim(task_id, self.owner, self._lease_seconds):
+            if not await self._tasks.claim(task_id, self.owner, self._lease_seconds):
                 return
             try:
                 await self._drive(task_id)
@@ -236,7 +239,7 @@ class JobRunner:
             except Exception as exc:
                 await self._crashed(task_id, exc)
             finally:
-                await self._store.tasks.release(task_id, self.owner)
+                await self._tasks.release(task_id, self.owner)
 
     def _backing_off(self, task: Task) -> bool:
         return task.next_poll_at is not None and task.next_poll_at > self._clock.now()
@@ -258,7 +261,7 @@ class JobRunner:
             image = await self._poll(task, lang)
             if image is None:
                 return
-            task = await self._store.tasks.transition(task.id, TaskState.DELIVERING, expect=TaskState.POLLING)
+            task = await self._tasks.transition(task.id, TaskState.DELIVERING, expect=TaskState.POLLING)
         elif task.state is TaskState.DELIVERING:
             if task.result_file_id:
                 await self._finish(task, task.result_file_id)
@@ -275,16 +278,16 @@ class JobRunner:
         """queued (or rate-limited submitting) -> submitted; None when it is waiting for a retry."""
         if task.state is TaskState.SUBMITTING:
             if task.upstream_task_id:
-                return await self._store.tasks.transition(task.id, TaskState.SUBMITTED, expect=task.state)
+                return await self._tasks.transition(task.id, TaskState.SUBMITTED, expect=task.state)
             if task.last_status != RATE_LIMITED:
                 raise SubmitOutcomeUnknown("found in submitting after a restart; not resubmitted")
         await self._status(task, "preparing", lang)
         request = await self._build_request(task)
         request.validate()  # a request we built wrongly fails here, before any state change or cost
         if task.state is TaskState.QUEUED:
-            task = await self._store.tasks.transition(task.id, TaskState.SUBMITTING, expect=TaskState.QUEUED)
+            task = await self._tasks.transition(task.id, TaskState.SUBMITTING, expect=TaskState.QUEUED)
         else:
-            task = await self._store.tasks.update(task.id, last_status="resubmitting")
+            task = await self._tasks.update(task.id, last_status="resubmitting")
         await self._status(task, "submitting", lang)
         try:
             upstream_id = await self._client.submit(request)
@@ -292,7 +295,7 @@ class JobRunner:
             await self._back_off(task, exc, lang, mark=RATE_LIMITED)
             return None
         log.info("task %d submitted as %s", task.id, upstream_id)
-        return await self._store.tasks.transition(
+        return await self._tasks.transition(
             task.id, TaskState.SUBMITTED, expect=TaskState.SUBMITTING, upstream_task_id=upstream_id
         )
 
@@ -309,11 +312,11 @@ class JobRunner:
     async def _poll(self, task: Task, lang: str) -> bytes | None:
         """submitted/polling -> the result image; None when it is waiting for a retry."""
         if task.state is TaskState.SUBMITTED:
-            task = await self._store.tasks.transition(task.id, TaskState.POLLING, expect=TaskState.SUBMITTED)
+            task = await self._tasks.transition(task.id, TaskState.POLLING, expect=TaskState.SUBMITTED)
         await self._status(task, "in_queue", lang)
 
         async def on_progress(status: TaskStatus) -> None:
-            await self._store.tasks.update(task.id, last_status=status.value)
+            await self._tasks.update(task.id, last_status=status.value)
             if status is not TaskStatus.DONE:
                 stage: Stage = "generating" if status is TaskStatus.GENERATING else "in_queue"
                 await self._status(task, stage, lang)
@@ -346,7 +349,7 @@ class JobRunner:
 
     async def _deliver(self, task: Task, image: bytes, lang: str) -> None:
         await self._status(task, "sending", lang)
-        task = await self._store.tasks.update(task.id, last_status=SENDING)
+        task = await self._tasks.update(task.id, last_status=SENDING)
         self._sending.add(task.id)
         try:
             file_id = await self._notifier.deliver(task, image, lang=lang)
@@ -355,7 +358,7 @@ class JobRunner:
         await self._finish(task, file_id)
 
     async def _finish(self, task: Task, file_id: str) -> None:
-        await self._store.tasks.transition(
+        await self._tasks.transition(
             task.id, TaskState.DONE, expect=TaskState.DELIVERING, result_file_id=file_id
         )
         log.info("task %d done in %.1f s", task.id, self._clock.now() - task.created_at)
@@ -365,7 +368,7 @@ class JobRunner:
         if task.attempts >= MAX_BUSY_RETRIES:
             raise exc
         delay = max(BUSY_BACKOFF_SECONDS * 2**task.attempts, exc.retry_after or 0.0)
-        task = await self._store.tasks.update(
+        task = await self._tasks.update(
             task.id, next_poll_at=self._clock.now() + delay, attempts_inc=True, last_status=mark
         )
         log.warning("task %d rate limited; retry %d in %.0f s", task.id, task.attempts, delay)
@@ -375,7 +378,7 @@ class JobRunner:
 
     async def _end(self, task_id: int, exc: BaseException) -> None:
         """Fail (or expire) the task with the code and message for `exc`; the transition refunds."""
-        task = await self._store.tasks.get(task_id)
+        task = await self._tasks.get(task_id)
         if task is None or task.state in TERMINAL:
             return
         target = TaskState.FAILED
@@ -383,7 +386,7 @@ class JobRunner:
             target = TaskState.EXPIRED
         code = error_code(exc)
         try:
-            task = await self._store.tasks.transition(task_id, target, expect=task.state, error_code=code)
+            task = await self._tasks.transition(task_id, target, expect=task.state, error_code=code)
         except IllegalTransition:
             log.info("task %d finished elsewhere before it could be marked %s", task_id, code)
             return
@@ -441,11 +444,11 @@ class JobRunner:
         return since is not None and task.created_at <= since
 
     async def _lang(self, task: Task) -> str:
-        user = await self._store.users.get(task.user_id)
+        user = await self._tasks.user(task.user_id)
         return pick_language(user.language if user is not None else None)
 
     async def _require(self, task_id: int) -> Task:
-        task = await self._store.tasks.get(task_id)
+        task = await self._tasks.get(task_id)
         if task is None:
             raise IllegalTransition(task_id, "missing", "any")
         return task

@@ -1,0 +1,75 @@
+"""The task-table calls the runner makes, each shielded from cancellation.
+
+Why: the runner cancels its asyncio work on `stop()` and `cancel()`, at whatever await it has reached. If
+that await is a storage call, cancelling it can abandon a `BEGIN` that the database thread still runs,
+leaving the shared connection inside a transaction ("cannot start a transaction within a transaction" on
+the next call, for every coroutine). Shielded, a started storage call always runs to its end (its
+transaction commits or rolls back as a whole) and the cancellation is delivered to the runner right after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from storage import Store, Task, TaskState, User
+
+T = TypeVar("T")
+
+
+async def shielded(awaitable: Awaitable[T]) -> T:
+    return await asyncio.shield(awaitable)
+
+
+class ShieldedTasks:
+    """`store.tasks` (the subset the runner uses) plus the user lookup, every call shielded."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def get(self, task_id: int) -> Task | None:
+        return await shielded(self._store.tasks.get(task_id))
+
+    async def unfinished(self) -> list[Task]:
+        return await shielded(self._store.tasks.unfinished())
+
+    async def transition(
+        self,
+        task_id: int,
+        to: TaskState,
+        *,
+        expect: TaskState | None = None,
+        upstream_task_id: str | None = None,
+        error_code: str | None = None,
+        result_file_id: str | None = None,
+    ) -> Task:
+        return await shielded(
+            self._store.tasks.transition(
+                task_id, to, expect=expect, upstream_task_id=upstream_task_id, error_code=error_code,
+                result_file_id=result_file_id,
+            )
+        )
+
+    async def update(
+        self,
+        task_id: int,
+        *,
+        next_poll_at: float | None = None,
+        attempts_inc: bool = False,
+        last_status: str | None = None,
+    ) -> Task:
+        return await shielded(
+            self._store.tasks.update(
+                task_id, next_poll_at=next_poll_at, attempts_inc=attempts_inc, last_status=last_status
+            )
+        )
+
+    async def claim(self, task_id: int, owner: str, lease_seconds: float) -> bool:
+        return await shielded(self._store.tasks.claim(task_id, owner, lease_seconds))
+
+    async def release(self, task_id: int, owner: str) -> None:
+        await shielded(self._store.tasks.release(task_id, owner))
+
+    async def user(self, user_id: int) -> User | None:
+        return await shielded(self._store.users.get(user_id))
