@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from telegram import Message
 
-from bot.admin.args import MAX_AMOUNT
+from bot.admin.args import MAX_AMOUNT, AdminError
 from bot.admin_cli import EXIT_OK, run_admin
 from bot.fake_telegram import FakeUser
 from bot.i18n import t
-from storage import Role, TaskState
+from bot.user_ref import replied_user_id, resolve_target
+from storage import Role, Store, TaskState
 from tests.e2e.images import draw_selfie
 from tests.e2e.test_admin_harness import OWNER_ID, WAIT, Harness, running_bot
 
@@ -205,3 +207,36 @@ async def test_a_cli_grant_while_the_bot_runs_is_seen_at_once(bot: Harness) -> N
     assert "Credits: 7" in await say(bot, ann, "/quota")
     entry = (await bot.store.admin.audit_log())[0]
     assert (entry.actor, entry.action) == (0, "grant") and "via cli:" in entry.details
+
+
+def _private_message(text: str, reply_to: dict[str, object] | None = None) -> Message:
+    chat = {"id": OWNER_ID, "type": "private"}
+    data: dict[str, object] = {"message_id": 9, "date": 0, "chat": chat, "text": text,
+                               "from": {"id": OWNER_ID, "is_bot": False, "first_name": "Olga"}}  # fmt: skip
+    if reply_to is not None:
+        data["reply_to_message"] = {"message_id": 8, "date": 0, "chat": chat, **reply_to}
+    message = Message.de_json(data, None)  # type: ignore[arg-type]
+    assert message is not None
+    return message
+
+
+async def test_a_reply_to_a_forwarded_message_names_its_original_sender(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "refs.db") as store:
+        await store.users.upsert_seen(ANN, username="ann", first_name="Ann", language_code="en")
+        ann: dict[str, object] = {"id": ANN, "is_bot": False, "first_name": "Ann"}
+        olga: dict[str, object] = {"id": OWNER_ID, "is_bot": False, "first_name": "Olga"}
+        origin: dict[str, object] = {"type": "user", "date": 0, "sender_user": ann}
+        forwarded: dict[str, object] = {"text": "pls more credits", "from": olga, "forward_origin": origin}
+        target = await resolve_target(store, _private_message("/grant 5 thanks", forwarded), ["5", "thanks"],
+                                      usage="admin.usage.grant")  # fmt: skip
+        assert (target.user.id, target.rest) == (ANN, ["5", "thanks"])
+        # A reply to the bot's own answer names nobody: the arguments must.
+        bot_user: dict[str, object] = {"id": 42, "is_bot": True, "first_name": "Bot"}
+        bot_answer: dict[str, object] = {"text": "ok", "from": bot_user}
+        target = await resolve_target(store, _private_message("/grant @ann 5", bot_answer), ["@ann", "5"],
+                                      usage="admin.usage.grant")  # fmt: skip
+        assert (target.user.id, target.rest) == (ANN, ["5"])
+        assert replied_user_id(_private_message("/grant 5", bot_answer)) is None
+        with pytest.raises(AdminError) as refused:
+            await resolve_target(store, _private_message("/grant 5", bot_answer), ["5"], usage="x")
+        assert refused.value.key == "admin.error.unknown_user"  # "5" read as a user id nobody has
