@@ -1,13 +1,13 @@
 """A fake Telegram Bot API (ASGI) for end-to-end tests and `make demo`.
 
-    fake = FakeTelegram()
-    alice = fake.add_user(1001, "Alice", "alice")
-    async with serve(fake) as url:
-        app = application_builder(fake.token, url).build()  # or .base_url(f"{url}/bot")...
-        ...start polling...
-        fake.send_text(alice, fake.private_chat(alice), "/start")
-        reply = await fake.wait_for_message(alice.id, "Welcome")
-    print(fake.transcript())
+fake = FakeTelegram()
+alice = fake.add_user(1001, "Alice", "alice")
+async with serve(fake) as url:
+    app = application_builder(fake.token, url).build()  # or .base_url(f"{url}/bot")...
+    ...start polling...
+    fake.send_text(alice, fake.private_chat(alice), "/start")
+    reply = await fake.wait_for_message(alice.id, "Welcome")
+print(fake.transcript())
 """
 
 from bot.fake_telegram.app import create_app

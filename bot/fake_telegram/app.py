@@ -27,11 +27,11 @@ def create_app(fake: FakeCore) -> Starlette:
         params = Params()
         result: object = None
         try:
+            if request.path_params["token"] != fake.token:
+                raise UNAUTHORIZED
             params = parse_body(
                 request.headers.get("content-type", ""), await request.body(), request.url.query
             )
-            if request.path_params["token"] != fake.token:
-                raise UNAUTHORIZED
             handler = METHODS.get(method.lower())
             fault = fake.take_fault(method)
             if fault is not None:

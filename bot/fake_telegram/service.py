@@ -51,7 +51,10 @@ async def get_updates(fake: FakeCore, p: Params) -> Any:
     if isinstance(allowed, list):
         fake.allowed_updates = set(allowed) or set(DEFAULT_UPDATES)
     offset, limit = p.integer("offset"), min(max(p.integer("limit", 100) or 100, 1), 100)
-    timeout = float(p.integer("timeout", 0) or 0)
+    try:
+        timeout = float(p.string("timeout") or 0)
+    except ValueError:
+        raise bad_request("invalid timeout specified") from None
     fake._poll_generation += 1
     generation = fake._poll_generation
     loop = asyncio.get_running_loop()

@@ -44,7 +44,8 @@ def describe(message: FakeMessage, *, edited: bool = False) -> str:
         if isinstance(value, list):
             value = ", ".join(str(v.get("first_name", v)) if isinstance(v, dict) else str(v) for v in value)
         pieces.append(f"[{key} {value}]")
-    body = " ".join(pieces).replace("\n", "\n    ")
+    first, *rest = " ".join(pieces).split("\n")
+    body = "\n".join([first, *(f"    {line}" if line else "" for line in rest)])
     lines = [f"{head}: {body}"]
     keyboard = " | ".join(" ".join(f"[{text}]" for text, _ in row) for row in message.buttons)
     if keyboard:
