@@ -215,7 +215,7 @@ def _private_message(text: str, reply_to: dict[str, object] | None = None) -> Me
                                "from": {"id": OWNER_ID, "is_bot": False, "first_name": "Olga"}}  # fmt: skip
     if reply_to is not None:
         data["reply_to_message"] = {"message_id": 8, "date": 0, "chat": chat, **reply_to}
-    message = Message.de_json(data, None)  # type: ignore[arg-type]
+    message = Message.de_json(data, None)
     assert message is not None
     return message
 
