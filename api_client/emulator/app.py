@@ -144,6 +144,9 @@ async def _submit(state: EmulatorState, raw: bytes, started: float) -> CodedResp
         raise BusinessError(50413)
     if any(_is_magenta(info.centre) for info in infos):
         raise BusinessError(50411)
+    for expired in state.store.purge(state.config.clock()):
+        for image_id in [key for key in state.images if key.startswith(f"{expired}-")]:
+            del state.images[image_id]
     task = state.store.add(
         Task(
             task_id=state.store.new_id(),

@@ -55,6 +55,14 @@ class TaskStore:
         self.tasks[task.task_id] = task
         return task
 
+    def purge(self, now: float) -> list[str]:
+        """Forget every expired task (their images are megabytes); returns their ids."""
+        ttl = self.config.task_ttl_seconds
+        expired = [t.task_id for t in self.tasks.values() if now - t.submitted_at > ttl]
+        for task_id in expired:
+            del self.tasks[task_id]
+        return expired
+
     def status(self, task_id: str, now: float) -> tuple[Status, Task | None]:
         """Where the task stands at ``now``; expired tasks are forgotten, as the service forgets them."""
         task = self.tasks.get(task_id)

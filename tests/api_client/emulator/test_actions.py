@@ -140,3 +140,14 @@ async def test_counters_and_call_log(emu: EmulatorClient) -> None:
         (RESULT, 200, 10000),
         (SUBMIT, 400, 50200),
     ]
+
+
+async def test_expired_tasks_and_their_images_are_purged_on_submit(emu: EmulatorClient) -> None:
+    old = await emu.submit_id()
+    emu.time.advance(10)
+    await emu.result(old, {"return_url": True})
+    assert any(key.startswith(old) for key in emu.state.images)
+    emu.time.advance(12 * 3600)
+    await emu.submit_id()
+    assert old not in emu.state.tasks
+    assert not any(key.startswith(old) for key in emu.state.images)
