@@ -258,8 +258,7 @@ class PortraitClient:
         ):
             # A 2xx that is not an API answer (a proxy page, a truncated body): the call's fate is unknown.
             raise ServerError("malformed success response", http_status=response.status_code)
-        return_error = error_from_response(response.status_code, response.content, retry_after=retry_after)
-        raise return_error
+        raise error_from_response(response.status_code, response.content, retry_after=retry_after)
 
     def _log_attempt(
         self,
