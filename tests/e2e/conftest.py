@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,13 @@ class Person:
         """Press a button and return answerCallbackQuery's parameters once the bot answered."""
         query_id = self.fake.click(self.user, message, data)
         answer: dict[str, Any] = await self.fake.wait_for(lambda: self.fake.callback_answer(query_id), WAIT)
+        return answer
+
+    async def tap(self, message: FakeMessage, data: str) -> dict[str, Any]:
+        """Press a button that edits its own message: wait for the answer and for the edit."""
+        edits = len(message.history)
+        answer = await self.click(message, data)
+        await self.fake.wait_for(lambda: len(message.history) > edits or None, WAIT)
         return answer
 
     def sent(self) -> list[FakeMessage]:
@@ -196,6 +204,20 @@ class Harness:
 
 
 HarnessFactory = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_tls_context() -> Iterator[None]:
+    """Each Application builds two httpx clients, and each loads the CA bundle (~0.15 s): load it once.
+
+    Only start-up time changes; the fake and the emulator are plain HTTP / in-process anyway.
+    """
+    from httpx._transports import default
+
+    cached = functools.cache(default.create_ssl_context)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(default, "create_ssl_context", cached)
+        yield
 
 
 @pytest.fixture

@@ -1,0 +1,117 @@
+"""/settings and /prompt: one keyboard message edited in place, every tap answered and stored."""
+
+from __future__ import annotations
+
+from bot.callbacks import SIZES
+from bot.fake_telegram import FakeMessage
+from bot.i18n import t
+from storage import UserSettings
+from tests.e2e.conftest import Harness, Person, says
+
+
+def labels(message: FakeMessage) -> list[str]:
+    return [text for row in message.buttons for text, _ in row]
+
+
+async def stored(harness: Harness, person: Person) -> UserSettings:
+    return await harness.services.store.users.get_settings(person.user.id)
+
+
+async def test_settings_shows_current_values_as_buttons(alice: Person) -> None:
+    screen = await alice.say("/settings")
+    assert screen.body == t("settings.title", "en")
+    assert "Size: Square" in labels(screen) and "Fast mode: off" in labels(screen)
+
+
+async def test_choosing_a_size_edits_the_same_message_and_stores_it(harness: Harness, alice: Person) -> None:
+    screen = await alice.say("/settings")
+    answer = await alice.tap(screen, "menu:size")
+    assert answer["text"] is None  # answered, with no toast
+    assert "✓ Square" in labels(screen)  # the same message now lists the sizes
+    answer = await alice.tap(screen, "set:size:portrait")
+    assert answer["text"] == t("settings.saved", "en")
+    assert "Size: Portrait" in labels(screen)
+    current = await stored(harness, alice)
+    assert (current.width, current.height) == SIZES["portrait"]
+    assert [m.message_id for m in alice.sent()] == [screen.message_id]  # nothing new was sent
+
+
+async def test_style_and_likeness_choices_are_stored(harness: Harness, alice: Person) -> None:
+    screen = await alice.say("/settings")
+    await alice.tap(screen, "menu:preset")
+    await alice.tap(screen, "set:preset:watercolor")
+    await alice.tap(screen, "menu:id")
+    await alice.tap(screen, "set:id:style")
+    current = await stored(harness, alice)
+    assert (current.preset, current.identity) == ("watercolor", "style")
+    assert "Style: Watercolour" in labels(screen)
+
+
+async def test_fast_mode_toggle_explains_its_trade_off(harness: Harness, alice: Person) -> None:
+    screen = await alice.say("/settings")
+    await alice.tap(screen, "set:hyper:on")
+    assert screen.body == t("settings.title_fast", "en")
+    assert (await stored(harness, alice)).hyper is True
+    await alice.tap(screen, "set:hyper:off")
+    assert screen.body == t("settings.title", "en")
+
+
+async def test_watermark_and_its_language(harness: Harness, alice: Person) -> None:
+    screen = await alice.say("/settings")
+    await alice.tap(screen, "set:wm:on")
+    await alice.tap(screen, "set:wml:zh")
+    current = await stored(harness, alice)
+    assert current.watermark is True and current.watermark_language == 0
+    assert "Watermark: on" in labels(screen) and "Watermark text: Chinese" in labels(screen)
+
+
+async def test_language_button_redraws_in_the_new_language(harness: Harness, alice: Person) -> None:
+    screen = await alice.say("/settings")
+    answer = await alice.tap(screen, "set:lang:zh")
+    assert answer["text"] == t("settings.saved", "zh")
+    assert screen.body == t("settings.title", "zh")
+    user = await harness.services.store.users.get(alice.user.id)
+    assert user is not None and user.language == "zh"
+
+
+async def test_reset_restores_the_look_but_keeps_images_and_prompt(harness: Harness, alice: Person) -> None:
+    await alice.say("/help")  # the bot has met Alice
+    await harness.services.store.users.update_settings(
+        alice.user.id, preset="oil", hyper=True, width=864, height=1152, prompt="mine", selfie_file_id="f"
+    )
+    screen = await alice.say("/settings")
+    await alice.tap(screen, "set:reset:all")
+    current = await stored(harness, alice)
+    assert (current.preset, current.hyper, current.width) == ("anime", False, 1000)
+    assert (current.prompt, current.selfie_file_id) == ("mine", "f")
+    answer = await alice.click(screen, "set:reset:all")  # same screen again: "not modified" is fine
+    assert answer["text"] == t("settings.saved", "en")
+
+
+async def test_done_closes_the_keyboard(alice: Person) -> None:
+    screen = await alice.say("/settings")
+    await alice.tap(screen, "menu:close")
+    assert screen.body == t("settings.closed", "en") and screen.buttons == []
+
+
+async def test_a_stale_button_gets_a_polite_answer(harness: Harness, alice: Person) -> None:
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    assert harness.app is not None
+    old = InlineKeyboardMarkup([[InlineKeyboardButton("Old", callback_data="v0:size=big")]])
+    await harness.app.bot.send_message(alice.chat.id, "from an older version", reply_markup=old)
+    message = alice.sent()[-1]
+    answer = await alice.click(message, "v0:size=big")
+    assert answer["text"] == t("callback.stale", "en")
+
+
+async def test_prompt_show_set_clear_and_limit(harness: Harness, alice: Person) -> None:
+    await alice.say("/prompt", says("prompt.none", prompt=""))
+    await alice.say("/prompt smiling, red scarf", says("prompt.saved", prompt="smiling, red scarf"))
+    await alice.say("/prompt", says("prompt.current", prompt="smiling, red scarf"))
+    limit = harness.services.settings.max_prompt_length
+    reply = await alice.say("/prompt " + "y" * (limit + 1))
+    assert reply.body == t("error.prompt_too_long", "en", length=limit + 1, limit=limit)
+    assert (await stored(harness, alice)).prompt == "smiling, red scarf"
+    await alice.say("/prompt clear", says("prompt.cleared"))
+    assert (await stored(harness, alice)).prompt == ""
