@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -429,6 +430,35 @@ async def test_generate_holds_a_task_slot_and_returns_images() -> None:
     assert upstream.actions == ["CVSync2AsyncSubmitTask"] + ["CVSync2AsyncGetResult"] * 3
     assert {upstream.body(i)["task_id"] for i in (1, 2, 3)} == {SUBMITTED["task_id"]}
     assert clock.sleeps == [1.5, 2.25, 3.375]
+
+
+class ParkedClock(FakeClock):
+    """Sleeps park until cancelled, so a test can cancel a generate() mid-wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parked = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.parked.set()
+        await asyncio.Event().wait()
+
+
+async def test_cancelled_generate_releases_its_task_slot() -> None:
+    upstream = Upstream(ok(SUBMITTED), ok({"status": "in_queue"}))
+    clock = ParkedClock()
+    async with make_client(upstream, clock, max_concurrent_tasks=1) as client:
+        before = asyncio.all_tasks()
+        job = asyncio.create_task(client.generate(SubmitRequest.from_images(FACE)))
+        await clock.parked.wait()
+        assert client.throttle.tasks_in_flight == 1
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        assert client.throttle.tasks_in_flight == 0
+        assert asyncio.all_tasks() == before
+    assert upstream.actions == ["CVSync2AsyncSubmitTask"]  # cancelled during the first wait, before a poll
 
 
 async def test_logs_carry_call_facts_but_no_secrets(caplog: pytest.LogCaptureFixture) -> None:
