@@ -131,6 +131,8 @@ class FakeCore:
     # -- chats and messages ------------------------------------------------------------------------
     def chat_for_send(self, chat_ref: int | str) -> FakeChat:
         """The chat a bot call targets, with Telegram's refusals for gone, blocked and left chats."""
+        if isinstance(chat_ref, int) and chat_ref not in self.chats and chat_ref in self.users:
+            raise forbidden("bot can't initiate conversation with a user")  # never pressed Start
         chat = self.find_chat(chat_ref)
         if chat.migrated_to is not None:
             raise bad_request(

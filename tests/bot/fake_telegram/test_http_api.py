@@ -228,3 +228,14 @@ async def test_user_edits_arrive_as_edited_message(client: httpx.AsyncClient, fa
     assert first["message"]["text"] == "/prompt cat"
     assert second["edited_message"]["text"] == "/prompt dog" and "edit_date" in second["edited_message"]
     assert second["edited_message"]["message_id"] == first["message"]["message_id"]
+
+
+async def test_bot_cannot_write_first_to_a_user(client: httpx.AsyncClient, fake: FakeTelegram) -> None:
+    stranger = fake.add_user(5, "Sam")
+
+    before = await call(client, fake, "sendMessage", chat_id=5, text="hi")
+    fake.private_chat(stranger)  # the user opens the chat (presses Start)
+    after = await call(client, fake, "sendMessage", chat_id=5, text="hi")
+
+    assert before[1]["description"] == "Forbidden: bot can't initiate conversation with a user"
+    assert (before[0], after[0]) == (403, 200)
