@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw
 from api_client.emulator import EmulatorConfig, create_app
 from bot.app import App, build_application, start_application, stop_application
 from bot.config import Secret, Settings
+from bot.context import SERVICES_KEY
 from bot.fake_telegram import FakeChat, FakeMessage, FakeTelegram, FakeUser, serve
 from bot.i18n import t
 from bot.services import open_services
@@ -102,6 +103,19 @@ class Conversation:
     def __init__(self, fake: FakeTelegram, user: FakeUser) -> None:
         self.fake, self.user = fake, user
         self.chat: FakeChat = fake.private_chat(user)
+        self.app: App | None = None
+
+    async def settle(self) -> None:
+        """Wait until the bot's job runner is idle, so the transcript reads in order."""
+        assert self.app is not None
+        runner = self.app.bot_data[SERVICES_KEY].runner
+        await self.fake.wait_for(lambda: not runner.running or None, timeout=20)
+
+    async def press(self, message: FakeMessage, label: str, expect: Callable[[FakeMessage], bool]) -> None:
+        """Press the button labelled `label` and wait for the bot's next message matching `expect`."""
+        newest = self.fake.sent_messages(self.chat.id)[-1].message_id
+        self.fake.click(self.user, message, text=label)
+        await self.fake.wait_for_message(self.chat, expect, after=newest, timeout=20)
 
     async def text(self, text: str, expect: Callable[[FakeMessage], bool] | str | None = None) -> FakeMessage:
         sent = self.fake.send_text(self.user, self.chat, text)
@@ -130,6 +144,7 @@ async def play(out_dir: Path) -> tuple[str, list[Path]]:
             app: App = build_application(
                 settings, services_factory=partial(open_services, transport=transport, album_window=0.3)
             )
+            alice.app = app
             await start_application(app)
             try:
                 await _script(alice)
@@ -144,9 +159,13 @@ async def _script(alice: Conversation) -> None:
     await alice.text("/style")
     await alice.photo(draw_style())
     await alice.text("/prompt smiling, red scarf, autumn leaves")
-    await alice.text("/anime", _has_photo)
+    portrait = await alice.text("/anime", _has_photo)
+    await alice.settle()
+    await alice.press(portrait, t("button.new_seed", "en"), _has_photo)
+    await alice.settle()
     refusal = t("error.risk.input_text", "en")
-    await alice.text("/anime a risky pose", lambda m: refusal[:30] in m.body)
+    await alice.text("/anime a risky pose", lambda m: m.body == refusal)
+    await alice.settle()
     await alice.text("/quota")
 
 
