@@ -186,17 +186,8 @@ class FakeCore:
         ladder: list[StoredFile] = []
         for side, w, h in photo_ladder(width, height):
             file_id, unique_id, number = self._file_ids("photo", data, str(side or "o"))
-            stored = StoredFile(
-                file_id,
-                unique_id,
-                "photo",
-                f"photos/file_{number}.jpg",
-                data,
-                side,
-                w,
-                h,
-                mime_type="image/jpeg",
-            )
+            path = f"photos/file_{number}.jpg"
+            stored = StoredFile(file_id, unique_id, "photo", path, data, side, w, h, mime_type="image/jpeg")
             ladder.append(stored)
             self.files[file_id] = self.paths[stored.path] = stored
         for stored in ladder:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.fake_telegram.driver import UserSide
-from bot.fake_telegram.errors import ApiError, forbidden, too_many_requests
+from bot.fake_telegram.errors import ApiError, too_many_requests
 from bot.fake_telegram.model import BotCall, FakeChat, FakeMessage
 
 
@@ -38,10 +38,6 @@ class FakeTelegram(UserSide):
     def answer_late(self, method: str, seconds: float, times: int = 1) -> None:
         """The call takes effect, but its answer comes `seconds` late (so the client may time out)."""
         self.delays.setdefault(method.lower(), []).extend([seconds] * times)
-
-    @staticmethod
-    def forbidden(reason: str = "bot was blocked by the user") -> ApiError:
-        return forbidden(reason)
 
     # -- questions ---------------------------------------------------------------------------------
     def calls_to(self, method: str, *, chat_id: int | None = None, ok: bool | None = None) -> list[BotCall]:
