@@ -1,0 +1,52 @@
+"""`portrait-bot` / `python -m bot`: bad configuration is one line and exit 2, generate is delegated."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_missing_configuration_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "TELEGRAM_BOT_TOKEN": "123:abc", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "portrait-bot: invalid configuration: VOLC_ACCESSKEY is required; VOLC_SECRETKEY is required"
+    ]
+    assert "Traceback" not in result.stderr and "123:abc" not in result.stderr + result.stdout
+
+
+def test_invalid_value_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": "t", "VOLC_ACCESSKEY": "a", "VOLC_SECRETKEY": "s"}
+    env["DAILY_FREE_QUOTA"] = "many"
+    assert cli.run(env) == cli.EXIT_CONFIG
+    assert "DAILY_FREE_QUOTA" in capsys.readouterr().err
+
+
+def test_generate_hands_its_arguments_to_the_api_client_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    def fake_run_generate(argv: list[str]) -> int:
+        seen.append(list(argv))
+        return 7
+
+    monkeypatch.setattr("api_client.cli.run_generate", fake_run_generate)
+    assert cli.main(["generate", "--face", "me.jpg", "--prompt", "hi"]) == 7
+    assert seen == [["--face", "me.jpg", "--prompt", "hi"]]
+
+
+def test_unknown_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["fly"])
+    assert exit_info.value.code == 2
+    assert "usage: portrait-bot" in capsys.readouterr().err
