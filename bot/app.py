@@ -1,9 +1,10 @@
 """Builds the Application: the one place handlers are registered, and the services' lifecycle.
 
-Order matters and is all here. Group -1 is the gate (upsert the user, stop banned users). Group 0 is one
-ordered list: commands first, then photos, then buttons (known patterns before the stale-button
-catch-all), and last the catch-alls for unknown commands and stray text, so a later addition (groups,
-admin commands) goes in above them.
+Order matters and is all here. Group -2 is the group gate (in groups, drop what is not addressed to us),
+group -1 the user gate (upsert the user, stop banned users). Group 0 is one ordered list: commands first
+(the admin commands before the user's /quota, since `/quota <user>` is theirs), then photos, then buttons
+(known patterns before the stale-button catch-all), then group membership and settings, and last the
+catch-alls for unknown commands and stray text, so a new handler goes in above them.
 
 Lifecycle: post_init opens the services and starts the runner (which resumes unfinished tasks), then
 publishes the command list per language; post_stop stops the runner while the bot can still talk (a photo
@@ -49,6 +50,7 @@ def handler_list() -> list[BaseHandler[Any, Any, Any]]:
         *admin.admin_handlers(),  # issue 6: above /quota, so `/quota <user>` reaches the admin view
         CommandHandler("start", start.start),
         CommandHandler("help", start.help_command),
+        *admin.admin_handlers(),  # before the user's /quota: `/quota <user>` is the admin view
         CommandHandler(["anime", "generate"], generate.anime),
         CommandHandler("cancel", generate.cancel),
         CommandHandler("prompt", prompt.prompt),
@@ -102,6 +104,7 @@ def build_application(settings: Settings, *, services_factory: ServicesFactory |
         .post_shutdown(post_shutdown)
         .build()
     )
+    application.add_handler(groups.group_gate_handler(), group=-2)  # groups: only what is addressed to us
     application.add_handler(groups.group_gate_handler(), group=-2)  # groups: only what is addressed to us
     application.add_handler(TypeHandler(Update, gate.admit), group=-1)
     application.add_handlers(handler_list())

@@ -4,26 +4,45 @@ from __future__ import annotations
 
 import random
 
-from telegram import Update
+from telegram import Message, Update
 
 from bot.callbacks import Repeat, parse, stale_answer
 from bot.context import BotContext
 from bot.handlers.reply import say
 from bot.handlers.submit import Request, request_from_settings, submit
+from bot.handlers.uploads import UploadRejected, accept_image, has_image
 from bot.i18n import t
 
 _SEED_RANGE = 2**31 - 1
 
 
 async def anime(update: Update, context: BotContext) -> None:
-    """Start a generation from the stored selfie, style and settings; text after the command is the prompt."""
+    """Start a generation from the stored selfie, style and settings; text after the command is the prompt.
+
+    As a reply to a photo (handy in groups), that photo is the selfie for this portrait.
+    """
     message, chat = update.effective_message, update.effective_chat
     if message is None or chat is None:
         return
     prompt = " ".join(context.args) if context.args else None
-    request = await request_from_settings(update, context, prompt_override=prompt)
+    try:
+        face = await _replied_face(message, context)
+    except UploadRejected as rejected:
+        await say(update, context, rejected.key, **rejected.values)
+        return
+    request = await request_from_settings(update, context, prompt_override=prompt, face=face)
     if request is not None:
         await submit(update, context, request, origin_key=f"msg:{chat.id}:{message.message_id}")
+
+
+async def _replied_face(message: Message, context: BotContext) -> str | None:
+    """The image `/anime` replies to, checked like an upload; our own portraits do not count as selfies."""
+    replied = message.reply_to_message
+    if replied is None or not has_image(replied):
+        return None
+    if replied.from_user is not None and replied.from_user.id == context.bot.id:
+        return None
+    return (await accept_image(replied, context.bot)).file_id
 
 
 async def cancel(update: Update, context: BotContext) -> None:

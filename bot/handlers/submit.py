@@ -9,9 +9,10 @@ callback that asked) makes a re-delivered update find the existing task instead 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from telegram import Message, Update
+from telegram.constants import ChatType
 
 from bot.context import BotContext
 from bot.generation import PromptTooLong, build_params
@@ -21,6 +22,8 @@ from bot.progress import status_text
 from storage import GroupCapReached, NewTask, QuotaExhausted, TooManyActiveTasks
 
 log = logging.getLogger(__name__)
+
+GROUP_CHATS = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,18 @@ class Request:
 
 
 async def request_from_settings(
-    update: Update, context: BotContext, *, prompt_override: str | None = None
+    update: Update, context: BotContext, *, prompt_override: str | None = None, face: str | None = None
 ) -> Request | None:
-    """The stored selfie, style and settings as a Request; None (after telling the user why) if unusable."""
+    """The stored selfie, style and settings as a Request; None (after telling the user why) if unusable.
+
+    `face` (a file id) replaces the stored selfie for this request only: `/anime` replying to a photo.
+    """
     user = update.effective_user
     if user is None:
         return None
     settings = await context.services.store.users.get_settings(user.id)
+    if face is not None:
+        settings = replace(settings, selfie_file_id=face)
     if not settings.selfie_file_id:
         await say(update, context, "generate.no_selfie")
         return None
@@ -70,6 +78,7 @@ async def submit(update: Update, context: BotContext, request: Request, *, origi
         face_file_id=request.face_file_id,
         style_file_id=request.style_file_id,
         params=request.params,
+        charge_chat_id=chat.id if chat.type in GROUP_CHATS else None,  # counts against the group's cap
         max_active_per_user=services.settings.max_active_tasks_per_user,
     )
     try:
