@@ -7,16 +7,22 @@ bot left the group) becomes `RecipientGone` wherever it happens.
 
 Telegram recompresses photos (longest side about 1280 px), so the untouched file also goes out as a
 document when the result is bigger than that, or when the task's params ask for it (`send_document`).
+
+Where: the task's chat, replying to the request (`allow_sending_without_reply`, so a deleted request does
+not lose the result). A group whose settings say `results_private` gets it in the requester's private chat
+instead, falling back to the group when the requester never opened one (403 "can't initiate"). A group
+that became a supergroup meanwhile (ChatMigrated) is followed once.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Final
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import FileSizeLimit
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
 
 from api_client.clock import Clock, SystemClock
 from api_client.errors import ImageRejected
@@ -27,7 +33,7 @@ from bot.friendly import FriendlyError
 from bot.i18n import t
 from bot.notifier import DeliveryUncertain, RecipientGone, Stage
 from bot.progress import StatusReporter
-from storage import Task
+from storage import Store, Task
 
 __all__ = ["MAX_DOWNLOAD_BYTES", "RECOMPRESSED_ABOVE", "TelegramNotifier"]
 
@@ -46,8 +52,12 @@ _MAX_ALERT_CHARS: Final = 3500
 class TelegramNotifier:
     """`bot.notifier.Notifier` over a PTB `Bot` (rate limiting is the Application's AIORateLimiter)."""
 
-    def __init__(self, bot: Bot, *, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self, bot: Bot, *, settings: Settings, clock: Clock | None = None, store: Store | None = None
+    ) -> None:
+        """`store` lets delivery honour a group's `results_private` (without it, results go to the group)."""
         self._bot = bot
+        self._store = store
         self._settings = settings
         self._clock: Clock = clock if clock is not None else SystemClock()
         self.progress = StatusReporter(bot, interval=settings.status_edit_interval, clock=self._clock)
@@ -74,34 +84,74 @@ class TelegramNotifier:
     async def deliver(self, task: Task, image: bytes, *, lang: str) -> str:
         width, height = _size(image)
         preset = str(task.params.get("preset") or "anime")
-        caption = t("result.caption", lang, preset=t(f"preset.{preset}", lang))
-        keyboard = _keyboard(task.id, lang)
-        reply = _reply_to(task.request_message_id)
-        as_photo = _photo_ok(len(image), width, height)
+        result = _Result(
+            image=image,
+            caption=t("result.caption", lang, preset=t(f"preset.{preset}", lang)),
+            keyboard=result_keyboard(task.id, lang),
+            as_photo=_photo_ok(len(image), width, height),
+        )
+        chat_id, reply = await self._destination(task)
+        private = chat_id != task.chat_id
         try:
-            if as_photo:
-                try:
-                    sent = await self._bot.send_photo(
-                        task.chat_id, photo=image, caption=caption, reply_markup=keyboard,
-                        reply_parameters=reply, filename=RESULT_FILENAME,
-                    )
-                except BadRequest as exc:  # e.g. PHOTO_INVALID_DIMENSIONS: the document path still works
-                    log.warning("task %d: photo refused (%s); sending as a document", task.id, exc.message)
-                    as_photo = False
-            if not as_photo:
-                sent = await self._bot.send_document(
-                    task.chat_id, document=image, filename=RESULT_FILENAME, caption=caption,
-                    reply_markup=keyboard, reply_parameters=reply,
+            try:
+                sent, as_photo = await self._send_result(task, chat_id, reply, result)
+            except Forbidden:
+                if not private:
+                    raise
+                # The requester never opened a private chat with the bot: deliver where they asked.
+                log.info("task %d: private delivery refused; sending to the group", task.id)
+                private = False
+                sent, as_photo = await self._send_result(
+                    task, task.chat_id, _reply_to(task.request_message_id), result
                 )
         except Forbidden as exc:
             raise RecipientGone(task.chat_id) from exc
+        except BadRequest:
+            raise  # refused outright, so surely not delivered: the runner fails and refunds it
         except NetworkError as exc:  # TimedOut included: it may have arrived, so never resend
             raise DeliveryUncertain(f"sending the result failed midway: {type(exc).__name__}") from exc
-        file_id = _file_id(sent)
         if as_photo and (max(width, height) > RECOMPRESSED_ABOVE or task.params.get("send_document")):
-            await self._full_size(task, image, width, height, lang, sent.message_id)
-        await self._final_status(task, "status.done", lang)
-        return file_id
+            await self._full_size(task, sent, image, width, height, lang)
+        await self._final_status(task, "status.sent_privately" if private else "status.done", lang)
+        return _file_id(sent)
+
+    async def _destination(self, task: Task) -> tuple[int, ReplyParameters | None]:
+        """The requester's private chat when their group asks for private results, else the task's chat."""
+        if self._store is not None and task.chat_id != task.user_id:
+            chat = await self._store.chats.get(task.chat_id)
+            if chat is not None and chat.results_private:
+                return task.user_id, None
+        return task.chat_id, _reply_to(task.request_message_id)
+
+    async def _send_result(
+        self, task: Task, chat_id: int, reply: ReplyParameters | None, result: _Result
+    ) -> tuple[Message, bool]:
+        """Photo (or document when Telegram would refuse the photo); follows a supergroup migration once."""
+        try:
+            return await self._send_once(task, chat_id, reply, result)
+        except ChatMigrated as exc:
+            log.info("task %d: chat %d migrated to %d", task.id, chat_id, exc.new_chat_id)
+            return await self._send_once(task, exc.new_chat_id, None, result)
+
+    async def _send_once(
+        self, task: Task, chat_id: int, reply: ReplyParameters | None, result: _Result
+    ) -> tuple[Message, bool]:
+        if result.as_photo:
+            try:
+                message = await self._bot.send_photo(
+                    chat_id, photo=result.image, caption=result.caption, reply_markup=result.keyboard,
+                    reply_parameters=reply, filename=RESULT_FILENAME,
+                )
+                return message, True
+            except BadRequest as exc:  # e.g. PHOTO_INVALID_DIMENSIONS: the document path still works
+                if not _photo_refused(exc):
+                    raise
+                log.warning("task %d: photo refused (%s); sending as a document", task.id, exc.message)
+        message = await self._bot.send_document(
+            chat_id, document=result.image, filename=RESULT_FILENAME, caption=result.caption,
+            reply_markup=result.keyboard, reply_parameters=reply,
+        )
+        return message, False
 
     async def failed(self, task: Task, error: FriendlyError, lang: str) -> None:
         text = t(error.key, lang, **error.values)
@@ -127,14 +177,14 @@ class TelegramNotifier:
         await self.progress.aclose()
 
     async def _full_size(
-        self, task: Task, image: bytes, width: int, height: int, lang: str, photo_message_id: int
+        self, task: Task, photo: Message, image: bytes, width: int, height: int, lang: str
     ) -> None:
         """Best effort: the photo already arrived, so a failure here must not fail (and refund) the task."""
         try:
             await self._bot.send_document(
-                task.chat_id, document=image, filename=RESULT_FILENAME,
+                photo.chat_id, document=image, filename=RESULT_FILENAME,
                 caption=t("result.document_caption", lang, width=width, height=height),
-                reply_parameters=_reply_to(photo_message_id),
+                reply_parameters=_reply_to(photo.message_id),
             )
         except TelegramError as exc:
             log.warning("task %d: full-size document not sent: %s", task.id, type(exc).__name__)
@@ -154,8 +204,18 @@ def _reply_to(message_id: int | None) -> ReplyParameters | None:
     return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
 
 
-def _keyboard(task_id: int, lang: str) -> InlineKeyboardMarkup:
-    return result_keyboard(task_id, lang)
+@dataclass(frozen=True)
+class _Result:
+    image: bytes
+    caption: str
+    keyboard: InlineKeyboardMarkup
+    as_photo: bool
+
+
+def _photo_refused(exc: BadRequest) -> bool:
+    """Telegram refusing the picture as a photo (size, dimensions), not the chat or the request."""
+    text = exc.message.lower()
+    return "photo" in text or "image" in text or "dimension" in text
 
 
 def _size(image: bytes) -> tuple[int, int]:

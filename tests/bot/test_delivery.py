@@ -6,6 +6,7 @@ import io
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -21,7 +22,7 @@ from bot.friendly import FriendlyError
 from bot.i18n import t
 from bot.notifier import DeliveryUncertain, RecipientGone
 from bot.progress import StatusReporter, status_text
-from storage import Task, TaskState
+from storage import Chat, Task, TaskState
 
 START = 1_790_000_000.0
 ADMIN_CHAT = 4242
@@ -31,6 +32,19 @@ def jpeg(width: int, height: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), (90, 120, 200)).save(buf, "JPEG")
     return buf.getvalue()
+
+
+def make_task(clock: FakeClock, **fields: Any) -> Task:
+    """A task as the runner hands it over for delivery."""
+    values: dict[str, Any] = {
+        "id": 7, "user_id": 1, "chat_id": 1, "origin_key": "k", "request_message_id": None,
+        "status_message_id": None, "face_file_id": "f", "style_file_id": None, "params": {},
+        "state": TaskState.DELIVERING, "upstream_task_id": "u", "error_code": None, "attempts": 0,
+        "result_file_id": None, "lease_owner": None, "lease_until": None, "next_poll_at": None,
+        "created_at": clock.now(), "updated_at": clock.now(), "finished_at": None,
+    }
+    values.update(fields)
+    return Task(**values)
 
 
 @dataclass
@@ -45,13 +59,10 @@ class Rig:
         """A task as the handler leaves it: the user's request message and the bot's status reply."""
         request = self.fake.send_text(self.chat.id, self.chat, "/anime")
         status = await self.bot.send_message(self.chat.id, t("status.queued", "en", elapsed=0))
-        return Task(
-            id=task_id, user_id=self.chat.id, chat_id=self.chat.id, origin_key=f"k{task_id}",
+        return make_task(
+            self.clock, id=task_id, user_id=self.chat.id, chat_id=self.chat.id,
             request_message_id=request.message_id, status_message_id=status.message_id,
-            face_file_id="f", style_file_id=None, params=params or {"preset": "watercolor"},
-            state=TaskState.DELIVERING, upstream_task_id="u", error_code=None, attempts=0,
-            result_file_id=None, lease_owner=None, lease_until=None, next_poll_at=None,
-            created_at=self.clock.now(), updated_at=self.clock.now(), finished_at=None,
+            params=params or {"preset": "watercolor"},
         )
 
     def status_message(self, task: Task) -> FakeMessage:
@@ -190,3 +201,53 @@ async def test_admin_alert_goes_to_the_admin_chat(rig: Rig) -> None:
     await rig.notifier.admin_alert("task 7 failed: auth")
     sent = rig.fake.last_sent(ADMIN_CHAT)
     assert sent is not None and sent.text == "task 7 failed: auth"
+
+
+@dataclass
+class FakeChats:
+    """The one storage call delivery makes (`store.chats.get`), for a group that wants private results."""
+
+    private_in: set[int]
+
+    async def get(self, chat_id: int) -> Chat | None:
+        return Chat(chat_id, "group", "Friends", results_private=chat_id in self.private_in)
+
+
+@dataclass
+class FakeStore:
+    chats: FakeChats
+
+
+def group_task(rig: Rig, group: FakeChat, user_id: int) -> Task:
+    return make_task(rig.clock, id=9, user_id=user_id, chat_id=group.id, request_message_id=None,
+                     status_message_id=None)
+
+
+async def test_a_group_with_private_results_gets_them_in_the_requesters_private_chat(rig: Rig) -> None:
+    group = rig.fake.group(-500, "Friends", admins=[rig.chat.id])
+    notifier = TelegramNotifier(
+        rig.bot, settings=rig.notifier._settings, clock=rig.clock,
+        store=FakeStore(FakeChats({group.id})),  # type: ignore[arg-type]
+    )
+    await notifier.deliver(group_task(rig, group, rig.chat.id), jpeg(800, 800), lang="en")
+    assert [m.photo != [] for m in rig.fake.sent_messages(rig.chat.id)] == [True]
+    assert rig.fake.sent_messages(group.id) == []
+
+
+async def test_private_results_fall_back_to_the_group_when_the_user_never_started_the_bot(rig: Rig) -> None:
+    stranger = rig.fake.add_user(3003, "Stranger")  # no private chat with the bot
+    group = rig.fake.group(-501, "Friends", admins=[stranger])
+    notifier = TelegramNotifier(
+        rig.bot, settings=rig.notifier._settings, clock=rig.clock,
+        store=FakeStore(FakeChats({group.id})),  # type: ignore[arg-type]
+    )
+    file_id = await notifier.deliver(group_task(rig, group, stranger.id), jpeg(800, 800), lang="en")
+    (photo,) = rig.fake.sent_messages(group.id)
+    assert file_id in {size.file_id for size in photo.photo}
+
+
+async def test_delivery_follows_a_group_that_became_a_supergroup(rig: Rig) -> None:
+    group = rig.fake.group(-502, "Friends", admins=[rig.chat.id])
+    rig.fake.migrate_group(group.id, -1000000000502)
+    await rig.notifier.deliver(group_task(rig, group, rig.chat.id), jpeg(800, 800), lang="en")
+    assert any(m.photo for m in rig.fake.sent_messages(-1000000000502))
