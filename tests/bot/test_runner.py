@@ -358,3 +358,33 @@ async def test_style_image_is_downloaded_only_when_the_choice_uses_it(tmp_path: 
         await runner.run_until_idle()
         assert notifier.downloads.count("style") == 1
         assert len(notifier.delivered) == 2
+
+
+async def test_a_rate_limited_submit_interrupted_by_a_restart_is_safely_resubmitted(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        task = await b.task()
+        await b.store.tasks.transition(task.id, TaskState.SUBMITTING)
+        # What a runner writes after a definite 429 on submit, before it died during the back-off:
+        await b.store.tasks.update(
+            task.id, last_status="rate_limited", next_poll_at=b.clock.now() + 30, attempts_inc=True
+        )
+        runner, notifier = b.runner(owner="worker-b")
+        await runner.resume()
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).state is TaskState.DONE
+        assert b.app_state.submits_received == 1 and len(notifier.delivered) == 1
+
+
+async def test_a_task_leased_by_another_worker_is_left_alone_until_the_lease_expires(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        task = await b.task()
+        assert await b.store.tasks.claim(task.id, "worker-elsewhere", 60.0)
+        runner, notifier = b.runner(owner="worker-b")
+        await runner.resume()
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).state is TaskState.QUEUED and notifier.statuses == []
+
+        b.clock.advance(61)  # the other worker died: its lease runs out
+        await runner.resume()
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).state is TaskState.DONE and len(notifier.delivered) == 1
