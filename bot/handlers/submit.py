@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from telegram import Message, Update
+from telegram import Update
 from telegram.constants import ChatType
 
 from bot.context import BotContext
@@ -19,7 +19,7 @@ from bot.generation import PromptTooLong, build_params
 from bot.handlers.reply import say
 from bot.handlers.timefmt import reset_time
 from bot.progress import status_text
-from storage import GroupCapReached, NewTask, QuotaExhausted, TooManyActiveTasks
+from storage import GroupCapReached, NewTask, QuotaExhausted, Task, TooManyActiveTasks
 
 log = logging.getLogger(__name__)
 
@@ -81,29 +81,33 @@ async def submit(update: Update, context: BotContext, request: Request, *, origi
         charge_chat_id=chat.id if chat.type in GROUP_CHATS else None,  # counts against the group's cap
         max_active_per_user=services.settings.max_active_tasks_per_user,
     )
-    try:
-        task, created = await services.store.tasks.create(new)
-    except QuotaExhausted as exc:
-        when = reset_time(exc.resets_at, services.settings.quota_timezone, context.lang)
-        await say(update, context, "quota.exhausted", resets=when)
-        return
-    except TooManyActiveTasks as exc:
-        await say(update, context, "generate.busy", limit=exc.limit)
-        return
-    except GroupCapReached as exc:
-        when = reset_time(exc.resets_at, services.settings.quota_timezone, context.lang)
-        await say(update, context, "generate.group_cap", cap=exc.cap, resets=when)
-        return
-    if not created:
-        log.info("task %s already exists for %s: update re-delivered", task.id, origin_key)
+    task = await _create(update, context, new)
+    if task is None:
         return
     try:
-        status = await _post_status(message, context)
+        status = await message.reply_text(status_text("queued", context.lang, 0.0), do_quote=True)
         await services.store.tasks.update(task.id, status_message_id=status.message_id)
     finally:
         # Even if the status message failed (user blocked us...), the runner must settle the task and refund.
         services.runner.enqueue(task.id)
 
 
-async def _post_status(message: Message, context: BotContext) -> Message:
-    return await message.reply_text(status_text("queued", context.lang, 0.0), do_quote=True)
+async def _create(update: Update, context: BotContext, new: NewTask) -> Task | None:
+    """The new task; None when it was refused (the user is told why) or already exists (re-delivery)."""
+    zone = context.services.settings.quota_timezone
+    try:
+        task, created = await context.services.store.tasks.create(new)
+    except QuotaExhausted as exc:
+        await say(update, context, "quota.exhausted", resets=reset_time(exc.resets_at, zone, context.lang))
+        return None
+    except TooManyActiveTasks as exc:
+        await say(update, context, "generate.busy", limit=exc.limit)
+        return None
+    except GroupCapReached as exc:
+        when = reset_time(exc.resets_at, zone, context.lang)
+        await say(update, context, "generate.group_cap", cap=exc.cap, resets=when)
+        return None
+    if not created:
+        log.info("task %s already exists for %s: update re-delivered", task.id, new.origin_key)
+        return None
+    return task
