@@ -1,0 +1,66 @@
+"""The real process: `python -m bot` against the fake Bot API and a served emulator, stopped by SIGTERM.
+
+What only a process shows: the token never reaches the logs (even at DEBUG, where libraries log URLs),
+SIGTERM stops it cleanly with exit code 0, and a generation in flight is left in the database for the
+next start instead of being failed or refunded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from api_client.emulator import EmulatorConfig, serve_in_thread
+from bot.fake_telegram import FakeTelegram, serve
+from storage import Store, TaskState
+from tests.e2e.images import draw_selfie
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "987654321:PROCESS-test-token-that-must-never-be-logged"
+
+
+@pytest.mark.slow
+async def test_sigterm_leaves_the_running_task_for_the_next_start(tmp_path: Path) -> None:
+    fake = FakeTelegram(token=TOKEN)
+    alice = fake.add_user(1001, "Alice", "alice")
+    chat = fake.private_chat(alice)
+    config = EmulatorConfig(access_key="AKP", secret_key="SKP", queue_seconds=0.0, generate_seconds=3600.0)
+    with serve_in_thread(config) as emulator:
+        async with serve(fake) as url:
+            env = {
+                "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LOG_LEVEL": "DEBUG",
+                "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"{url}/bot",
+                "VOLC_ACCESSKEY": "AKP", "VOLC_SECRETKEY": "SKP", "VOLC_ENDPOINT": emulator.base_url,
+                "PORTRAIT_BOT_DB": str(tmp_path / "bot.db"), "STATUS_EDIT_INTERVAL": "0",
+            }  # fmt: skip
+            bot = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                fake.send_photo(alice, chat, draw_selfie())
+                await fake.wait_for_message(chat, "selfie", timeout=30)
+                fake.send_text(alice, chat, "/anime")
+                await fake.wait_for(lambda: emulator.state.submits_received == 1 or None, 30)
+                bot.send_signal(signal.SIGTERM)
+                output, _ = await asyncio.wait_for(bot.communicate(), 30)
+            finally:
+                if bot.returncode is None:
+                    bot.kill()
+    logs = output.decode()
+    assert bot.returncode == 0, logs
+    assert "starting:" in logs and "getUpdates" in logs  # DEBUG logging did happen
+    assert TOKEN not in logs and TOKEN.split(":")[1] not in logs
+    assert "SKP" not in logs
+    store = await Store.open(tmp_path / "bot.db")
+    try:
+        (task,) = await store.tasks.unfinished()
+        assert task.state in (TaskState.SUBMITTED, TaskState.POLLING) and task.upstream_task_id
+        assert (await store.quotas.balance(1001)).free_left == 2  # still reserved, not refunded
+    finally:
+        await store.close()
