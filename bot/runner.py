@@ -96,7 +96,6 @@ class JobRunner:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._sending: set[int] = set()
         self._gone: dict[int, float] = {}  # chat id -> when it refused our messages
-        self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -134,7 +133,6 @@ class JobRunner:
         """A handler created `task_id`: start on it now rather than at the next scan."""
         if not self._stopping:
             self._spawn(task_id)
-            self._wake.set()
 
     async def run_until_idle(self) -> None:
         """Burst mode (tests, demo): work until nothing is runnable, sleeping the clock through back-offs."""
@@ -187,10 +185,9 @@ class JobRunner:
     # -- scheduling --------------------------------------------------------------------------------------
 
     async def _loop(self) -> None:
+        """enqueue() starts new work at once; this picks up back-offs that ended and expired leases."""
         while not self._stopping:
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=SCAN_INTERVAL_SECONDS)
+            await asyncio.sleep(SCAN_INTERVAL_SECONDS)
             try:
                 await self._scan()
             except Exception:
@@ -319,7 +316,10 @@ class JobRunner:
             await self._tasks.update(task.id, last_status=status.value)
             if status is not TaskStatus.DONE:
                 stage: Stage = "generating" if status is TaskStatus.GENERATING else "in_queue"
-                await self._status(task, stage, lang)
+                try:
+                    await self._status(task, stage, lang)
+                except RecipientGone as gone:  # wait() would swallow it; _deliver acts on the mark
+                    self._mark_gone(gone.chat_id)
 
         return await self._wait(task, lang, on_progress, self._poll_deadline(task))
 
@@ -348,6 +348,8 @@ class JobRunner:
         return max(self._settings.task_deadline_seconds - age, MIN_POLL_SECONDS)
 
     async def _deliver(self, task: Task, image: bytes, lang: str) -> None:
+        if self._refused(task):
+            raise RecipientGone(task.chat_id)
         await self._status(task, "sending", lang)
         task = await self._tasks.update(task.id, last_status=SENDING)
         self._sending.add(task.id)

@@ -54,6 +54,7 @@ class RecordingNotifier:
         self.downloads: list[str] = []
         self.gone: set[int] = set()  # chats that answer 403
         self.gone_on: set[str] = set()  # only these methods refuse (empty: all)
+        self.blocks_at: str | None = None  # the user blocks the bot when this stage is shown
         self.download_error: BaseException | None = None
         self.deliver_error: BaseException | None = None
         self.hold_at: str | None = None  # block status() at this stage until `release` is set
@@ -73,6 +74,8 @@ class RecordingNotifier:
         return FILES[file_id]
 
     async def status(self, task: Task, stage: str, elapsed: float, *, lang: str, final: bool = False) -> None:
+        if stage == self.blocks_at:
+            self.gone.add(task.chat_id)
         self._refuse(task.chat_id, "status")
         self.statuses.append((task.id, stage))
         if stage == "submitting":

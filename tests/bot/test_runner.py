@@ -388,3 +388,16 @@ async def test_a_task_leased_by_another_worker_is_left_alone_until_the_lease_exp
         await runner.resume()
         await runner.run_until_idle()
         assert (await b.state(task.id)).state is TaskState.DONE and len(notifier.delivered) == 1
+
+
+async def test_a_user_who_blocks_the_bot_mid_generation_gets_nothing_more(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.blocks_at = "generating"
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).error_code == "blocked"
+        assert notifier.delivered == [] and notifier.failures == []
+        assert notifier.stages(task.id)[-1] == "in_queue"  # nothing was shown after the refusal
+        assert await b.free_left() == 3 and await b.ledger_ok()
