@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 App = Application[Any, BotContext, Any, Any, Any, Any]
 
+#: New messages only: an edited caption or text must not store a photo again or repeat a reply. (Edited
+#: commands do reach CommandHandler, and /anime's origin key makes a repeat harmless.)
+NEW = filters.UpdateType.MESSAGE
+
 #: Commands shown in Telegram's menu, in this order; descriptions are catalogue keys `command.<name>`.
 MENU_COMMANDS = ("anime", "settings", "prompt", "style", "face", "quota", "history", "cancel", "lang", "help")
 
@@ -60,14 +64,14 @@ def handler_list() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("quota", account.quota),
         CommandHandler("history", account.history),
         CommandHandler("lang", account.lang),
-        MessageHandler(filters.PHOTO | filters.Document.ALL, images.on_image),
+        MessageHandler(NEW & (filters.PHOTO | filters.Document.ALL), images.on_image),
         CallbackQueryHandler(settings.on_button, pattern=r"^(set|menu):"),
         CallbackQueryHandler(generate.repeat, pattern=r"^(again|seed):"),
         CallbackQueryHandler(start.stale_button),
         *groups.group_handlers(),
         # Group and admin handlers (issue 6) go above this line.
-        MessageHandler(filters.COMMAND, start.unknown_command),
-        MessageHandler(filters.TEXT & filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED, start.text_hint),
+        MessageHandler(NEW & filters.COMMAND, start.unknown_command),
+        MessageHandler(NEW & filters.TEXT & filters.ChatType.PRIVATE, start.text_hint),
     ]
 
 

@@ -40,9 +40,7 @@ async def _alert_admin(context: BotContext, text: str) -> None:
 
 
 async def _apologise(update: Update, context: BotContext) -> None:
-    user = update.effective_user
-    account = await context.services.store.users.get(user.id) if user is not None else None
-    lang = pick_language(account.language if account else user.language_code if user else None)
+    lang = await _language(update, context)
     try:
         if update.callback_query is not None:
             await update.callback_query.answer(t("error.unexpected", lang), show_alert=True)
@@ -50,3 +48,15 @@ async def _apologise(update: Update, context: BotContext) -> None:
             await update.effective_message.reply_text(t("error.unexpected", lang))
     except TelegramError:
         log.warning("could not apologise for update %s", update.update_id, exc_info=True)
+
+
+async def _language(update: Update, context: BotContext) -> str:
+    """The user's chosen language; their client's if the store is what just failed."""
+    user = update.effective_user
+    if user is None:
+        return pick_language(None)
+    try:
+        account = await context.services.store.users.get(user.id)
+    except Exception:
+        account = None
+    return pick_language(account.language if account is not None else user.language_code)
