@@ -67,8 +67,11 @@ async def repeat(update: Update, context: BotContext) -> None:
         return
     action = parse(query.data)
     task = await context.services.store.tasks.get(action.task_id) if isinstance(action, Repeat) else None
-    if not isinstance(action, Repeat) or task is None or task.user_id != user.id:
+    if not isinstance(action, Repeat) or task is None:
         await query.answer(stale_answer(context.lang))
+        return
+    if task.user_id != user.id:  # a group member pressing someone else's portrait
+        await query.answer(t("callback.not_yours", context.lang), show_alert=True)
         return
     await query.answer(t("repeat.started", context.lang))
     params = dict(task.params)

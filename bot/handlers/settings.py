@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from bot.callbacks import SIZES, OpenMenu, SetOption, choice_keyboard, parse, settings_keyboard, stale_answer
@@ -35,7 +35,9 @@ async def on_button(update: Update, context: BotContext) -> None:
     if query is None or user is None:
         return
     action = parse(query.data)
-    if isinstance(action, OpenMenu) and action.name == "close":
+    if not _owner(query, user.id):
+        await query.answer(t("callback.not_yours", context.lang), show_alert=True)
+    elif isinstance(action, OpenMenu) and action.name == "close":
         await query.answer()
         await _edit(query, t("settings.closed", context.lang), None)
     elif isinstance(action, OpenMenu):
@@ -77,6 +79,13 @@ def _changes(option: SetOption) -> dict[str, Any]:
         "wml": {"watermark_language": 0 if value == "zh" else 1},
     }
     return changes[option.field]
+
+
+def _owner(query: CallbackQuery, user_id: int) -> bool:
+    """In a group anyone can tap: only whoever sent the /settings this screen answers may use it."""
+    screen = query.message
+    asked = screen.reply_to_message if isinstance(screen, Message) else None
+    return asked is None or asked.from_user is None or asked.from_user.id == user_id
 
 
 def _title_key(current: UserSettings) -> str:

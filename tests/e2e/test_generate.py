@@ -166,7 +166,7 @@ async def test_someone_elses_again_button_changes_nothing(harness: Harness, alic
     bob = harness.person(1002, "Bob")
     query = harness.fake.click(bob.user, first, f"again:{task.id}")
     answer = await harness.fake.wait_for(lambda: harness.fake.callback_answer(query), 10)
-    assert answer["text"] == alice.text("callback.stale")
+    assert answer["text"] == alice.text("callback.not_yours") and answer["show_alert"] is True
     assert await harness.services.store.tasks.recent_for_user(bob.user.id) == []
 
 

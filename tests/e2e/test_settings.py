@@ -115,3 +115,17 @@ async def test_prompt_show_set_clear_and_limit(harness: Harness, alice: Person) 
     assert (await stored(harness, alice)).prompt == "smiling, red scarf"
     await alice.say("/prompt clear", says("prompt.cleared"))
     assert (await stored(harness, alice)).prompt == ""
+
+
+async def test_in_a_group_only_the_asker_can_use_the_settings_screen(harness: Harness) -> None:
+    alice, bob = harness.person(1001, "Alice"), harness.person(1002, "Bob")
+    group = harness.fake.group(-100900, "Friends", members=[alice.user, bob.user])
+    request = harness.fake.send_text(alice.user, group, "/settings")
+    screen = await harness.fake.wait_for_message(group, after=request.message_id)
+    query = harness.fake.click(bob.user, screen, "set:hyper:on")
+    answer = await harness.fake.wait_for(lambda: harness.fake.callback_answer(query), 10)
+    assert answer["text"] == t("callback.not_yours", "en") and answer["show_alert"] is True
+    assert (await stored(harness, bob)).hyper is False and (await stored(harness, alice)).hyper is False
+    query = harness.fake.click(alice.user, screen, "set:hyper:on")
+    await harness.fake.wait_for(lambda: harness.fake.callback_answer(query), 10)
+    assert (await stored(harness, alice)).hyper is True
