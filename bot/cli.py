@@ -1,4 +1,4 @@
-"""`portrait-bot run | generate`: the console script.
+"""`portrait-bot run | generate | admin`: the console script.
 
 Why so little here: configuration errors must end in one line on stderr and exit code 2 (never a
 traceback), logging must be redacting before anything can log a URL holding the token, and graceful
@@ -25,7 +25,7 @@ EXIT_CONFIG = 2
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portrait-bot", description="Selfies to anime portraits.")
-    parser.epilog = "`portrait-bot generate --help` shows the options of generate."
+    parser.epilog = "`portrait-bot generate --help` and `portrait-bot admin --help` show their options."
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="run the bot (long polling) until SIGINT/SIGTERM")
     commands.add_parser("generate", help="one generation from the command line (no Telegram)")

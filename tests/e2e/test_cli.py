@@ -45,6 +45,18 @@ def test_generate_hands_its_arguments_to_the_api_client_cli(monkeypatch: pytest.
     assert seen == [["--face", "me.jpg", "--prompt", "hi"]]
 
 
+def test_admin_hands_its_arguments_to_the_admin_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    def fake_run_admin(argv: list[str]) -> int:
+        seen.append(list(argv))
+        return 3
+
+    monkeypatch.setattr("bot.admin_cli.run_admin", fake_run_admin)
+    assert cli.main(["admin", "grant", "@ann", "5", "--json"]) == 3
+    assert seen == [["grant", "@ann", "5", "--json"]]
+
+
 def test_unknown_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["fly"])
