@@ -7,13 +7,13 @@ and `DeliveryUncertain` (a send timed out and may or may not have arrived: never
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from bot.friendly import FriendlyError
     from storage import Task
 
-__all__ = ["DeliveryUncertain", "Notifier", "RecipientGone", "Stage"]
+__all__ = ["Closeable", "DeliveryUncertain", "Notifier", "RecipientGone", "Stage"]
 
 #: The steps a user sees in the status message. "retrying" = rate limited, retried automatically.
 Stage = Literal["queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending"]
@@ -58,3 +58,10 @@ class Notifier(Protocol):
     async def admin_alert(self, text: str) -> None:
         """Tell the operators (settings.admin_chat_id) about something that is ours to fix."""
         ...
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    """A notifier with background work of its own (throttled edits); JobRunner.stop() closes it."""
+
+    async def aclose(self) -> None: ...

@@ -43,7 +43,7 @@ from bot.config import Settings
 from bot.friendly import CANCELLED, FriendlyError, error_code, friendly
 from bot.generation import PromptTooLong, to_submit_request, uses_style_image, watermark_for
 from bot.i18n import pick_language
-from bot.notifier import DeliveryUncertain, Notifier, RecipientGone, Stage
+from bot.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone, Stage
 from bot.task_store import ShieldedTasks
 from storage import ALLOWED, TERMINAL, IllegalTransition, Store, Task, TaskState
 
@@ -121,6 +121,8 @@ class JobRunner:
         for job in work:
             job.cancel()
         await asyncio.gather(*work, return_exceptions=True)
+        if isinstance(self._notifier, Closeable):
+            await self._notifier.aclose()
 
     async def resume(self) -> int:
         """Pick up every unfinished task in the table; returns how many were started."""
