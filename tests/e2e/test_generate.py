@@ -90,6 +90,12 @@ async def test_refused_prompt_is_explained_and_refunded(
     assert await free_left(harness, alice) == 3
 
 
+async def test_a_chinese_user_hears_the_refusal_in_chinese(harness: Harness) -> None:
+    wang = harness.person(2002, "Wang", lang="zh-hans")
+    await wang.photo(draw_selfie(), expect=says("face.saved", "zh"))
+    await wang.say("/anime risky", says("error.risk.input_text", "zh"))
+
+
 async def test_refused_input_photo_is_explained_and_refunded(harness: Harness, alice: Person) -> None:
     await selfie(alice, magenta_selfie())
     await alice.say("/anime", says("error.risk.input_image"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pillow_heif
+import pytest
 from PIL import Image
 
 from storage import UserSettings
@@ -58,10 +60,16 @@ async def test_image_file_is_accepted_by_its_bytes_not_its_name(harness: Harness
     assert (await _stored(harness, alice)).selfie_file_id is not None
 
 
-async def test_webp_file_is_accepted(harness: Harness, alice: Person) -> None:
-    webp = io.BytesIO()
-    Image.open(io.BytesIO(draw_selfie())).save(webp, format="WEBP")
-    await alice.document(webp.getvalue(), "me.webp", "image/webp", expect=says("face.saved"))
+FILE_FORMATS = [("WEBP", "image/webp"), ("BMP", "image/bmp"), ("HEIF", "image/heic")]
+
+
+@pytest.mark.parametrize(("fmt", "mime"), FILE_FORMATS)
+async def test_other_image_formats_are_accepted(harness: Harness, alice: Person, fmt: str, mime: str) -> None:
+    pillow_heif.register_heif_opener()
+    encoded = io.BytesIO()
+    Image.open(io.BytesIO(draw_selfie(400))).save(encoded, format=fmt)
+    await alice.document(encoded.getvalue(), f"me.{fmt.lower()}", mime, expect=says("face.saved"))
+    assert (await _stored(harness, alice)).selfie_file_id is not None
 
 
 async def test_a_file_that_is_not_an_image_is_refused(harness: Harness, alice: Person) -> None:
