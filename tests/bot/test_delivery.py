@@ -251,3 +251,11 @@ async def test_delivery_follows_a_group_that_became_a_supergroup(rig: Rig) -> No
     rig.fake.migrate_group(group.id, -1000000000502)
     await rig.notifier.deliver(group_task(rig, group, rig.chat.id), jpeg(800, 800), lang="en")
     assert any(m.photo for m in rig.fake.sent_messages(-1000000000502))
+
+
+async def test_the_full_size_document_can_be_requested_for_a_small_result(rig: Rig) -> None:
+    task = await rig.task(params={"preset": "anime", "send_document": True})
+    image = jpeg(1000, 1000)
+    await rig.notifier.deliver(task, image, lang="en")
+    (document,) = rig.fake.calls_to("sendDocument", ok=True)
+    assert document.files and image in document.files.values()

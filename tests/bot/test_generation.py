@@ -19,6 +19,7 @@ from bot.generation import (
     to_submit_request,
     watermark_for,
 )
+from bot.i18n import LANGUAGES, catalogue
 from storage import UserSettings
 
 
@@ -138,8 +139,11 @@ def test_configured_limit_never_lets_the_joined_prompt_exceed_the_api_limit() ->
     to_submit_request(params, FACE, None).validate()
 
 
-def test_every_button_preset_has_a_prompt() -> None:
-    assert set(callbacks.PRESETS) <= set(PRESET_PROMPTS)
+def test_every_preset_has_a_name_in_every_language_and_no_brand_words() -> None:
+    for preset, prompt in PRESET_PROMPTS.items():
+        for lang in LANGUAGES:
+            assert f"preset.{preset}" in catalogue(lang)
+        assert not {"ghibli", "disney", "pixar", "makoto"} & set(prompt.lower().replace(",", " ").split())
 
 
 def test_seed_override_and_watermark_settings() -> None:
