@@ -227,10 +227,9 @@ class JobRunner:
             return
         upstream = task.state is not TaskState.DELIVERING
         async with self._client.task_slot() if upstream else contextlib.nullcontext():
-            if not await self._tasks.claim(task_id, self.owner, self._lease_seconds):
-                return
-            try:
-                await self._drive(task_id)
+            try:  # the claim is inside: a stop() landing on it must still give the lease back
+                if await self._tasks.claim(task_id, self.owner, self._lease_seconds):
+                    await self._drive(task_id)
             except IllegalTransition as exc:
                 log.info("task %d was moved by someone else: %s", task_id, exc)
             except (PortraitAPIError, PromptTooLong, DeliveryUncertain, RecipientGone) as exc:
@@ -238,7 +237,7 @@ class JobRunner:
             except Exception as exc:
                 await self._crashed(task_id, exc)
             finally:
-                await self._tasks.release(task_id, self.owner)
+                await self._tasks.release(task_id, self.owner)  # a no-op unless we hold it
 
     def _backing_off(self, task: Task) -> bool:
         return task.next_poll_at is not None and task.next_poll_at > self._clock.now()
