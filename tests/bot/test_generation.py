@@ -69,7 +69,9 @@ def test_every_choice_yields_a_valid_request(identity: str, has_style: bool, hyp
         ("none", False, (False, False, False, 1)),
     ],
 )
-def test_identity_choice_maps_to_switches(identity: str, has_style: bool, expected: tuple) -> None:
+def test_identity_choice_maps_to_switches(
+    identity: str, has_style: bool, expected: tuple[bool, bool, bool, int]
+) -> None:
     params = build_params(
         UserSettings(identity=identity), has_style=has_style, prompt_override=None, max_prompt_length=300
     )
@@ -113,9 +115,8 @@ def test_preset_prompt_is_joined_with_the_users_text() -> None:
 
 def test_prompt_override_wins_and_empty_text_keeps_the_preset_alone() -> None:
     s = UserSettings(prompt="stored text")
-    assert build_params(s, has_style=False, prompt_override="cute", max_prompt_length=300)["prompt"].endswith(
-        ",cute"
-    )
+    override = build_params(s, has_style=False, prompt_override="cute", max_prompt_length=300)
+    assert str(override["prompt"]).endswith(",cute")
     assert build_params(s, has_style=False, prompt_override="", max_prompt_length=300)["prompt"] == (
         PRESET_PROMPTS["anime"]
     )
