@@ -77,7 +77,7 @@ class AdminRepo:
     async def stats(self, *, now: float | None = None) -> Stats:
         at = self._ctx.now() if now is None else now
         day_start = self._ctx.calendar.day_start(at)
-        async with self._ctx.db.read() as r:
+        async with self._ctx.db.read(snapshot=True) as r:
             users = await r.one(
                 "SELECT COUNT(*) AS total, COALESCE(SUM(last_seen >= ?), 0) AS today, "
                 "COALESCE(SUM(last_seen >= ?), 0) AS week FROM users",

@@ -93,29 +93,25 @@ async def ledger_row(
 
 async def open_account(tx: Session, ctx: StoreContext, user_id: int, now: float) -> sqlite3.Row:
     """The user's account, created if missing and rolled over to today's quota day."""
-    if await tx.value("SELECT 1 FROM users WHERE id = ?", (user_id,)) is None:
-        raise NotFound(f"user {user_id}")
     today = ctx.calendar.day(now)
-    await tx.execute(
-        "INSERT INTO quota_accounts (user_id, free_day) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING",
-        (user_id, today),
-    )
     row = await tx.one("SELECT * FROM quota_accounts WHERE user_id = ?", (user_id,))
-    assert row is not None
-    if row["free_day"] != today:
-        await tx.execute(
-            "UPDATE quota_accounts SET free_day = ?, free_used = 0 WHERE user_id = ?", (today, user_id)
+    if row is None:
+        row = await tx.one(
+            "INSERT INTO quota_accounts (user_id, free_day) SELECT id, ? FROM users WHERE id = ? RETURNING *",
+            (today, user_id),
         )
+        if row is None:
+            raise NotFound(f"user {user_id}")
+    if row["free_day"] != today:
         if row["free_used"]:
             await ledger_row(
-                tx,
-                user_id=user_id,
-                kind="reset",
-                at=now,
-                day=today,
+                tx, user_id=user_id, kind="reset", at=now, day=today,
                 reason=f"new day; {row['free_day']} ended with {row['free_used']} free used",
-            )
-        row = await tx.one("SELECT * FROM quota_accounts WHERE user_id = ?", (user_id,))
+            )  # fmt: skip
+        row = await tx.one(
+            "UPDATE quota_accounts SET free_day = ?, free_used = 0 WHERE user_id = ? RETURNING *",
+            (today, user_id),
+        )
         assert row is not None
     return row
 
@@ -184,7 +180,7 @@ class QuotasRepo:
 
     async def balance(self, user_id: int) -> Balance:
         """Today's view; an unknown user sees the default allowance and no credits."""
-        async with self._ctx.db.read() as r:
+        async with self._ctx.db.read(snapshot=True) as r:
             return await self._balance(r, user_id, self._ctx.now())
 
     async def grant(self, user_id: int, amount: int, *, actor: int, reason: str) -> Balance:
@@ -259,7 +255,7 @@ class QuotasRepo:
     async def check(self) -> LedgerCheck:
         from .ledger_check import find_problems  # kept apart: it is long and only admins/tests call it
 
-        async with self._ctx.db.read() as r:
+        async with self._ctx.db.read(snapshot=True) as r:
             problems = await find_problems(r, self._ctx)
         return LedgerCheck(ok=not problems, problems=problems)
 

@@ -1,9 +1,10 @@
 """Tasks: one row per generation, a checked state machine, and the quota effect of each move.
 
-Every move is one transaction: `UPDATE tasks ... WHERE id = ? AND state = ?` (a rowcount of 0 means someone
-else moved it first -> IllegalTransition) together with its quota effect: reaching `done` commits the
-reserved unit, reaching `failed` / `cancelled` / `expired` refunds it. The effect is guarded by
-`reservation = 'held'` and a unique ledger index, so it happens exactly once however often it is asked for.
+Every move is one transaction: `UPDATE tasks ... WHERE id = ? AND state IN (states that may precede the
+target)` (no row changed means someone else moved it first -> IllegalTransition) with its quota effect:
+reaching `done` commits the reserved unit, reaching `failed` / `cancelled` / `expired` refunds it. The
+effect is guarded by `reservation = 'held'` and a unique ledger index, so it happens exactly once however
+often it is asked for.
 
 Why a `submitting` task is never resubmitted. `submitting` is written *before* the submit request is sent and
 `submitted` (with the upstream task id) after the answer arrives. A task found in `submitting` after a crash
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -102,6 +103,11 @@ class Task:
     reservation: str = "held"  # held | committed | refunded
 
 
+def _time(value: float | int | None) -> float | None:
+    """RETURNING hands back a REAL column's value before affinity, so 1700000000.0 may arrive as an int."""
+    return None if value is None else float(value)
+
+
 def task_from_row(row: sqlite3.Row) -> Task:
     return Task(
         id=row["id"],
@@ -119,11 +125,11 @@ def task_from_row(row: sqlite3.Row) -> Task:
         attempts=row["attempts"],
         result_file_id=row["result_file_id"],
         lease_owner=row["lease_owner"],
-        lease_until=row["lease_until"],
-        next_poll_at=row["next_poll_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        finished_at=row["finished_at"],
+        lease_until=_time(row["lease_until"]),
+        next_poll_at=_time(row["next_poll_at"]),
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+        finished_at=_time(row["finished_at"]),
         last_status=row["last_status"],
         charge_chat_id=row["charge_chat_id"],
         quota_unit=row["quota_unit"],
@@ -150,49 +156,36 @@ class TasksRepo:
         """
         now = self._ctx.now()
         async with self._ctx.db.transaction() as tx:
-            existing = await tx.one("SELECT * FROM tasks WHERE origin_key = ?", (new.origin_key,))
-            if existing is not None:
-                return task_from_row(existing), False
-            active = await tx.value(
-                f"SELECT COUNT(*) FROM tasks WHERE user_id = ? AND state IN {_UNFINISHED_SQL}", (new.user_id,)
+            head = await tx.one(
+                "SELECT (SELECT id FROM tasks WHERE origin_key = ?) AS existing, "
+                f"(SELECT COUNT(*) FROM tasks WHERE user_id = ? AND state IN {_UNFINISHED_SQL}) AS active",
+                (new.origin_key, new.user_id),
             )
-            if active >= new.max_active_per_user:
-                raise TooManyActiveTasks(new.user_id, active, new.max_active_per_user)
+            assert head is not None
+            if head["existing"] is not None:
+                return task_from_row(await _row(tx, head["existing"])), False
+            if head["active"] >= new.max_active_per_user:
+                raise TooManyActiveTasks(new.user_id, head["active"], new.max_active_per_user)
             if new.charge_chat_id is not None:
                 await self._check_group_cap(tx, new.charge_chat_id, now)
             unit = await reserve(tx, self._ctx, new.user_id, now)
-            task_id = await tx.insert(
+            row = await tx.one(
                 "INSERT INTO tasks (user_id, chat_id, charge_chat_id, origin_key, request_message_id, "
                 "face_file_id, style_file_id, params, state, quota_day, quota_unit, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING *",
                 (
-                    new.user_id,
-                    new.chat_id,
-                    new.charge_chat_id,
-                    new.origin_key,
-                    new.request_message_id,
-                    new.face_file_id,
-                    new.style_file_id,
-                    json.dumps(new.params, sort_keys=True),
-                    unit.day,
-                    unit.unit,
-                    now,
-                    now,
+                    new.user_id, new.chat_id, new.charge_chat_id, new.origin_key, new.request_message_id,
+                    new.face_file_id, new.style_file_id, json.dumps(new.params, sort_keys=True),
+                    unit.day, unit.unit, now, now,
                 ),
-            )
+            )  # fmt: skip
+            assert row is not None
             free, credits = reserve_deltas(unit.unit)
             await ledger_row(
-                tx,
-                user_id=new.user_id,
-                task_id=task_id,
-                kind="reserve",
-                at=now,
-                free=free,
-                credits=credits,
-                day=unit.day,
-                reason=f"task {task_id} ({unit.unit})",
-            )
-            return task_from_row(await _row(tx, task_id)), True
+                tx, user_id=new.user_id, task_id=row["id"], kind="reserve", at=now, free=free,
+                credits=credits, day=unit.day, reason=f"task {row['id']} ({unit.unit})",
+            )  # fmt: skip
+            return task_from_row(row), True
 
     async def _check_group_cap(self, tx: Session, chat_id: int, now: float) -> None:
         cap = await tx.value("SELECT daily_cap FROM chats WHERE id = ?", (chat_id,))
@@ -224,44 +217,44 @@ class TasksRepo:
         upstream task id (from this call or stored), since only that lets a restart poll instead of resubmit.
         """
         to = TaskState(to)
+        sources = [s.value for s, targets in ALLOWED.items() if to in targets and (expect in (None, s))]
+        terminal = to in TERMINAL
         now = self._ctx.now()
         async with self._ctx.db.transaction() as tx:
-            row = await _row(tx, task_id)
-            current = TaskState(row["state"])
-            if current == to:
-                return task_from_row(row)
-            if (expect is not None and current != expect) or to not in ALLOWED[current]:
-                raise IllegalTransition(task_id, current, to, expect)
-            if to == TaskState.SUBMITTED and not (upstream_task_id or row["upstream_task_id"]):
-                raise ValueError("a task enters 'submitted' only with its upstream task id")
-            terminal = to in TERMINAL
-            changed = await tx.execute(
-                "UPDATE tasks SET state = ?, updated_at = ?, "
-                "upstream_task_id = COALESCE(?, upstream_task_id), error_code = COALESCE(?, error_code), "
-                "result_file_id = COALESCE(?, result_file_id), finished_at = ?, "
-                "lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END, "
-                "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
-                "WHERE id = ? AND state = ?",
-                (
-                    to.value,
-                    now,
-                    upstream_task_id,
-                    error_code,
-                    result_file_id,
-                    now if terminal else None,
-                    terminal,
-                    terminal,
-                    task_id,
-                    current.value,
-                ),
-            )
-            if changed != 1:  # pragma: no cover - impossible under BEGIN IMMEDIATE, kept as the last guard
-                raise IllegalTransition(task_id, current, to, expect)
-            if to == TaskState.DONE:
-                await settle(tx, row, "commit", now, f"task {task_id} done")
-            elif to in REFUNDING:
-                await settle(tx, row, "refund", now, f"task {task_id} {to.value} {error_code or ''}".strip())
-            return task_from_row(await _row(tx, task_id))
+            row = None
+            if sources:
+                # The guarded UPDATE is the transition: it only matches while the task is in a state `to` may
+                # follow, so a concurrent or stale mover changes nothing and is told so below.
+                row = await tx.one(
+                    "UPDATE tasks SET state = ?, updated_at = ?, "
+                    "upstream_task_id = COALESCE(?, upstream_task_id), error_code = COALESCE(?, error_code), "
+                    "result_file_id = COALESCE(?, result_file_id), finished_at = ?, "
+                    "lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END, "
+                    "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
+                    f"WHERE id = ? AND state IN ({', '.join('?' * len(sources))}) "
+                    "AND (? != 'submitted' OR COALESCE(?, upstream_task_id) IS NOT NULL) RETURNING *",
+                    (
+                        to.value, now, upstream_task_id, error_code, result_file_id,
+                        now if terminal else None, terminal, terminal,
+                        task_id, *sources, to.value, upstream_task_id,
+                    ),
+                )  # fmt: skip
+            if row is None:
+                current = await _row(tx, task_id)
+                state = TaskState(current["state"])
+                if state == to:
+                    return task_from_row(current)
+                if state.value in sources:
+                    raise ValueError("a task enters 'submitted' only with its upstream task id")
+                raise IllegalTransition(task_id, state, to, expect)
+            reservation = row["reservation"]
+            if to == TaskState.DONE and await settle(tx, row, "commit", now, f"task {task_id} done"):
+                reservation = "committed"
+            elif to in REFUNDING and await settle(
+                tx, row, "refund", now, f"task {task_id} {to.value} {error_code or ''}".strip()
+            ):
+                reservation = "refunded"
+            return replace(task_from_row(row), reservation=reservation)
 
     async def update(
         self,

@@ -6,7 +6,10 @@ ALTER TABLE tasks ADD COLUMN lease_until REAL;
 -- unfinished() and resume on start-up: only the few live tasks are indexed, however many are finished.
 CREATE INDEX tasks_unfinished ON tasks (created_at)
     WHERE state IN ('queued', 'submitting', 'submitted', 'polling', 'delivering');
--- active_for_user / recent_for_user and the per-user active limit in tasks.create.
+-- The per-user active limit in tasks.create and active_for_user: only live tasks, however long the history.
+CREATE INDEX tasks_user_active ON tasks (user_id)
+    WHERE state IN ('queued', 'submitting', 'submitted', 'polling', 'delivering');
+-- recent_for_user.
 CREATE INDEX tasks_user_created ON tasks (user_id, created_at);
 -- The group daily cap in tasks.create.
 CREATE INDEX tasks_charge_chat_created ON tasks (charge_chat_id, created_at) WHERE charge_chat_id IS NOT NULL;

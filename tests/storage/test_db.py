@@ -15,7 +15,7 @@ from storage.db import Database
 async def _db(path: Path) -> Database:
     db = await Database.open(path, synchronous="FULL")
     async with db.transaction() as tx:
-        await tx.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        await tx.all("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
         await tx.execute("INSERT INTO counter VALUES (1, 0)")
     return db
 
@@ -146,3 +146,15 @@ async def test_open_creates_the_directory(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "bot.db"
     await (await Store.open(path)).close()
     assert path.exists()
+
+
+async def test_execute_counts_changed_rows_and_refuses_other_statements(db_path: Path) -> None:
+    db = await _db(db_path)
+    try:
+        async with db.transaction() as tx:
+            assert await tx.execute("UPDATE counter SET n = n + 1 WHERE id = 1") == 1
+            assert await tx.execute("UPDATE counter SET n = n + 1 WHERE id = 2") == 0
+            with pytest.raises(ValueError):
+                await tx.execute("SELECT 1")
+    finally:
+        await db.close()

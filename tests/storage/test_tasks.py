@@ -275,3 +275,11 @@ async def test_leases(store: Store, clock: FakeClock) -> None:
 
 def test_path_table_reaches_every_state() -> None:
     assert set(PATH) == set(S)
+
+
+async def test_repeating_a_non_terminal_move_is_a_no_op(store: Store, clock: FakeClock) -> None:
+    await add_user(store)
+    task = await drive(store, (await store.tasks.create(new_task()))[0], S.POLLING)
+    clock.advance(10)
+    again = await store.tasks.transition(task.id, S.POLLING, expect=S.SUBMITTED)
+    assert again == task  # nothing rewritten, not even updated_at
