@@ -6,9 +6,8 @@ the offending rows, so a healthy database with 100k tasks costs a few index scan
 
 from __future__ import annotations
 
-from .context import StoreContext
 from .db import Session
-from .quotas import default_allowance
+from .quotas import DEFAULT_KEY
 
 _CREDITS = """
 SELECT a.user_id, a.credits,
@@ -69,7 +68,7 @@ WHERE (l.kind IN ('reserve', 'commit', 'refund')) != (l.task_id IS NOT NULL)
 """
 
 
-async def find_problems(s: Session, ctx: StoreContext) -> list[str]:
+async def find_problems(s: Session) -> list[str]:
     problems: list[str] = []
     for row in await s.all(_CREDITS):
         problems.append(f"user {row['user_id']}: credits {row['credits']} but ledger says {row['derived']}")
@@ -92,9 +91,11 @@ async def find_problems(s: Session, ctx: StoreContext) -> list[str]:
         )
     for row in await s.all(_STRAY):
         problems.append(f"ledger {row['id']}: {row['kind']} with task {row['task_id']} is misplaced")
-    latest_default = await s.one(
-        "SELECT allowance FROM ledger WHERE user_id IS NULL AND kind = 'daily' ORDER BY id DESC LIMIT 1"
+    latest_default = await s.value(
+        "SELECT COALESCE(allowance, -1) FROM ledger WHERE user_id IS NULL AND kind = 'daily' "
+        "ORDER BY id DESC LIMIT 1"
     )
-    if latest_default is not None and latest_default["allowance"] != await default_allowance(s, ctx):
-        problems.append("default daily allowance differs from its last ledger entry")
+    stored_default = await s.value("SELECT CAST(value AS INTEGER) FROM config WHERE key = ?", (DEFAULT_KEY,))
+    if latest_default != stored_default:
+        problems.append(f"default daily allowance {stored_default} but ledger says {latest_default}")
     return problems

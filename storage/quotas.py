@@ -26,7 +26,7 @@ from .db import Session
 from .errors import NotFound, QuotaExhausted
 
 Unit = Literal["free", "credits"]
-_DEFAULT_KEY = "daily_free_quota"
+DEFAULT_KEY = "daily_free_quota"
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Reservation:
 
 
 async def default_allowance(s: Session, ctx: StoreContext) -> int:
-    value = await s.value("SELECT value FROM config WHERE key = ?", (_DEFAULT_KEY,))
+    value = await s.value("SELECT value FROM config WHERE key = ?", (DEFAULT_KEY,))
     return ctx.default_daily_quota if value is None else int(value)
 
 
@@ -214,7 +214,7 @@ class QuotasRepo:
                 await tx.execute(
                     "INSERT INTO config (key, value) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (_DEFAULT_KEY, str(allowance)),
+                    (DEFAULT_KEY, str(allowance)),
                 )
             else:
                 await open_account(tx, self._ctx, user_id, now)
@@ -256,7 +256,7 @@ class QuotasRepo:
         from .ledger_check import find_problems  # kept apart: it is long and only admins/tests call it
 
         async with self._ctx.db.read(snapshot=True) as r:
-            problems = await find_problems(r, self._ctx)
+            problems = await find_problems(r)
         return LedgerCheck(ok=not problems, problems=problems)
 
     async def _balance(self, s: Session, user_id: int, now: float) -> Balance:

@@ -7,7 +7,7 @@ ALTER TABLE tasks ADD COLUMN lease_until REAL;
 CREATE INDEX tasks_unfinished ON tasks (created_at)
     WHERE state IN ('queued', 'submitting', 'submitted', 'polling', 'delivering');
 -- The per-user active limit in tasks.create and active_for_user: only live tasks, however long the history.
-CREATE INDEX tasks_user_active ON tasks (user_id)
+CREATE INDEX tasks_user_active ON tasks (user_id, created_at)
     WHERE state IN ('queued', 'submitting', 'submitted', 'polling', 'delivering');
 -- recent_for_user.
 CREATE INDEX tasks_user_created ON tasks (user_id, created_at);

@@ -116,3 +116,12 @@ async def test_check_finds_tampered_balances_and_reservations(store: Store, db_p
         "misplaced",
     ):
         assert needle in text
+
+
+async def test_check_finds_a_default_changed_outside_the_ledger(store: Store, db_path: Path) -> None:
+    await store.quotas.set_daily(None, 4, actor=9, reason="r")
+    assert (await store.quotas.check()).ok
+    async with aiosqlite.connect(db_path) as raw:
+        await raw.execute("UPDATE config SET value = '9' WHERE key = 'daily_free_quota'")
+        await raw.commit()
+    assert (await store.quotas.check()).problems == ["default daily allowance 9 but ledger says 4"]
