@@ -63,7 +63,8 @@ def stats(lang: str, record: Any) -> str:
     lines = [t("admin.stats.title", lang)]
     for name, value in row.items():
         label = known.get(f"admin.stats.{name}", name.replace("_", " "))
-        lines.append(f"{label}: {show(name, value)}")
+        shown = f"{value:.1%}" if name == "success_rate" and isinstance(value, float) else show(name, value)
+        lines.append(f"{label}: {shown}")
     return "\n".join(lines)
 
 

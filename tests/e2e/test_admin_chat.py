@@ -183,6 +183,7 @@ async def test_stats_and_audit(bot: Harness) -> None:
     stats = await say(bot, owner, "/stats")
     assert stats.startswith("Stats")
     assert "users: 4" in stats and "active today: 4" in stats
+    assert "success rate: -" in stats  # nothing finished yet: no rate rather than a made-up 0 %
     audit = await say(bot, owner, "/audit")
     lines = audit.splitlines()
     assert lines[0] == t("admin.audit.title", "en")
