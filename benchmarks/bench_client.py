@@ -9,8 +9,9 @@ Three measurements:
    MockTransport for ours, a requests adapter for the SDK): signing, JSON, HTTP machinery, no network;
 3. submit + poll round trips with 100 tasks in flight against the emulator served by uvicorn on 127.0.0.1
    in a separate process (zero queue/generation time, so every task is one submit and one GetResult).
-   Ours: one asyncio `PortraitClient` (QPS throttle lifted). SDK: `VisualService` is synchronous, so it
-   runs in 100 threads; its requests session gets a pool of 100 connections so it is not starved.
+   Ours: one asyncio `PortraitClient` (QPS throttle lifted, its production pool of at most 32 connections).
+   SDK: `VisualService` is synchronous, so it runs in 100 threads; its requests session gets a pool of 100
+   connections so it is not starved. On a busy 2-core machine these rows are noisy; run it on an idle one.
 """
 
 from __future__ import annotations
