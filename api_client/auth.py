@@ -85,7 +85,8 @@ class VolcengineAuth(httpx.Auth):
         body = request.content
         x_date = format_x_date(self.clock.now())
         request.headers["X-Date"] = x_date
-        request.headers["X-Content-Sha256"] = body_sha256(body)
+        payload_hash = body_sha256(body)
+        request.headers["X-Content-Sha256"] = payload_hash
         if self._session_token:
             request.headers["X-Security-Token"] = self._session_token
         signed = sign_request(
@@ -99,6 +100,7 @@ class VolcengineAuth(httpx.Auth):
             region=self.region,
             service=self.service,
             x_date=x_date,
+            payload_hash=payload_hash,
         )
         request.headers["Authorization"] = signed.authorization
         log.debug(

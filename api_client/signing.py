@@ -208,12 +208,15 @@ def sign_request(
     region: str,
     service: str,
     x_date: str,
+    payload_hash: str | None = None,
 ) -> SignedRequest:
     """All steps 6-13 for a request whose headers already include X-Date and X-Content-Sha256.
 
     The caller sets those headers (and X-Security-Token) first, because the SDK signs them as `X-` headers.
+    A caller that already hashed the body for X-Content-Sha256 passes `payload_hash`, so an 8 MB submit
+    body is hashed once, not twice.
     """
-    payload_hash = body_sha256(body)
+    payload_hash = payload_hash or body_sha256(body)
     c_path, c_query = canonical_path(path), canonical_query(query)
     c_headers, s_headers = canonical_headers(headers), signed_headers(headers)
     c_request = canonical_request(method, c_path, c_query, c_headers, s_headers, payload_hash)
