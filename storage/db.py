@@ -22,16 +22,38 @@ import asyncio
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
 Synchronous = Literal["NORMAL", "FULL"]
 Params = Sequence[Any]
+T = TypeVar("T")
 _DML = re.compile(r"\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+
+
+async def _run_to_completion(step: Awaitable[T]) -> T:
+    """Await `step` to the end even if we are cancelled meanwhile, then re-raise the cancellation.
+
+    `asyncio.shield` alone is not enough: it protects the step, but the awaiter still returns early, and the
+    code after it (a rollback, the next BEGIN) would race a statement still running on aiosqlite's thread.
+    """
+    future = asyncio.ensure_future(step)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(future)
+            break
+        except asyncio.CancelledError:
+            if future.done():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
 
 
 class Session:
@@ -104,19 +126,24 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
-        """One BEGIN IMMEDIATE ... COMMIT; any exception (or cancellation) rolls the whole thing back."""
+        """One BEGIN IMMEDIATE ... COMMIT; any exception (or cancellation) rolls the whole thing back.
+
+        Every statement that opens or closes the transaction runs to completion even when the caller is
+        cancelled meanwhile: aiosqlite runs it on its own thread, so a cancelled `await` does not stop it, and
+        a BEGIN that finished after its awaiter was cancelled would otherwise leave the shared connection
+        inside a transaction ("cannot start a transaction within a transaction" for every later write).
+        """
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            await self._open(self._writer, "BEGIN IMMEDIATE")
             try:
                 yield Session(self._writer)
             except BaseException:
-                # Shielded so a second cancellation cannot leave the transaction open on the connection.
-                await asyncio.shield(self._writer.rollback())
+                await self._rollback(self._writer)
                 raise
             try:
-                await asyncio.shield(self._writer.commit())
+                await _run_to_completion(self._writer.commit())
             except BaseException:
-                await asyncio.shield(self._writer.rollback())
+                await self._rollback(self._writer)
                 raise
 
     @asynccontextmanager
@@ -128,11 +155,23 @@ class Database:
             if not snapshot:
                 yield Session(conn)
                 return
-            await conn.execute("BEGIN")
+            await self._open(conn, "BEGIN")
             try:
                 yield Session(conn)
             finally:
-                await asyncio.shield(conn.rollback())
+                await self._rollback(conn)
+
+    async def _open(self, conn: aiosqlite.Connection, begin: str) -> None:
+        try:
+            await _run_to_completion(conn.execute(begin))
+        except BaseException:
+            await self._rollback(conn)
+            raise
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        if conn.in_transaction:
+            await _run_to_completion(conn.rollback())
 
     async def close(self) -> None:
         async with self._write_lock:

@@ -158,3 +158,22 @@ async def test_execute_counts_changed_rows_and_refuses_other_statements(db_path:
                 await tx.execute("SELECT 1")
     finally:
         await db.close()
+
+
+async def test_cancelling_a_write_at_any_point_leaves_the_connection_usable(db_path: Path) -> None:
+    """Regression: a cancel that landed while BEGIN IMMEDIATE ran on aiosqlite's thread left the shared
+    connection inside a transaction, and every later write failed."""
+    store = await Store.open(db_path)
+    try:
+        await store.users.upsert_seen(1, username="a", first_name="A", language_code="en")
+        for step in range(60):
+            attempt = asyncio.create_task(store.users.set_language(1, "zh"))
+            for _ in range(step % 9):
+                await asyncio.sleep(0)
+            attempt.cancel()
+            await asyncio.gather(attempt, return_exceptions=True)
+            await store.users.set_language(1, "en")
+        user = await store.users.get(1)
+        assert user is not None and user.language == "en"
+    finally:
+        await store.close()
