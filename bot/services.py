@@ -90,6 +90,6 @@ async def open_services(
     if notifier is None:
         from bot.delivery import TelegramNotifier
 
-        notifier = TelegramNotifier(bot, settings=settings)
+        notifier = TelegramNotifier(bot, settings=settings, store=store)
     runner = JobRunner(store, client, notifier, settings=settings)
     return Services(settings, store, client, runner, notifier, albums=AlbumCollector(album_window))
