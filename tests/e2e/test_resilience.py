@@ -81,3 +81,18 @@ async def test_a_banned_user_gets_one_clear_message_and_nothing_else(harness: Ha
     await harness.settle()
     assert len(alice.sent()) == before + 2
     assert await harness.services.store.tasks.recent_for_user(alice.user.id) == []
+
+
+async def test_a_reply_refused_with_403_is_not_retried_nor_reported(harness: Harness, alice: Person) -> None:
+    request = harness.fake.send_text(alice.user, alice.chat, "/help")
+    await alice.reply_after(request)
+    harness.fake.block(alice.chat.id)
+    harness.fake.push_update("message", request.to_json())  # an update still in flight when they blocked us
+    await harness.fake.wait_for(
+        lambda: harness.fake.calls_to("sendMessage", chat_id=alice.chat.id, ok=False) or None, 10
+    )
+    bob = harness.person(1002, "Bob")
+    await bob.say("/help")  # the error handler for Alice's update has had its turn
+    refused = harness.fake.calls_to("sendMessage", chat_id=alice.chat.id, ok=False)
+    assert [call.status for call in refused] == [403]
+    assert harness.fake.sent_messages(ADMIN_CHAT) == []
