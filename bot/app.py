@@ -51,10 +51,9 @@ MENU_COMMANDS = ("anime", "settings", "prompt", "style", "face", "quota", "histo
 def handler_list() -> list[BaseHandler[Any, Any, Any]]:
     """Every group-0 handler, first match wins."""
     return [
-        *admin.admin_handlers(),  # issue 6: above /quota, so `/quota <user>` reaches the admin view
+        *admin.admin_handlers(),  # above the user's /quota, so `/quota <user>` reaches the admin view
         CommandHandler("start", start.start),
         CommandHandler("help", start.help_command),
-        *admin.admin_handlers(),  # before the user's /quota: `/quota <user>` is the admin view
         CommandHandler(["anime", "generate"], generate.anime),
         CommandHandler("cancel", generate.cancel),
         CommandHandler("prompt", prompt.prompt),
@@ -69,7 +68,7 @@ def handler_list() -> list[BaseHandler[Any, Any, Any]]:
         CallbackQueryHandler(generate.repeat, pattern=r"^(again|seed):"),
         CallbackQueryHandler(start.stale_button),
         *groups.group_handlers(),
-        # Group and admin handlers (issue 6) go above this line.
+        # New handlers go above this line: below are the catch-alls.
         MessageHandler(NEW & filters.COMMAND, start.unknown_command),
         MessageHandler(NEW & filters.TEXT & filters.ChatType.PRIVATE, start.text_hint),
     ]
@@ -108,7 +107,6 @@ def build_application(settings: Settings, *, services_factory: ServicesFactory |
         .post_shutdown(post_shutdown)
         .build()
     )
-    application.add_handler(groups.group_gate_handler(), group=-2)  # groups: only what is addressed to us
     application.add_handler(groups.group_gate_handler(), group=-2)  # groups: only what is addressed to us
     application.add_handler(TypeHandler(Update, gate.admit), group=-1)
     application.add_handlers(handler_list())
