@@ -9,11 +9,15 @@ post_stop/post_shutdown stop the runner and leave unfinished tasks in the databa
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from telegram import Update
+from telegram import Bot, Update
+from telegram.error import InvalidToken, TelegramError
 
 from bot.config import ConfigError, Settings
 from bot.log import setup_logging
@@ -56,15 +60,56 @@ def run(env: dict[str, str] | None = None) -> int:
     except ConfigError as exc:
         print(f"portrait-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    problem = _database_problem(settings.db_path)
+    if problem:
+        print(f"portrait-bot: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     secrets = (settings.telegram_bot_token, settings.volc_access_key, settings.volc_secret_key)
     setup_logging(settings.log_level, [secret.value for secret in secrets])
     log.info("starting: %s", settings.describe())
+
+    if asyncio.run(_token_refused(settings)):
+        print("portrait-bot: Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
+        return EXIT_CONFIG
 
     from bot.app import build_application
 
     build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES)
     log.info("stopped")
     return 0
+
+
+async def _token_refused(settings: Settings) -> bool:
+    """One getMe with a throw-away Bot: a wrong token is a configuration error, told in one line.
+
+    (Inside run_polling the same failure is logged by PTB with a traceback before it is raised.) Other
+    failures, such as Telegram being unreachable, are left to run_polling and its own handling.
+    """
+    bot = Bot(
+        settings.telegram_bot_token.value,
+        base_url=settings.telegram_api_url,
+        base_file_url=settings.telegram_file_url,
+    )
+    try:
+        await bot.initialize()
+    except InvalidToken:
+        return True
+    except TelegramError:
+        return False
+    await bot.shutdown()
+    return False
+
+
+def _database_problem(path: Path) -> str | None:
+    """A database location we cannot write is a configuration error: say so in one line, up front."""
+    directory = path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"PORTRAIT_BOT_DB: cannot create {directory} ({exc.strerror or exc})"
+    if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"PORTRAIT_BOT_DB: {path} is not writable"
+    return None
 
 
 if __name__ == "__main__":

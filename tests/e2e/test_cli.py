@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli
+from bot.fake_telegram import FakeTelegram, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +33,35 @@ def test_invalid_value_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     env["DAILY_FREE_QUOTA"] = "many"
     assert cli.run(env) == cli.EXIT_CONFIG
     assert "DAILY_FREE_QUOTA" in capsys.readouterr().err
+
+
+def test_an_unusable_database_path_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    env = {"TELEGRAM_BOT_TOKEN": "t", "VOLC_ACCESSKEY": "a", "VOLC_SECRETKEY": "s"}
+    env["PORTRAIT_BOT_DB"] = str(blocker / "bot.db")
+    assert cli.run(env) == cli.EXIT_CONFIG
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("portrait-bot: PORTRAIT_BOT_DB: cannot create")
+
+
+async def test_a_token_telegram_refuses_is_one_line(tmp_path: Path) -> None:
+    fake = FakeTelegram()  # knows its own token only
+    async with serve(fake) as url:
+        env = {
+            "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "TELEGRAM_API_URL": f"{url}/bot",
+            "TELEGRAM_BOT_TOKEN": "111:wrong-token", "VOLC_ACCESSKEY": "a", "VOLC_SECRETKEY": "s",
+            "PORTRAIT_BOT_DB": str(tmp_path / "bot.db"),
+        }  # fmt: skip
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await asyncio.wait_for(bot.communicate(), 60)
+    assert bot.returncode == 2
+    assert err.decode().strip().splitlines()[-1] == (
+        "portrait-bot: Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)"
+    )
+    assert "Traceback" not in err.decode() and "wrong-token" not in err.decode()
 
 
 def test_generate_hands_its_arguments_to_the_api_client_cli(monkeypatch: pytest.MonkeyPatch) -> None:
