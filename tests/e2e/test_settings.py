@@ -6,7 +6,8 @@ from bot.callbacks import SIZES
 from bot.fake_telegram import FakeMessage
 from bot.i18n import t
 from storage import UserSettings
-from tests.e2e.conftest import Harness, Person, says
+from tests.e2e.conftest import Harness, Person, is_photo, says
+from tests.e2e.images import draw_selfie
 
 
 def labels(message: FakeMessage) -> list[str]:
@@ -129,3 +130,12 @@ async def test_in_a_group_only_the_asker_can_use_the_settings_screen(harness: Ha
     query = harness.fake.click(alice.user, screen, "set:hyper:on")
     await harness.fake.wait_for(lambda: harness.fake.callback_answer(query), 10)
     assert (await stored(harness, alice)).hyper is True
+
+
+async def test_the_chosen_size_shapes_the_next_portrait(harness: Harness, alice: Person) -> None:
+    await alice.photo(draw_selfie(), expect=says("face.saved"))
+    screen = await alice.say("/settings")
+    await alice.tap(screen, "menu:size")
+    await alice.tap(screen, "set:size:landscape")
+    portrait = await alice.say("/anime", is_photo)
+    assert portrait.photo_dimensions == SIZES["landscape"]
