@@ -63,6 +63,7 @@ async def handle_album(parts: list[Update], context: BotContext) -> None:
     first, user = parts[0], parts[0].effective_user
     if user is None:
         return
+    context.services.awaiting.pop(user.id, None)  # the album said which is which
     for slot, part in zip(("face", "style"), parts, strict=False):
         try:
             ref = await accept_image(part.effective_message, context.bot)  # type: ignore[arg-type]

@@ -110,4 +110,5 @@ async def _create(update: Update, context: BotContext, new: NewTask) -> Task | N
     if not created:
         log.info("task %s already exists for %s: update re-delivered", task.id, new.origin_key)
         return None
+    log.info("task %s created for user %s in chat %s (%s)", task.id, new.user_id, new.chat_id, new.origin_key)
     return task
