@@ -1,10 +1,12 @@
 """Buttons round-trip through the one parser, fit in 64 bytes, and stale data parses to None."""
 
 import pytest
+from telegram import InlineKeyboardMarkup
 
 from bot.callbacks import (
     MAX_CALLBACK_BYTES,
     SETTING_CHOICES,
+    Callback,
     OpenMenu,
     Repeat,
     SetOption,
@@ -18,8 +20,8 @@ from bot.i18n import catalogue
 from storage import UserSettings as _Settings
 
 
-def _all_callback_data(markup) -> list[str]:
-    return [b.callback_data for row in markup.inline_keyboard for b in row]
+def _all_callback_data(markup: InlineKeyboardMarkup) -> list[str]:
+    return [str(b.callback_data) for row in markup.inline_keyboard for b in row]
 
 
 @pytest.mark.parametrize(
@@ -27,7 +29,7 @@ def _all_callback_data(markup) -> list[str]:
     [SetOption(f, v) for f, vs in SETTING_CHOICES.items() for v in vs]
     + [OpenMenu("size"), OpenMenu("close"), Repeat(42, False), Repeat(10**17, True)],
 )
-def test_every_button_round_trips(callback) -> None:
+def test_every_button_round_trips(callback: Callback) -> None:
     data = callback.encode()
     assert len(data.encode()) <= MAX_CALLBACK_BYTES
     assert parse(data) == callback
@@ -38,7 +40,7 @@ def test_every_button_round_trips(callback) -> None:
     ["", "set:size:huge", "set:evil:1", "menu:nowhere", "again:", "again:abc", "seed:-3", "x" * 65, None, 5,
      "again:" + "9" * 19, "set:size", "arbitrary-callback-from-old-version"],
 )
-def test_stale_or_forged_data_parses_to_none(data) -> None:
+def test_stale_or_forged_data_parses_to_none(data: object) -> None:
     assert parse(data) is None
 
 

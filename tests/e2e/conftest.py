@@ -214,7 +214,7 @@ def _shared_tls_context() -> Iterator[None]:
     """
     from httpx._transports import default
 
-    cached = functools.cache(default.create_ssl_context)
+    cached = functools.cache(default.create_ssl_context)  # type: ignore[attr-defined]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(default, "create_ssl_context", cached)
         yield
