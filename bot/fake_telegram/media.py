@@ -16,12 +16,18 @@ MAX_DOCUMENT_UPLOAD = 50 * 1024 * 1024
 MAX_DOWNLOAD = 20 * 1024 * 1024
 
 
+MAX_PROBE_BYTES = 20 * 1024 * 1024
+
+
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of an image, or None when Pillow cannot read it."""
+    """(width, height) of an image, or None when Pillow cannot read it (or will not: a bomb, or a file
+    past Telegram's 20 MB download limit, which the fake would only waste seconds probing)."""
+    if len(data) > MAX_PROBE_BYTES:
+        return None
     try:
         with Image.open(io.BytesIO(data)) as image:
             return image.size
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
 
 

@@ -244,7 +244,6 @@ def test_replied_photo_takes_the_largest_size_or_an_image_file() -> None:
     assert replied_photo(_message(**anime)) is None
 
 
-@pytest.mark.xfail(strict=True, reason="services.py does not pass the store to TelegramNotifier yet")
 async def test_private_results_go_to_the_requesters_private_chat(bot: Harness) -> None:
     group, admin, member = friends(bot)
     await bot.ask(member, bot.fake.private_chat(member), "/start")  # private chats need the user to start one

@@ -37,3 +37,18 @@ def test_multiline_text_keyboard_rows_and_media_markers() -> None:
     ]
     assert lines[6] == "[group Club] #1 Alice (not delivered: privacy mode): no command here"
     assert fake.transcript(-5).splitlines() == lines[6:]
+
+
+def test_a_bomb_or_oversized_image_document_is_listed_without_probing_it() -> None:
+    """Regression: a PNG whose header claims ~400 MP raised DecompressionBombError inside send_document."""
+    from tests.e2e.images import bomb_png
+
+    fake = FakeTelegram()
+    alice = fake.add_user(7, "Alice")
+    chat = fake.private_chat(alice)
+    bomb = fake.send_document(alice, chat, bomb_png(side=20_000), "bomb.png", "image/png")
+    huge = fake.send_document(
+        alice, chat, b"\xff\xd8\xff" + b"\0" * (21 * 1024 * 1024), "x.jpg", "image/jpeg"
+    )
+    assert bomb.message_id < huge.message_id
+    assert len(fake.transcript().splitlines()) == 2
