@@ -170,7 +170,11 @@ async def _render(task: Task, logo: LogoInfo) -> bytes:
     if key not in task.renders:
         face = task.images[task.face_index or 0]
         style = task.images[task.style_index] if task.style_index is not None else None
-        task.renders[key] = await asyncio.to_thread(render_result, face, style, task.width, task.height, logo)
+        # The service draws a random seed for -1; the emulator derives one from the task id so runs repeat.
+        seed = task.seed if task.seed >= 0 else int(task.task_id) % 1_000_003
+        task.renders[key] = await asyncio.to_thread(
+            render_result, face, style, task.width, task.height, logo, seed
+        )
     return task.renders[key]
 
 

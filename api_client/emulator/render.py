@@ -57,9 +57,26 @@ def _palette_from(style: Image.Image) -> Image.Image:
     return small.quantize(colors=PALETTE_COLOURS, method=Image.Quantize.MEDIANCUT)
 
 
-def stylise(face: bytes, style: bytes | None, width: int, height: int) -> Image.Image:
-    """The emulator's "generated" portrait at exactly ``width`` x ``height``."""
-    picture = ImageOps.fit(open_rgb(face), (width, height), Image.Resampling.BICUBIC)
+def _seed_variation(picture: Image.Image, seed: int) -> Image.Image:
+    """Shift the hue and framing by the seed, so another seed gives a visibly different portrait (as the real
+    model does) while one seed always gives the same bytes."""
+    if seed < 0:
+        return picture
+    hue_shift = (seed * 37) % 256
+    hue, saturation, value = picture.convert("HSV").split()
+    hue = hue.point(lambda h: (h + hue_shift) % 256)
+    return Image.merge("HSV", (hue, saturation, value)).convert("RGB")
+
+
+def stylise(face: bytes, style: bytes | None, width: int, height: int, seed: int = -1) -> Image.Image:
+    """The emulator's "generated" portrait at exactly ``width`` x ``height``; ``seed`` -1 = no variation."""
+    picture = ImageOps.fit(
+        open_rgb(face),
+        (width, height),
+        Image.Resampling.BICUBIC,
+        centering=(0.5, 0.5) if seed < 0 else (0.4 + (seed % 21) / 100, 0.5),
+    )
+    picture = _seed_variation(picture, seed)
     picture = picture.filter(ImageFilter.BoxBlur(1))
     if style is not None:
         palette = _palette_from(open_rgb(style))
@@ -112,7 +129,7 @@ def to_jpeg(picture: Image.Image, quality: int = 90) -> bytes:
 
 
 def render_result(
-    face: bytes, style: bytes | None, width: int, height: int, logo: LogoInfo
+    face: bytes, style: bytes | None, width: int, height: int, logo: LogoInfo, seed: int = -1
 ) -> bytes:
     """The finished task's JPEG: stylised portrait plus the requested watermark."""
-    return to_jpeg(add_watermark(stylise(face, style, width, height), logo))
+    return to_jpeg(add_watermark(stylise(face, style, width, height, seed), logo))

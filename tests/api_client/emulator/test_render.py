@@ -68,3 +68,20 @@ async def test_get_result_draws_the_requested_watermark(emu: EmulatorClient) -> 
     marked = await fetch({"logo_info": {"add_logo": True, "position": 3, "language": 1, "opacity": 1}})
     changed = _corner_difference(plain, marked)
     assert changed[3] and not changed[0] and not changed[1]
+
+
+def test_another_seed_draws_another_portrait_and_a_seed_repeats() -> None:
+    first = render_result(FACE, None, 640, 640, LogoInfo(), seed=7)
+    assert first == render_result(FACE, None, 640, 640, LogoInfo(), seed=7)
+    assert first != render_result(FACE, None, 640, 640, LogoInfo(), seed=8)
+
+
+async def test_new_seed_tasks_return_different_images(emu: EmulatorClient) -> None:
+    """Regression: the bot's "New seed" button returned the very same bytes, because renders ignored it."""
+    ids = [await emu.submit_id(binary_data_base64=[b64(FACE)], seed=seed) for seed in (11, 12, -1, -1)]
+    emu.time.advance(10)
+    images = []
+    for task_id in ids:
+        data = (await emu.result(task_id)).json()["data"]
+        images.append(base64.b64decode(data["binary_data_base64"][0]))
+    assert len(set(images)) == 4
