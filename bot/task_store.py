@@ -1,10 +1,11 @@
 """The task-table calls the runner makes, each shielded from cancellation.
 
-Why: the runner cancels its asyncio work on `stop()` and `cancel()`, at whatever await it has reached. If
-that await is a storage call, cancelling it can abandon a `BEGIN` that the database thread still runs,
-leaving the shared connection inside a transaction ("cannot start a transaction within a transaction" on
-the next call, for every coroutine). Shielded, a started storage call always runs to its end (its
-transaction commits or rolls back as a whole) and the cancellation is delivered to the runner right after.
+Why: the runner cancels its asyncio work on `stop()` and `cancel()`, at whatever await it has reached. A
+storage call records something that already happened upstream or in the chat (the upstream task id after a
+submit, the file id after a delivery). Cancelled half-way, the store would roll it back (storage/db.py makes
+that safe for the connection), and the next start would no longer know the task was submitted: it would fail
+and refund a generation the service is still making, or re-deliver a photo. Shielded, a started call runs to
+its end in the background while the cancellation reaches the runner at once; `Store.close()` waits for it.
 """
 
 from __future__ import annotations
