@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 #: `last_status` marks with a meaning for recovery (other values are the upstream status, for display).
 RATE_LIMITED: Final = "rate_limited"
 SENDING: Final = "sending"
+#: cancel(reason=BAN_REASON) is an admin's /ban: the user hears the BANNED text instead of "cancelled".
+BAN_REASON: Final = "ban"
+BANNED: Final = "banned"
 #: Automatic re-queues after the client's own retries gave up on a rate limit, and their back-off.
 MAX_BUSY_RETRIES: Final = 3
 BUSY_BACKOFF_SECONDS: Final = 30.0
@@ -154,7 +157,11 @@ class JobRunner:
             await self._clock.sleep(min(waits) - self._clock.now())
 
     async def cancel(self, task_id: int, *, reason: str = "user") -> bool:
-        """Stop the task and refund it; False when it is finished or already being delivered."""
+        """Stop the task and refund it; False when it is finished or already being delivered.
+
+        The user is told once, in the words for `reason` (see `_cancel_notice`): a ban says "banned" in
+        place of "cancelled", so a banned user gets one clear message, not two.
+        """
         task = await self._tasks.get(task_id)
         if task is None or not _cancellable(task) or task_id in self._sending:
             return False
@@ -176,7 +183,7 @@ class JobRunner:
             self._spawn(task_id)
             return False
         log.info("task %d cancelled (%s)", task_id, reason)
-        await self._tell(task, FriendlyError(CANCELLED, retryable_by_user=True))
+        await self._tell(task, _cancel_notice(reason))
         return True
 
     @property
@@ -455,6 +462,15 @@ class JobRunner:
         if task is None:
             raise IllegalTransition(task_id, "missing", "any")
         return task
+
+
+def _cancel_notice(reason: str) -> FriendlyError:
+    """What a cancelled task's user reads. A ban is the reason itself, so its notice *is* the ban text
+    (the gate's reply to anything they send later); "cancelled, refunded" on top would be a second,
+    contradictory-sounding message ("try again?")."""
+    if reason == BAN_REASON:
+        return FriendlyError(BANNED)
+    return FriendlyError(CANCELLED, retryable_by_user=True)
 
 
 def _cancellable(task: Task) -> bool:

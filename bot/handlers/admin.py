@@ -26,6 +26,7 @@ from bot.handlers import account
 from bot.handlers.start import unknown_command
 from bot.i18n import t
 from bot.permissions import is_bot_admin
+from bot.runner import BAN_REASON
 from bot.user_ref import resolve_target
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def _ops(context: BotContext, actor: int) -> AdminOps:
     runner = services.runner
 
     async def cancel(task_id: int) -> bool:
-        return await runner.cancel(task_id, reason="ban")
+        return await runner.cancel(task_id, reason=BAN_REASON)
 
     return AdminOps(services.store, actor=actor, owners=services.settings.admin_ids, cancel=cancel)
 
