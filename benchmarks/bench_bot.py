@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import math
 import os
 import tempfile
 import time
@@ -329,7 +330,7 @@ def pct(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def _ms(value: float) -> str:
