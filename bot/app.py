@@ -44,6 +44,11 @@ App = Application[Any, BotContext, Any, Any, Any, Any]
 #: commands do reach CommandHandler, and /anime's origin key makes a repeat harmless.)
 NEW = filters.UpdateType.MESSAGE
 
+#: Telegram's limits are enforced by PTB's AIORateLimiter with its defaults, which are those limits (30
+#: messages/s overall, 20/minute per group: telegram.constants.FloodLimit); a 429 is retried this many
+#: times after its retry_after. What it lacks (per-chat pacing, fewer edits in groups) is bot/pacing.py.
+TELEGRAM_429_RETRIES = 3
+
 #: Commands shown in Telegram's menu, in this order; descriptions are catalogue keys `command.<name>`.
 MENU_COMMANDS = ("anime", "settings", "prompt", "style", "face", "quota", "history", "cancel", "lang", "help")
 
@@ -99,7 +104,7 @@ def build_application(settings: Settings, *, services_factory: ServicesFactory |
         .token(settings.telegram_bot_token.value)
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(AIORateLimiter(max_retries=TELEGRAM_429_RETRIES))
         .concurrent_updates(True)
         .context_types(CONTEXT_TYPES)
         .post_init(post_init)

@@ -57,6 +57,10 @@ class Settings:
     max_active_tasks_per_user: int = 1
     task_deadline_seconds: float = 300.0
     status_edit_interval: float = 3.0
+    #: Groups get fewer edits: each counts against the group's ~20 messages a minute (bot/pacing.py).
+    group_status_edit_interval: float = 10.0
+    #: Seconds between the job side's messages to one chat after a short burst (0: no pacing).
+    chat_send_interval: float = 1.0
     max_prompt_length: int = 300
     log_level: str = "INFO"
 
@@ -102,6 +106,10 @@ class Settings:
             max_active_tasks_per_user=reader.number("MAX_ACTIVE_TASKS_PER_USER", 1, int, 1, 100),
             task_deadline_seconds=reader.number("TASK_DEADLINE_SECONDS", 300.0, float, 10.0, 86_400.0),
             status_edit_interval=reader.number("STATUS_EDIT_INTERVAL", 3.0, float, 0.0, 600.0),
+            group_status_edit_interval=reader.number(
+                "GROUP_STATUS_EDIT_INTERVAL", 10.0, float, 0.0, 600.0
+            ),
+            chat_send_interval=reader.number("CHAT_SEND_INTERVAL", 1.0, float, 0.0, 60.0),
             max_prompt_length=reader.number("MAX_PROMPT_LENGTH", 300, int, 1, 2000),
             log_level=reader.parse("LOG_LEVEL", "INFO", _log_level),
         )

@@ -12,6 +12,10 @@ Where: the task's chat, replying to the request (`allow_sending_without_reply`, 
 not lose the result). A group whose settings say `results_private` gets it in the requester's private chat
 instead, falling back to the group when the requester never opened one (403 "can't initiate"). A group
 that became a supergroup meanwhile (ChatMigrated) is followed once.
+
+Pace: every message sent here (and every status edit) takes its turn in one `ChatPacer` per chat, so
+results finishing together in a group go out one after another; the 20/minute per group and 30/s overall
+are the Application's AIORateLimiter (see bot/pacing.py for who does what).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from bot.config import Settings
 from bot.friendly import FriendlyError
 from bot.i18n import t
 from bot.notifier import DeliveryUncertain, RecipientGone, Stage
+from bot.pacing import ChatPacer
 from bot.progress import StatusReporter
 from storage import Store, Task
 
@@ -50,7 +55,7 @@ _MAX_ALERT_CHARS: Final = 3500
 
 
 class TelegramNotifier:
-    """`bot.notifier.Notifier` over a PTB `Bot` (rate limiting is the Application's AIORateLimiter)."""
+    """`bot.notifier.Notifier` over a PTB `Bot`: per-chat pacing here, global limits in AIORateLimiter."""
 
     def __init__(
         self, bot: Bot, *, settings: Settings, clock: Clock | None = None, store: Store | None = None
@@ -60,7 +65,14 @@ class TelegramNotifier:
         self._store = store
         self._settings = settings
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self.progress = StatusReporter(bot, interval=settings.status_edit_interval, clock=self._clock)
+        self.pacer = ChatPacer(settings.chat_send_interval, clock=self._clock)
+        self.progress = StatusReporter(
+            bot,
+            interval=settings.status_edit_interval,
+            group_interval=settings.group_status_edit_interval,
+            clock=self._clock,
+            pacer=self.pacer,
+        )
 
     async def download(self, file_id: str) -> bytes:
         try:
@@ -138,27 +150,30 @@ class TelegramNotifier:
     ) -> tuple[Message, bool]:
         if result.as_photo:
             try:
-                message = await self._bot.send_photo(
-                    chat_id, photo=result.image, caption=result.caption, reply_markup=result.keyboard,
-                    reply_parameters=reply, filename=RESULT_FILENAME,
-                )
+                async with self.pacer.turn(chat_id):
+                    message = await self._bot.send_photo(
+                        chat_id, photo=result.image, caption=result.caption, reply_markup=result.keyboard,
+                        reply_parameters=reply, filename=RESULT_FILENAME,
+                    )
                 return message, True
             except BadRequest as exc:  # e.g. PHOTO_INVALID_DIMENSIONS: the document path still works
                 if not _photo_refused(exc):
                     raise
                 log.warning("task %d: photo refused (%s); sending as a document", task.id, exc.message)
-        message = await self._bot.send_document(
-            chat_id, document=result.image, filename=RESULT_FILENAME, caption=result.caption,
-            reply_markup=result.keyboard, reply_parameters=reply,
-        )
+        async with self.pacer.turn(chat_id):
+            message = await self._bot.send_document(
+                chat_id, document=result.image, filename=RESULT_FILENAME, caption=result.caption,
+                reply_markup=result.keyboard, reply_parameters=reply,
+            )
         return message, False
 
     async def failed(self, task: Task, error: FriendlyError, lang: str) -> None:
         text = t(error.key, lang, **error.values)
         try:
-            await self._bot.send_message(
-                task.chat_id, text, reply_parameters=_reply_to(task.request_message_id)
-            )
+            async with self.pacer.turn(task.chat_id):
+                await self._bot.send_message(
+                    task.chat_id, text, reply_parameters=_reply_to(task.request_message_id)
+                )
         except Forbidden as exc:
             raise RecipientGone(task.chat_id) from exc
         await self._final_status(task, "status.stopped", lang)
@@ -169,7 +184,8 @@ class TelegramNotifier:
             log.warning("admin alert (no ADMIN_CHAT_ID set): %s", text)
             return
         try:
-            await self._bot.send_message(chat_id, text[:_MAX_ALERT_CHARS])
+            async with self.pacer.turn(chat_id):
+                await self._bot.send_message(chat_id, text[:_MAX_ALERT_CHARS])
         except TelegramError as exc:
             log.error("admin alert could not be sent (%s): %s", type(exc).__name__, text)
 
@@ -181,11 +197,12 @@ class TelegramNotifier:
     ) -> None:
         """Best effort: the photo already arrived, so a failure here must not fail (and refund) the task."""
         try:
-            await self._bot.send_document(
-                photo.chat_id, document=image, filename=RESULT_FILENAME,
-                caption=t("result.document_caption", lang, width=width, height=height),
-                reply_parameters=_reply_to(photo.message_id),
-            )
+            async with self.pacer.turn(photo.chat_id):
+                await self._bot.send_document(
+                    photo.chat_id, document=image, filename=RESULT_FILENAME,
+                    caption=t("result.document_caption", lang, width=width, height=height),
+                    reply_parameters=_reply_to(photo.message_id),
+                )
         except TelegramError as exc:
             log.warning("task %d: full-size document not sent: %s", task.id, type(exc).__name__)
 

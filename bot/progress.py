@@ -8,6 +8,10 @@ go out at once. "Message is not modified" is success: the text already says what
 
 The `upload_photo` chat action ("sending a photo…" in the chat header) is sent while generating and
 sending; Telegram shows it for about 5 s, so it is repeated at most every ACTION_INTERVAL seconds.
+
+Groups: every edit and chat action counts against the group's ~20 messages a minute, so both use the
+longer `group_interval` there (see bot/pacing.py), and edits take their turn in the chat's `ChatPacer`
+with the results, so a status line never pushes a portrait into a 429.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from api_client.clock import Clock, SystemClock
 from bot.i18n import t
 from bot.notifier import RecipientGone, Stage
+from bot.pacing import ChatPacer, status_interval
 from storage import Task
 
 __all__ = ["ACTION_INTERVAL", "StatusReporter", "status_text"]
@@ -57,10 +62,21 @@ class _Message:
 class StatusReporter:
     """Throttled, idempotent edits of each task's status message, plus the chat action."""
 
-    def __init__(self, bot: Bot, *, interval: float, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        interval: float,
+        group_interval: float = 0.0,
+        clock: Clock | None = None,
+        pacer: ChatPacer | None = None,
+    ) -> None:
+        """`group_interval` is the minimum in groups (the longer wins); `pacer` is shared with delivery."""
         self._bot = bot
         self._interval = interval
+        self._group_interval = group_interval
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self._pacer = pacer if pacer is not None else ChatPacer(0.0, clock=self._clock)
         self._messages: dict[int, _Message] = {}
         self._actions: dict[int, float] = {}  # chat id -> last chat action
 
@@ -82,7 +98,7 @@ class StatusReporter:
             if final:
                 self._messages.pop(task.id, None)
             return
-        wait = message.at + self._interval - self._clock.now()
+        wait = message.at + self._interval_for(task.chat_id) - self._clock.now()
         if final or wait <= 0:
             self._cancel_flush(message)
             await self._write(task, message, text)
@@ -110,7 +126,7 @@ class StatusReporter:
                 await self._write(task, message, text)
                 if message.pending is None:
                     return
-                wait = message.at + self._interval - self._clock.now()
+                wait = message.at + self._interval_for(task.chat_id) - self._clock.now()
         except RecipientGone:
             log.info("status flush for task %d: chat is gone", task.id)
 
@@ -120,7 +136,10 @@ class StatusReporter:
         if text == message.text:
             return
         try:
-            await self._bot.edit_message_text(text, chat_id=task.chat_id, message_id=task.status_message_id)
+            async with self._pacer.turn(task.chat_id):
+                await self._bot.edit_message_text(
+                    text, chat_id=task.chat_id, message_id=task.status_message_id
+                )
         except Forbidden as exc:
             raise RecipientGone(task.chat_id) from exc
         except BadRequest as exc:
@@ -131,9 +150,13 @@ class StatusReporter:
             return  # leave `text` unrecorded so the next call tries again
         message.text = text
 
+    def _interval_for(self, chat_id: int) -> float:
+        return status_interval(chat_id, interval=self._interval, group_interval=self._group_interval)
+
     async def _chat_action(self, chat_id: int) -> None:
         now = self._clock.now()
-        if now - self._actions.get(chat_id, float("-inf")) < ACTION_INTERVAL:
+        every = status_interval(chat_id, interval=ACTION_INTERVAL, group_interval=self._group_interval)
+        if now - self._actions.get(chat_id, float("-inf")) < every:
             return
         self._actions[chat_id] = now
         try:

@@ -82,3 +82,16 @@ def test_unknown_token_shape_is_masked_even_when_not_configured() -> None:
     assert "987654321:" not in redactor.redact(
         "url /bot987654321:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef12345/getMe"
     )
+
+
+def test_group_status_interval_and_chat_pacing_are_configuration() -> None:
+    defaults = Settings.from_env(GOOD, dotenv=False)
+    assert (defaults.group_status_edit_interval, defaults.chat_send_interval) == (10.0, 1.0)
+    settings = Settings.from_env(
+        GOOD | {"GROUP_STATUS_EDIT_INTERVAL": "20", "CHAT_SEND_INTERVAL": "0"}, dotenv=False
+    )
+    assert (settings.group_status_edit_interval, settings.chat_send_interval) == (20.0, 0.0)
+    with pytest.raises(ConfigError) as info:
+        bad = {"GROUP_STATUS_EDIT_INTERVAL": "-1", "CHAT_SEND_INTERVAL": "x"}
+        Settings.from_env(GOOD | bad, dotenv=False)
+    assert "GROUP_STATUS_EDIT_INTERVAL" in str(info.value) and "CHAT_SEND_INTERVAL" in str(info.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import AsyncIterator
@@ -259,3 +260,50 @@ async def test_the_full_size_document_can_be_requested_for_a_small_result(rig: R
     await rig.notifier.deliver(task, image, lang="en")
     (document,) = rig.fake.calls_to("sendDocument", ok=True)
     assert document.files and image in document.files.values()
+
+
+async def test_results_finishing_together_in_a_group_go_out_one_after_another(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = rig.fake.group(-503, "Friends", admins=[rig.chat.id])
+    at: list[tuple[str, float]] = []  # each call the fake received, with the bot's (fake) time
+    record = rig.fake.record
+
+    def timed(call: Any) -> None:
+        at.append((call.method, rig.clock.now()))
+        record(call)
+
+    monkeypatch.setattr(rig.fake, "record", timed)
+    tasks = [make_task(rig.clock, id=20 + i, chat_id=group.id, user_id=rig.chat.id) for i in range(5)]
+    await asyncio.gather(*(rig.notifier.deliver(task, jpeg(800, 800), lang="en") for task in tasks))
+
+    photos = rig.fake.calls_to("sendPhoto", chat_id=group.id)
+    assert len(photos) == 5 and all(call.ok for call in photos)  # no 429, nothing lost
+    times = [when - START for method, when in at if method == "sendPhoto"]
+    assert times == pytest.approx([0.0, 0.0, 0.0, 1.0, 2.0])  # a short burst, then one a second
+
+
+async def group_status_task(rig: Rig, chat_id: int) -> Task:
+    group = rig.fake.group(chat_id, "Friends", admins=[rig.chat.id])
+    status = await rig.bot.send_message(group.id, t("status.queued", "en", elapsed=0))
+    return make_task(
+        rig.clock, id=30, chat_id=group.id, user_id=rig.chat.id, status_message_id=status.message_id
+    )
+
+
+async def test_status_edits_in_a_group_wait_for_the_longer_group_interval(rig: Rig) -> None:
+    task = await group_status_task(rig, -504)
+    rig.clock.advance(4.0)  # past the 3 s a private chat waits, within a group's 10 s
+    await rig.notifier.status(task, "in_queue", 4.0, lang="en")
+    assert rig.edits() == []  # held: a private chat would have had it now
+    await rig.fake.wait_for(lambda: rig.edits() or None)
+    assert rig.edits() == [status_text("in_queue", "en", 4.0)]
+    assert rig.clock.sleeps == [pytest.approx(6.0)]  # written at 10 s, not at 4 s
+
+
+async def test_the_chat_action_in_a_group_is_repeated_less_often(rig: Rig) -> None:
+    task = await group_status_task(rig, -505)
+    for _ in range(3):  # 5 s apart: a private chat gets the action each time (it lasts ~5 s)
+        await rig.notifier.status(task, "generating", 0.0, lang="en", final=True)
+        rig.clock.advance(5.0)
+    assert len(rig.fake.calls_to("sendChatAction", chat_id=task.chat_id)) == 2  # at 0 s and 10 s

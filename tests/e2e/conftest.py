@@ -151,6 +151,7 @@ class Harness:
             db_path=self.tmp_path / "bot.db",
             admin_chat_id=ADMIN_CHAT,
             status_edit_interval=0.0,
+            chat_send_interval=0.0,  # pacing is tested with a fake clock (tests/bot/test_pacing.py)
         )
         return replace(base, **self.overrides)
 

@@ -75,6 +75,7 @@ def harness_settings(fake: FakeTelegram, url: str, db_path: Path, **overrides: A
         "admin_ids": frozenset({OWNER_ID}),
         "daily_free_quota": 3,
         "status_edit_interval": 0.0,
+        "chat_send_interval": 0.0,  # pacing is tested with a fake clock (tests/bot/test_pacing.py)
     }
     values.update(overrides)
     return Settings(**values)
