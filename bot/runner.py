@@ -15,6 +15,9 @@ Rules that are easy to get wrong, and why:
 - `stop()` cancels the asyncio work but never the database state; the next `start()` picks it up.
 - Leases (`store.tasks.claim`) let several workers share the table; the upstream concurrency limit is the
   client's `task_slot()`, taken before the lease so waiting for a slot never burns a lease.
+
+What an ending means (state, stored code, the user's message, admin alerts, chats that refuse us) is
+`bot.outcomes.Outcomes`; this module decides when a task ends.
 """
 
 from __future__ import annotations
@@ -28,22 +31,14 @@ from typing import Final
 
 from api_client.client import PortraitClient
 from api_client.clock import Clock, SystemClock
-from api_client.errors import (
-    PollDeadlineExceeded,
-    PortraitAPIError,
-    RateLimited,
-    ServerError,
-    SubmitOutcomeUnknown,
-    TaskNotFound,
-)
+from api_client.errors import PortraitAPIError, RateLimited, ServerError, SubmitOutcomeUnknown
 from api_client.images import MAX_BASE64_BYTES, prepare_image
 from api_client.models import SubmitRequest, TaskResult, TaskStatus
 from api_client.polling import ProgressCallback
 from bot.config import Settings
-from bot.friendly import CANCELLED, FriendlyError, error_code, friendly
 from bot.generation import PromptTooLong, to_submit_request, uses_style_image, watermark_for
-from bot.i18n import pick_language
 from bot.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone, Stage
+from bot.outcomes import Outcomes, cancel_notice
 from bot.task_store import ShieldedTasks
 from storage import ALLOWED, TERMINAL, IllegalTransition, Store, Task, TaskState
 
@@ -54,9 +49,6 @@ log = logging.getLogger(__name__)
 #: `last_status` marks with a meaning for recovery (other values are the upstream status, for display).
 RATE_LIMITED: Final = "rate_limited"
 SENDING: Final = "sending"
-#: cancel(reason=BAN_REASON) is an admin's /ban: the user hears the BANNED text instead of "cancelled".
-BAN_REASON: Final = "ban"
-BANNED: Final = "banned"
 #: Automatic re-queues after the client's own retries gave up on a rate limit, and their back-off.
 MAX_BUSY_RETRIES: Final = 3
 BUSY_BACKOFF_SECONDS: Final = 30.0
@@ -69,7 +61,6 @@ SCAN_INTERVAL_SECONDS: Final = 5.0
 STOP_GRACE_SECONDS: Final = 10.0
 #: Two images must fit the 8 MB request limit together, so each gets a smaller budget than the 4.7 MB cap.
 PAIR_BASE64_BYTES: Final = 3_900_000
-_EXPIRING = (TaskNotFound, PollDeadlineExceeded)
 
 
 def default_owner() -> str:
@@ -98,7 +89,7 @@ class JobRunner:
         self._lease_seconds = settings.task_deadline_seconds + LEASE_MARGIN_SECONDS
         self._running: dict[int, asyncio.Task[None]] = {}
         self._sending: set[int] = set()
-        self._gone: dict[int, float] = {}  # chat id -> when it refused our messages
+        self._outcomes = Outcomes(self._tasks, notifier, self._clock)
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -183,7 +174,7 @@ class JobRunner:
             self._spawn(task_id)
             return False
         log.info("task %d cancelled (%s)", task_id, reason)
-        await self._tell(task, _cancel_notice(reason))
+        await self._outcomes.tell(task, cancel_notice(reason))
         return True
 
     @property
@@ -240,9 +231,9 @@ class JobRunner:
             except IllegalTransition as exc:
                 log.info("task %d was moved by someone else: %s", task_id, exc)
             except (PortraitAPIError, PromptTooLong, DeliveryUncertain, RecipientGone) as exc:
-                await self._end(task_id, exc)
+                await self._outcomes.end(task_id, exc)
             except Exception as exc:
-                await self._crashed(task_id, exc)
+                await self._outcomes.crashed(task_id, exc)
             finally:
                 await self._tasks.release(task_id, self.owner)  # a no-op unless we hold it
 
@@ -253,9 +244,9 @@ class JobRunner:
 
     async def _drive(self, task_id: int) -> None:
         task = await self._require(task_id)
-        if self._refused(task):
+        if self._outcomes.refused(task):
             raise RecipientGone(task.chat_id)
-        lang = await self._lang(task)
+        lang = await self._outcomes.lang(task)
         image: bytes | None = None
         if task.state in (TaskState.QUEUED, TaskState.SUBMITTING):
             submitted = await self._submit(task, lang)
@@ -327,7 +318,7 @@ class JobRunner:
                 try:
                     await self._status(task, stage, lang)
                 except RecipientGone as gone:  # wait() would swallow it; _deliver acts on the mark
-                    self._mark_gone(gone.chat_id)
+                    self._outcomes.mark_gone(gone.chat_id)
 
         return await self._wait(task, lang, on_progress, self._poll_deadline(task))
 
@@ -356,7 +347,7 @@ class JobRunner:
         return max(self._settings.task_deadline_seconds - age, MIN_POLL_SECONDS)
 
     async def _deliver(self, task: Task, image: bytes, lang: str) -> None:
-        if self._refused(task):
+        if self._outcomes.refused(task):
             raise RecipientGone(task.chat_id)
         await self._status(task, "sending", lang)
         task = await self._tasks.update(task.id, last_status=SENDING)
@@ -384,53 +375,7 @@ class JobRunner:
         log.warning("task %d rate limited; retry %d in %.0f s", task.id, task.attempts, delay)
         await self._status(task, "retrying", lang, final=True)
 
-    # -- endings -----------------------------------------------------------------------------------------
-
-    async def _end(self, task_id: int, exc: BaseException) -> None:
-        """Fail (or expire) the task with the code and message for `exc`; the transition refunds."""
-        task = await self._tasks.get(task_id)
-        if task is None or task.state in TERMINAL:
-            return
-        target = TaskState.FAILED
-        if isinstance(exc, _EXPIRING) and TaskState.EXPIRED in ALLOWED[task.state]:
-            target = TaskState.EXPIRED
-        code = error_code(exc)
-        try:
-            task = await self._tasks.transition(task_id, target, expect=task.state, error_code=code)
-        except IllegalTransition:
-            log.info("task %d finished elsewhere before it could be marked %s", task_id, code)
-            return
-        log.info("task %d %s: %s", task_id, target.value, code)
-        if isinstance(exc, RecipientGone):
-            self._mark_gone(exc.chat_id)
-            return
-        error = friendly(exc)
-        await self._tell(task, error)
-        if error.alert_admins:
-            await self._alert(f"task {task_id} (user {task.user_id}) failed: {code} ({type(exc).__name__})")
-
-    async def _crashed(self, task_id: int, exc: Exception) -> None:
-        log.error("task %d crashed", task_id, exc_info=exc)
-        try:
-            await self._end(task_id, exc)
-        except Exception:
-            log.exception("task %d: could not record the crash", task_id)
-
-    async def _tell(self, task: Task, error: FriendlyError) -> None:
-        if self._refused(task):
-            return
-        try:
-            await self._notifier.failed(task, error, await self._lang(task))
-        except RecipientGone as gone:
-            self._mark_gone(gone.chat_id)
-        except Exception:
-            log.exception("task %d: telling the user failed", task.id)
-
-    async def _alert(self, text: str) -> None:
-        try:
-            await self._notifier.admin_alert(text)
-        except Exception:
-            log.exception("admin alert failed")
+    # -- progress ----------------------------------------------------------------------------------------
 
     async def _status(self, task: Task, stage: Stage, lang: str, *, final: bool = False) -> None:
         """Progress is cosmetic, except that a chat refusing it ends the task (RecipientGone propagates)."""
@@ -444,33 +389,11 @@ class JobRunner:
 
     # -- helpers -----------------------------------------------------------------------------------------
 
-    def _mark_gone(self, chat_id: int) -> None:
-        self._gone[chat_id] = self._clock.now()
-        log.info("chat %d refuses messages; its pending tasks are refunded", chat_id)
-
-    def _refused(self, task: Task) -> bool:
-        """Tasks made before the chat refused us are not sent; a newer task means the user is back."""
-        since = self._gone.get(task.chat_id)
-        return since is not None and task.created_at <= since
-
-    async def _lang(self, task: Task) -> str:
-        user = await self._tasks.user(task.user_id)
-        return pick_language(user.language if user is not None else None)
-
     async def _require(self, task_id: int) -> Task:
         task = await self._tasks.get(task_id)
         if task is None:
             raise IllegalTransition(task_id, "missing", "any")
         return task
-
-
-def _cancel_notice(reason: str) -> FriendlyError:
-    """What a cancelled task's user reads. A ban is the reason itself, so its notice *is* the ban text
-    (the gate's reply to anything they send later); "cancelled, refunded" on top would be a second,
-    contradictory-sounding message ("try again?")."""
-    if reason == BAN_REASON:
-        return FriendlyError(BANNED)
-    return FriendlyError(CANCELLED, retryable_by_user=True)
 
 
 def _cancellable(task: Task) -> bool:

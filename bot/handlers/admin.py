@@ -25,8 +25,8 @@ from bot.context import BotContext
 from bot.handlers import account
 from bot.handlers.start import unknown_command
 from bot.i18n import t
+from bot.outcomes import BAN_REASON
 from bot.permissions import is_bot_admin
-from bot.runner import BAN_REASON
 from bot.user_ref import resolve_target
 
 log = logging.getLogger(__name__)
