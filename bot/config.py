@@ -8,6 +8,7 @@ the settings (or an exception holding them) never shows a token or key.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -63,6 +64,7 @@ class Settings:
     chat_send_interval: float = 1.0
     max_prompt_length: int = 300
     log_level: str = "INFO"
+    worker_id: str = "portrait-bot"
 
     @property
     def telegram_file_url(self) -> str:
@@ -112,6 +114,9 @@ class Settings:
             chat_send_interval=reader.number("CHAT_SEND_INTERVAL", 1.0, float, 0.0, 60.0),
             max_prompt_length=reader.number("MAX_PROMPT_LENGTH", 300, int, 1, 2000),
             log_level=reader.parse("LOG_LEVEL", "INFO", _log_level),
+            # Task leases are held under this name: stable across restarts so a restarted (even killed)
+            # bot takes its own tasks back at once; distinct per worker when several share a database.
+            worker_id=source.get("WORKER_ID", "").strip() or socket.gethostname(),
         )
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))

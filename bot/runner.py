@@ -15,6 +15,10 @@ Rules that are easy to get wrong, and why:
 - `stop()` cancels the asyncio work but never the database state; the next `start()` picks it up.
 - Leases (`store.tasks.claim`) let several workers share the table; the upstream concurrency limit is the
   client's `task_slot()`, taken before the lease so waiting for a slot never burns a lease.
+- The lease owner is the worker id (`WORKER_ID`, default the host name), stable across restarts, so a bot
+  killed with `kill -9` takes its own tasks back the moment it starts again. Leases are short and renewed
+  while the work runs (`LEASE_SECONDS`, renewed every `SCAN_INTERVAL_SECONDS`), so another worker takes
+  over a dead worker's tasks within a minute and a half, not after the whole task deadline.
 
 What an ending means (state, stored code, the user's message, admin alerts, chats that refuse us) is
 `bot.outcomes.Outcomes`; this module decides when a task ends.
@@ -25,8 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from typing import Final
 
 from api_client.client import PortraitClient
@@ -54,17 +56,14 @@ MAX_BUSY_RETRIES: Final = 3
 BUSY_BACKOFF_SECONDS: Final = 30.0
 #: A resumed task whose deadline has passed still gets this long: its result may be waiting upstream (12 h).
 MIN_POLL_SECONDS: Final = 30.0
-#: How long a lease outlives the work it covers, and how often the idle loop looks at the table.
-LEASE_MARGIN_SECONDS: Final = 300.0
+#: How long a lease lasts unless renewed, and how often the idle loop renews ours and looks at the table.
+LEASE_SECONDS: Final = 90.0
 SCAN_INTERVAL_SECONDS: Final = 5.0
 #: stop() lets a photo that is being sent finish, so a clean shutdown never leaves an uncertain delivery.
 STOP_GRACE_SECONDS: Final = 10.0
 #: Two images must fit the 8 MB request limit together, so each gets a smaller budget than the 4.7 MB cap.
 PAIR_BASE64_BYTES: Final = 3_900_000
 
-
-def default_owner() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 class JobRunner:
@@ -85,8 +84,8 @@ class JobRunner:
         self._notifier = notifier
         self._settings = settings
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self.owner = owner or default_owner()
-        self._lease_seconds = settings.task_deadline_seconds + LEASE_MARGIN_SECONDS
+        self.owner = owner or settings.worker_id
+        self._lease_seconds = LEASE_SECONDS
         self._running: dict[int, asyncio.Task[None]] = {}
         self._sending: set[int] = set()
         self._outcomes = Outcomes(self._tasks, notifier, self._clock)
@@ -185,13 +184,20 @@ class JobRunner:
     # -- scheduling --------------------------------------------------------------------------------------
 
     async def _loop(self) -> None:
-        """enqueue() starts new work at once; this picks up back-offs that ended and expired leases."""
+        """enqueue() starts new work at once; this renews our leases and picks up back-offs that ended and
+        leases that expired."""
         while not self._stopping:
             await asyncio.sleep(SCAN_INTERVAL_SECONDS)
             try:
+                await self._renew_leases()
                 await self._scan()
             except Exception:
                 log.exception("scanning for runnable tasks failed")
+
+    async def _renew_leases(self) -> None:
+        for task_id in list(self._running):
+            if not await self._tasks.claim(task_id, self.owner, self._lease_seconds):
+                log.warning("task %d: lease taken over by another worker", task_id)
 
     async def _scan(self) -> int:
         started = 0

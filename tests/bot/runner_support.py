@@ -145,7 +145,7 @@ class Bench:
 
     def runner(
         self, notifier: RecordingNotifier | None = None, *, client: PortraitClient | None = None,
-        owner: str = "worker-a",
+        owner: str | None = "worker-a",
     ) -> tuple[JobRunner, RecordingNotifier]:
         notifier = notifier or RecordingNotifier()
         runner = JobRunner(

@@ -11,7 +11,7 @@ import pytest
 
 from api_client.emulator import Fault
 from bot.notifier import DeliveryUncertain
-from bot.runner import BUSY_BACKOFF_SECONDS, MAX_BUSY_RETRIES
+from bot.runner import BUSY_BACKOFF_SECONDS, LEASE_SECONDS, MAX_BUSY_RETRIES
 from storage import TaskState
 
 from .runner_support import SK, HangAfterSubmit, bench
@@ -388,6 +388,34 @@ async def test_a_task_leased_by_another_worker_is_left_alone_until_the_lease_exp
         await runner.resume()
         await runner.run_until_idle()
         assert (await b.state(task.id)).state is TaskState.DONE and len(notifier.delivered) == 1
+
+
+async def test_a_killed_worker_restarted_under_its_id_takes_its_tasks_back_at_once(tmp_path: Path) -> None:
+    """Regression: the owner was host-pid and the lease the whole deadline plus 5 minutes, so a bot restarted
+    after kill -9 left its users waiting ten minutes for their portraits."""
+    async with bench(tmp_path) as b:
+        task = await b.task()
+        worker = b.settings.worker_id  # the default owner: WORKER_ID, else the host name
+        assert await b.store.tasks.claim(task.id, worker, LEASE_SECONDS)  # killed while holding it
+        runner, notifier = b.runner(owner=None)
+        assert runner.owner == worker
+        await runner.resume()
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).state is TaskState.DONE and len(notifier.delivered) == 1
+
+
+async def test_running_work_renews_its_lease_so_no_other_worker_takes_it(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner(owner="worker-a")
+        notifier.hold_at = "generating"
+        task = await b.task()
+        runner.enqueue(task.id)
+        await asyncio.wait_for(notifier.held.wait(), 5)
+        for _ in range(3):  # three lease lengths pass while the generation runs
+            b.clock.advance(LEASE_SECONDS * 0.8)
+            await runner._renew_leases()
+        assert not await b.store.tasks.claim(task.id, "worker-b", LEASE_SECONDS)
+        await runner.stop()
 
 
 async def test_a_user_who_blocks_the_bot_mid_generation_gets_nothing_more(tmp_path: Path) -> None:

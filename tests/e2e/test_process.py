@@ -64,3 +64,62 @@ async def test_sigterm_leaves_the_running_task_for_the_next_start(tmp_path: Path
         assert (await store.quotas.balance(1001)).free_left == 2  # still reserved, not refunded
     finally:
         await store.close()
+
+
+def _bot_env(url: str, emulator_url: str, db: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LOG_LEVEL": "INFO",
+        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"{url}/bot",
+        "VOLC_ACCESSKEY": "AKP", "VOLC_SECRETKEY": "SKP", "VOLC_ENDPOINT": emulator_url,
+        "PORTRAIT_BOT_DB": str(db), "STATUS_EDIT_INTERVAL": "0",
+    }  # fmt: skip
+
+
+async def _start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=cwd, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_generation_then_restart_delivers_once_and_bills_once(tmp_path: Path) -> None:
+    """kill -9 while the service is generating: the next process resumes polling the same upstream task
+    (never submits again), the user gets exactly one portrait, and exactly one unit is spent."""
+    fake = FakeTelegram(token=TOKEN)
+    alice = fake.add_user(1001, "Alice", "alice")
+    chat = fake.private_chat(alice)
+    config = EmulatorConfig(access_key="AKP", secret_key="SKP", queue_seconds=0.0, generate_seconds=3600.0)
+    with serve_in_thread(config) as emulator:
+        async with serve(fake) as url:
+            env = _bot_env(url, emulator.base_url, tmp_path / "bot.db")
+            first = await _start_bot(env, tmp_path)
+            try:
+                fake.send_photo(alice, chat, draw_selfie())
+                await fake.wait_for_message(chat, "selfie", timeout=30)
+                fake.send_text(alice, chat, "/anime")
+                await fake.wait_for(lambda: emulator.state.submits_received == 1 or None, 30)
+                first.kill()
+                await first.wait()
+            finally:
+                if first.returncode is None:
+                    first.kill()
+            emulator.state.config.generate_seconds = 0.0  # the service finishes while the bot is down
+            second = await _start_bot(env, tmp_path)
+            try:
+                await fake.wait_for(lambda: fake.calls_to("sendPhoto", ok=True) or None, 60)
+                await asyncio.sleep(1.0)  # room for a duplicate delivery to show up, if there were one
+            finally:
+                second.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(second.wait(), 30)
+    assert len(fake.calls_to("sendPhoto", ok=True)) == 1
+    assert emulator.state.submits_received == 1
+    store = await Store.open(tmp_path / "bot.db")
+    try:
+        assert await store.tasks.unfinished() == []
+        (task,) = await store.tasks.recent_for_user(1001)
+        assert task.state is TaskState.DONE
+        assert (await store.quotas.balance(1001)).free_left == 2
+        assert (await store.quotas.check()).ok
+    finally:
+        await store.close()
