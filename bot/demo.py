@@ -94,6 +94,7 @@ def demo_settings(token: str, api_url: str, db_path: Path) -> Settings:
         db_path=db_path,
         daily_free_quota=3,
         status_edit_interval=0.5,
+        chat_send_interval=0.0,  # a scripted chat: no need to pace one message a second
     )
 
 
