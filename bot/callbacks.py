@@ -32,6 +32,8 @@ SIZES: dict[str, tuple[int, int]] = {
     "landscape": (1152, 864),
 }
 ON_OFF = ("on", "off")
+#: The full-size file: "always" also sends every result as a document, "auto" only when the photo is shrunk.
+FULL_SIZE = ("always", "auto")
 
 # field -> allowed values; the parser refuses anything else, so a forged or stale button changes nothing.
 SETTING_CHOICES: dict[str, tuple[str, ...]] = {
@@ -41,6 +43,7 @@ SETTING_CHOICES: dict[str, tuple[str, ...]] = {
     "hyper": ON_OFF,
     "wm": ON_OFF,
     "wml": LANGUAGES,
+    "full": FULL_SIZE,
     "lang": LANGUAGES,
     "reset": ("all",),
 }
@@ -143,6 +146,7 @@ def settings_keyboard(s: UserSettings, lang: str) -> InlineKeyboardMarkup:
         return _button(t(f"settings.row.{key}", lang, value=value), callback)
 
     wm_lang = watermark_lang(s.watermark_language)
+    full = "always" if s.full_size_file else "auto"
     rows = [
         [row("preset", t(f"preset.{s.preset}", lang), OpenMenu("preset"))],
         [row("size", t(f"size.{size_name(s.width, s.height)}", lang), OpenMenu("size"))],
@@ -152,6 +156,7 @@ def settings_keyboard(s: UserSettings, lang: str) -> InlineKeyboardMarkup:
             row("watermark", _on_off(s.watermark, lang), SetOption("wm", "off" if s.watermark else "on")),
             row("watermark_language", t(f"language.{wm_lang}", lang), SetOption("wml", _other(wm_lang))),
         ],
+        [row("full_size", t(f"settings.full_size.{full}", lang), SetOption("full", _other_full(full)))],
         [row("language", t(f"language.{lang}", lang), SetOption("lang", _other(lang)))],
         [
             _button(t("button.reset", lang), SetOption("reset", "all")),
@@ -163,6 +168,10 @@ def settings_keyboard(s: UserSettings, lang: str) -> InlineKeyboardMarkup:
 
 def _other(lang: str) -> str:
     return "zh" if lang == "en" else "en"
+
+
+def _other_full(current: str) -> str:
+    return "auto" if current == "always" else "always"
 
 
 def choice_keyboard(menu: str, s: UserSettings, lang: str) -> InlineKeyboardMarkup:

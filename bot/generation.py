@@ -153,6 +153,8 @@ def build_params(
         "hyper_switch": switches.hyper,
         "use_style_image": switches.use_style_image,
         "watermark": watermark,
+        # bot.delivery also sends the untouched file as a document when this is set, whatever the size.
+        "send_document": settings.full_size_file,
     }
 
 

@@ -50,6 +50,7 @@ class UserSettings:
     watermark: bool = False
     watermark_language: int = 1
     watermark_position: int = 0
+    full_size_file: bool = False  # True: every result also comes as an untouched document, not only big ones
     selfie_file_id: str | None = None
     selfie_unique_id: str | None = None
     style_file_id: str | None = None

@@ -17,8 +17,12 @@ from bot.handlers.reply import say
 from bot.i18n import t
 from storage import UserSettings
 
-# What "Reset" restores: the look of the result. Images and the prompt are the user's content and stay.
-RESETTABLE = ("preset", "width", "height", "seed", "hyper", "identity", "watermark", "watermark_language")
+# What "Reset" restores: the look of the result and how it arrives. Images and the prompt are the user's
+# content and stay; so does the language, which is how the user reads everything else.
+RESETTABLE = (
+    "preset", "width", "height", "seed", "hyper", "identity",
+    "watermark", "watermark_language", "full_size_file",
+)  # fmt: skip
 
 
 async def show(update: Update, context: BotContext) -> None:
@@ -77,6 +81,7 @@ def _changes(option: SetOption) -> dict[str, Any]:
         "hyper": {"hyper": value == "on"},
         "wm": {"watermark": value == "on"},
         "wml": {"watermark_language": 0 if value == "zh" else 1},
+        "full": {"full_size_file": value == "always"},
     }
     return changes[option.field]
 

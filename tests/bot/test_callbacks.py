@@ -70,6 +70,15 @@ def test_main_screen_shows_current_values_and_toggles_to_the_opposite() -> None:
     assert "Fast mode: on" in texts and "Watermark: off" in texts
 
 
+@pytest.mark.parametrize(
+    ("on", "label", "tap"), [(False, "only when needed", "always"), (True, "always", "auto")]
+)
+def test_full_size_file_row_shows_the_choice_and_offers_the_other(on: bool, label: str, tap: str) -> None:
+    markup = settings_keyboard(_Settings(full_size_file=on), "en")
+    buttons = {b.text: parse(b.callback_data) for row in markup.inline_keyboard for b in row}
+    assert buttons[f"Full-size file: {label}"] == SetOption("full", tap)
+
+
 def test_choice_screen_ticks_the_current_size() -> None:
     markup = choice_keyboard("size", _Settings(width=1152, height=864), "en")
     ticked = [b.text for row in markup.inline_keyboard for b in row if b.text.startswith("✓")]

@@ -157,5 +157,14 @@ def test_seed_override_and_watermark_settings() -> None:
     assert mark is not None and (mark.language, mark.position, mark.add_logo) == (0, 3, True)
 
 
+def test_full_size_file_setting_asks_delivery_for_the_document() -> None:
+    def params(s: UserSettings) -> dict[str, object]:
+        return build_params(s, has_style=False, prompt_override=None, max_prompt_length=300)
+
+    on, off = params(UserSettings(full_size_file=True)), params(UserSettings())
+    assert (on["send_document"], off["send_document"]) == (True, False)
+    assert to_submit_request(on, FACE, None) == to_submit_request(off, FACE, None)  # upstream never sees it
+
+
 def test_switches_for_hyper_ignores_identity() -> None:
     assert all(switches_for(i, has_style=s, hyper=True).hyper for i in IDENTITIES for s in (True, False))

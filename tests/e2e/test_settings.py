@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from io import BytesIO
+
+from PIL import Image
+
 from bot.callbacks import SIZES
 from bot.fake_telegram import FakeMessage
 from bot.i18n import t
-from storage import UserSettings
+from storage import TaskState, UserSettings
 from tests.e2e.conftest import Harness, Person, is_photo, says
 from tests.e2e.images import draw_selfie
 
@@ -78,12 +82,14 @@ async def test_language_button_redraws_in_the_new_language(harness: Harness, ali
 async def test_reset_restores_the_look_but_keeps_images_and_prompt(harness: Harness, alice: Person) -> None:
     await alice.say("/help")  # the bot has met Alice
     await harness.services.store.users.update_settings(
-        alice.user.id, preset="oil", hyper=True, width=864, height=1152, prompt="mine", selfie_file_id="f"
+        alice.user.id, preset="oil", hyper=True, width=864, height=1152, prompt="mine", selfie_file_id="f",
+        full_size_file=True,
     )
     screen = await alice.say("/settings")
     await alice.tap(screen, "set:reset:all")
     current = await stored(harness, alice)
     assert (current.preset, current.hyper, current.width) == ("anime", False, 1000)
+    assert current.full_size_file is False
     assert (current.prompt, current.selfie_file_id) == ("mine", "f")
     answer = await alice.click(screen, "set:reset:all")  # same screen again: "not modified" is fine
     assert answer["text"] == t("settings.saved", "en")
@@ -139,3 +145,44 @@ async def test_the_chosen_size_shapes_the_next_portrait(harness: Harness, alice:
     await alice.tap(screen, "set:size:landscape")
     portrait = await alice.say("/anime", is_photo)
     assert portrait.photo_dimensions == SIZES["landscape"]
+
+
+async def results_of_one_portrait(harness: Harness, alice: Person) -> tuple[FakeMessage, list[FakeMessage]]:
+    """/anime on a default (1000x1000) portrait: the photo and every document the bot sent after asking."""
+    request = harness.fake.send_text(alice.user, alice.chat, "/anime")
+    photo = await alice.reply_after(request, is_photo)
+    done = await harness.until_state(alice, TaskState.DONE)  # the document, if any, goes out before this
+    await harness.settle()
+    documents = [m for m in alice.sent() if m.message_id > request.message_id and m.document is not None]
+    assert done.result_file_id is not None and photo.photo_dimensions == (1000, 1000)
+    return photo, documents
+
+
+async def test_full_size_file_always_adds_the_untouched_document(harness: Harness, alice: Person) -> None:
+    await alice.photo(draw_selfie(), expect=says("face.saved"))
+    screen = await alice.say("/settings")
+    assert "Full-size file: only when needed" in labels(screen)
+    answer = await alice.tap(screen, "set:full:always")
+    assert answer["text"] == t("settings.saved", "en") and "Full-size file: always" in labels(screen)
+    assert (await stored(harness, alice)).full_size_file is True
+    photo, documents = await results_of_one_portrait(harness, alice)
+    assert len(documents) == 1
+    document = documents[0]
+    assert document.reply_to is not None and document.reply_to.message_id == photo.message_id
+    assert document.body == t("result.document_caption", "en", width=1000, height=1000)
+    assert document.document is not None
+    with Image.open(BytesIO(harness.fake.file_bytes(document.document.file_id))) as full:
+        assert full.size == (1000, 1000)
+
+
+async def test_full_size_file_only_when_needed_is_the_default_and_sends_just_the_photo(
+    harness: Harness, alice: Person
+) -> None:
+    await alice.photo(draw_selfie(), expect=says("face.saved"))
+    screen = await alice.say("/settings")
+    await alice.tap(screen, "set:full:always")
+    await alice.tap(screen, "set:full:auto")
+    assert "Full-size file: only when needed" in labels(screen)
+    assert (await stored(harness, alice)).full_size_file is False
+    _, documents = await results_of_one_portrait(harness, alice)
+    assert documents == []

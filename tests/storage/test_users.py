@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from storage import NotFound, Role, Store, UserSettings
@@ -93,9 +96,34 @@ async def test_settings_defaults_updates_and_pending_images(store: Store) -> Non
     assert cleared.selfie_file_id is None and cleared.prompt == "cat ears"
 
 
+async def test_settings_saved_before_a_field_existed_read_with_its_default(
+    db_path: Path, clock: FakeClock
+) -> None:
+    """Why a new setting needs no migration: a row written by an older version lacks the key."""
+    async with await Store.open(db_path, clock=clock) as store:
+        await store.users.upsert_seen(1, username="a", first_name="A", language_code=None)
+    older = {"hyper": True, "seed": 7, "selfie_file_id": "AgAC-1"}  # written before full_size_file existed
+    async with aiosqlite.connect(db_path) as conn:
+        await conn.execute("UPDATE users SET settings = ? WHERE id = 1", (json.dumps(older),))
+        await conn.commit()
+    async with await Store.open(db_path, clock=clock) as store:
+        assert await store.users.get_settings(1) == UserSettings(hyper=True, seed=7, selfie_file_id="AgAC-1")
+        s = await store.users.update_settings(1, full_size_file=True)
+        assert (s.full_size_file, s.hyper, s.seed, s.selfie_file_id) == (True, True, 7, "AgAC-1")
+        assert (await store.users.get_settings(1)).full_size_file is True
+
+
 @pytest.mark.parametrize(
     "changes",
-    [{"colour": "red"}, {"seed": "7"}, {"hyper": 1}, {"width": True}, {"prompt": None}, {"identity": "both"}],
+    [
+        {"colour": "red"},
+        {"seed": "7"},
+        {"hyper": 1},
+        {"full_size_file": "yes"},
+        {"width": True},
+        {"prompt": None},
+        {"identity": "both"},
+    ],
 )
 async def test_bad_settings_are_refused_and_nothing_saved(store: Store, changes: dict[str, object]) -> None:
     await store.users.upsert_seen(1, username="a", first_name="A", language_code=None)
