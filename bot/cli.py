@@ -21,6 +21,7 @@ from telegram.error import InvalidToken, TelegramError
 
 from bot.config import ConfigError, Settings
 from bot.log import setup_logging
+from bot.worker_lock import WorkerLock, WorkerLockHeld
 
 log = logging.getLogger("bot")
 
@@ -74,7 +75,12 @@ def run(env: dict[str, str] | None = None) -> int:
 
     from bot.app import build_application
 
-    build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        with WorkerLock(settings.db_path, settings.worker_id):
+            build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES)
+    except WorkerLockHeld as exc:
+        print(f"portrait-bot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     log.info("stopped")
     return 0
 

@@ -1,0 +1,73 @@
+"""Two live processes with one WORKER_ID on one database would drive the same tasks: the second refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.fake_telegram import FakeTelegram, serve
+from bot.worker_lock import WorkerLock, WorkerLockHeld
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_second_holder_of_the_same_worker_id_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    with WorkerLock(db, "host-a"):
+        with pytest.raises(WorkerLockHeld, match="WORKER_ID=host-a"):
+            WorkerLock(db, "host-a").acquire()
+        with WorkerLock(db, "host-b"):  # another worker id is another worker
+            pass
+    with WorkerLock(db, "host-a"):  # released on exit
+        pass
+
+
+def test_the_lock_of_a_killed_process_is_free_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time; from pathlib import Path; from bot.worker_lock import WorkerLock\n"
+            f"lock = WorkerLock(Path({str(db)!r}), 'host-a'); lock.acquire(); print('held', flush=True)\n"
+            "time.sleep(60)"
+        )],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(WorkerLockHeld):
+            WorkerLock(db, "host-a").acquire()
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(10)
+        with WorkerLock(db, "host-a"):
+            pass
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+
+async def test_portrait_bot_run_refuses_a_second_process_with_one_line(tmp_path: Path) -> None:
+    fake = FakeTelegram()
+    db = tmp_path / "bot.db"
+    async with serve(fake) as url:
+        env = {
+            "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "TELEGRAM_API_URL": f"{url}/bot",
+            "TELEGRAM_BOT_TOKEN": fake.token, "VOLC_ACCESSKEY": "a", "VOLC_SECRETKEY": "s",
+            "PORTRAIT_BOT_DB": str(db), "WORKER_ID": "host-a",
+        }  # fmt: skip
+        with WorkerLock(db, "host-a"):
+            bot = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+            )
+            _, err = await asyncio.wait_for(bot.communicate(), 60)
+    assert bot.returncode == 2
+    assert err.decode().strip().splitlines()[-1].startswith(
+        "portrait-bot: another portrait-bot with WORKER_ID=host-a is running on this database"
+    )
+    assert "Traceback" not in err.decode()
+    assert fake.calls_to("getUpdates") == []
