@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Closeable", "DeliveryUncertain", "Notifier", "RecipientGone", "Stage"]
 
-#: The steps a user sees in the status message. "retrying" = rate limited, retried automatically.
+#: The steps a user sees in the status message. "retrying" = busy or briefly down, retried automatically.
 Stage = Literal["queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending"]
 STAGES: tuple[Stage, ...] = (
     "queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending"

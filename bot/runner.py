@@ -12,6 +12,9 @@ Rules that are easy to get wrong, and why:
   The one known-safe case is a definite rate-limit answer, marked by `last_status="rate_limited"`.
 - Delivery is at most once: `last_status="sending"` is written before the photo goes out, and a task found
   delivering with that mark is refunded with a visible "may not have arrived" note instead of sent again.
+- Polling is safe to resend, so an outage while polling (rate limit, 5xx, transport error that outlived
+  the client's retries) re-queues the task with a back-off (MAX_BUSY_RETRIES times, "retrying" shown)
+  instead of failing and refunding a task the service will still finish and bill. A submit never does.
 - `stop()` cancels the asyncio work but never the database state; the next `start()` picks it up.
 - Leases (`store.tasks.claim`) let several workers share the table; the upstream concurrency limit is the
   client's `task_slot()`, taken before the lease so waiting for a slot never burns a lease.
@@ -33,7 +36,13 @@ from typing import Final
 
 from api_client.client import PortraitClient
 from api_client.clock import Clock, SystemClock
-from api_client.errors import PortraitAPIError, RateLimited, ServerError, SubmitOutcomeUnknown
+from api_client.errors import (
+    PortraitAPIError,
+    RateLimited,
+    ServerError,
+    SubmitOutcomeUnknown,
+    TransportError,
+)
 from api_client.images import MAX_BASE64_BYTES, prepare_image
 from api_client.models import SubmitRequest, TaskResult, TaskStatus
 from api_client.polling import ProgressCallback
@@ -343,7 +352,9 @@ class JobRunner:
                 on_progress=on_progress,
                 deadline=deadline,
             )
-        except RateLimited as exc:
+        except (RateLimited, ServerError, TransportError) as exc:
+            if not _poll_retryable(exc):
+                raise
             await self._back_off(task, exc, lang)
             return None
         return _first_image(result)
@@ -370,15 +381,18 @@ class JobRunner:
         )
         log.info("task %d done in %.1f s", task.id, self._clock.now() - task.created_at)
 
-    async def _back_off(self, task: Task, exc: RateLimited, lang: str, *, mark: str | None = None) -> None:
-        """Re-queue a rate-limited task a bounded number of times, then let it fail as "busy"."""
+    async def _back_off(self, task: Task, exc: Exception, lang: str, *, mark: str | None = None) -> None:
+        """Re-queue a task a bounded number of times after a failure that may pass, then let it fail."""
         if task.attempts >= MAX_BUSY_RETRIES:
             raise exc
-        delay = max(BUSY_BACKOFF_SECONDS * 2**task.attempts, exc.retry_after or 0.0)
+        hint = getattr(exc, "retry_after", None)
+        delay = max(BUSY_BACKOFF_SECONDS * 2**task.attempts, float(hint or 0.0))
         task = await self._tasks.update(
             task.id, next_poll_at=self._clock.now() + delay, attempts_inc=True, last_status=mark
         )
-        log.warning("task %d rate limited; retry %d in %.0f s", task.id, task.attempts, delay)
+        log.warning(
+            "task %d: %s; retry %d in %.0f s", task.id, type(exc).__name__, task.attempts, delay
+        )
         await self._status(task, "retrying", lang, final=True)
 
     # -- progress ----------------------------------------------------------------------------------------
@@ -404,6 +418,17 @@ class JobRunner:
 
 def _cancellable(task: Task) -> bool:
     return TaskState.CANCELLED in ALLOWED[task.state]
+
+
+def _poll_retryable(exc: PortraitAPIError) -> bool:
+    """A GetResult that failed for now: resending it is safe, so the task waits instead of failing.
+
+    Rate limits, transport errors and HTTP 5xx answers. Not a ServerError carried by a finished task (HTTP
+    200, e.g. the emulator's seed 50500): polling again would read the same verdict.
+    """
+    if isinstance(exc, RateLimited | TransportError):
+        return True
+    return isinstance(exc, ServerError) and exc.http_status is not None and exc.http_status >= 500
 
 
 def _first_image(result: TaskResult) -> bytes:
