@@ -1,10 +1,11 @@
 """Builds the Application: the one place handlers are registered, and the services' lifecycle.
 
 Order matters and is all here. Group -2 is the group gate (in groups, drop what is not addressed to us),
-group -1 the user gate (upsert the user, stop banned users). Group 0 is one ordered list: commands first
-(the admin commands before the user's /quota, since `/quota <user>` is theirs), then photos, then buttons
-(known patterns before the stale-button catch-all), then group membership and settings, and last the
-catch-alls for unknown commands and stray text, so a new handler goes in above them.
+group -1 the user gate (drop edited messages in every chat, upsert the user, stop banned users). Group 0
+is one ordered list: commands first (the admin commands before the user's /quota, since `/quota <user>` is
+theirs), then photos, then buttons (known patterns before the stale-button catch-all), then group
+membership and settings, and last the catch-alls for unknown commands and stray text, so a new handler
+goes in above them.
 
 Lifecycle: post_init opens the services and starts the runner (which resumes unfinished tasks), then
 publishes the command list per language; post_stop stops the runner while the bot can still talk (a photo
@@ -40,8 +41,9 @@ log = logging.getLogger(__name__)
 
 App = Application[Any, BotContext, Any, Any, Any, Any]
 
-#: New messages only: an edited caption or text must not store a photo again or repeat a reply. (Edited
-#: commands do reach CommandHandler, and /anime's origin key makes a repeat harmless.)
+#: New messages only: an edited caption or text must not store a photo again or repeat a reply. The user
+#: gate already stops every edit (CommandHandler would match edited commands); this keeps the message
+#: handlers right on their own.
 NEW = filters.UpdateType.MESSAGE
 
 #: Telegram's limits are enforced by PTB's AIORateLimiter with its defaults, which are those limits (30

@@ -1,8 +1,13 @@
-"""Runs before every other handler (group -1): record the user, pick their language, stop banned users.
+"""Runs before every other handler (group -1): drop edits, record the user, pick their language, stop banned
+users.
 
-Why one gate: "every update upserts the user" and "banned users get one clear message and nothing else"
-must hold for every command, photo and button, including ones added later (groups, admin). Doing it here
-means no handler can forget, and later handlers read `context.account` / `context.lang` for free.
+Why one gate: "every update upserts the user", "banned users get one clear message and nothing else" and
+"an edited message is never acted on" must hold for every command, photo and button, including ones added
+later (groups, admin). Doing it here means no handler can forget, and later handlers read `context.account`
+/ `context.lang` for free.
+
+Edits: PTB's CommandHandler also matches edited messages, so fixing a typo in `/grant @ann 5` would grant
+again, an edited `/cancel` would cancel whatever runs now. The bot answers what was sent, never an edit.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from bot.i18n import pick_language, t
 
 async def admit(update: Update, context: BotContext) -> None:
     """Upsert the sender; a banned sender hears why once per attempt and nothing else happens."""
+    if is_edit(update):
+        raise ApplicationHandlerStop
     user = update.effective_user
     if user is None or user.is_bot:
         return
@@ -32,6 +39,14 @@ async def admit(update: Update, context: BotContext) -> None:
     elif _addressed_to_us(update):
         await say(update, context, "banned")
     raise ApplicationHandlerStop
+
+
+def is_edit(update: Update) -> bool:
+    """An edited message or post (in any chat type): never acted on."""
+    return any(
+        edited is not None
+        for edited in (update.edited_message, update.edited_channel_post, update.edited_business_message)
+    )
 
 
 def _addressed_to_us(update: Update) -> bool:
