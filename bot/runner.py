@@ -15,6 +15,8 @@ Rules that are easy to get wrong, and why:
 - Polling is safe to resend, so an outage while polling (rate limit, 5xx, transport error that outlived
   the client's retries) re-queues the task with a back-off (MAX_BUSY_RETRIES times, "retrying" shown)
   instead of failing and refunding a task the service will still finish and bill. A submit never does.
+- Once the photo is out, nothing may fail the task: the DONE transition is retried, and if the store stays
+  locked the task is left delivering with `last_status="sent:<file_id>"`, which the next run finishes.
 - `stop()` cancels the asyncio work but never the database state; the next `start()` picks it up.
 - Leases (`store.tasks.claim`) let several workers share the table; the upstream concurrency limit is the
   client's `task_slot()`, taken before the lease so waiting for a slot never burns a lease.
@@ -70,6 +72,11 @@ LEASE_SECONDS: Final = 90.0
 SCAN_INTERVAL_SECONDS: Final = 5.0
 #: stop() lets a photo that is being sent finish, so a clean shutdown never leaves an uncertain delivery.
 STOP_GRACE_SECONDS: Final = 10.0
+#: The DONE transition after a photo went out is tried this often (SQLite may be locked by the admin CLI),
+#: FINISH_BACKOFF_SECONDS apart, doubling; then the task stays delivering, marked SENT_PREFIX + file_id.
+FINISH_ATTEMPTS: Final = 4
+FINISH_BACKOFF_SECONDS: Final = 0.5
+SENT_PREFIX: Final = "sent:"
 #: Two images must fit the 8 MB request limit together, so each gets a smaller budget than the 4.7 MB cap.
 PAIR_BASE64_BYTES: Final = 3_900_000
 
@@ -97,6 +104,7 @@ class JobRunner:
         self._lease_seconds = LEASE_SECONDS
         self._running: dict[int, asyncio.Task[None]] = {}
         self._sending: set[int] = set()
+        self._sent: dict[int, str] = {}  # delivered, DONE not recorded yet: task id -> file id
         self._outcomes = Outcomes(self._tasks, notifier, self._clock)
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -274,8 +282,9 @@ class JobRunner:
                 return
             task = await self._tasks.transition(task.id, TaskState.DELIVERING, expect=TaskState.POLLING)
         elif task.state is TaskState.DELIVERING:
-            if task.result_file_id:
-                await self._finish(task, task.result_file_id)
+            sent = task.result_file_id or self._sent.get(task.id) or _sent_file_id(task)
+            if sent:
+                await self._finish(task, sent)
                 return
             if task.last_status == SENDING:
                 raise DeliveryUncertain(f"task {task.id} was being sent when the last run stopped")
@@ -368,18 +377,37 @@ class JobRunner:
             raise RecipientGone(task.chat_id)
         await self._status(task, "sending", lang)
         task = await self._tasks.update(task.id, last_status=SENDING)
-        self._sending.add(task.id)
+        self._sending.add(task.id)  # stop() waits for it, recording DONE included
         try:
             file_id = await self._notifier.deliver(task, image, lang=lang)
+            await self._finish(task, file_id)
         finally:
             self._sending.discard(task.id)
-        await self._finish(task, file_id)
 
     async def _finish(self, task: Task, file_id: str) -> None:
-        await self._tasks.transition(
-            task.id, TaskState.DONE, expect=TaskState.DELIVERING, result_file_id=file_id
-        )
-        log.info("task %d done in %.1f s", task.id, self._clock.now() - task.created_at)
+        """Record DONE for a photo that went out. Nothing raised here may reach the failing path: it would
+        refund (and apologise for) a portrait the user has. A store that stays locked leaves the task
+        delivering, marked SENT_PREFIX + file_id (and remembered here), so the next run finishes it."""
+        for attempt in range(FINISH_ATTEMPTS):
+            if attempt:
+                await self._clock.sleep(FINISH_BACKOFF_SECONDS * 2 ** (attempt - 1))
+            try:
+                await self._tasks.transition(
+                    task.id, TaskState.DONE, expect=TaskState.DELIVERING, result_file_id=file_id
+                )
+            except IllegalTransition:
+                raise  # moved by someone else: _work logs it, no failing path
+            except Exception:
+                log.warning("task %d: recording DONE failed (try %d)", task.id, attempt + 1, exc_info=True)
+            else:
+                self._sent.pop(task.id, None)
+                log.info("task %d done in %.1f s", task.id, self._clock.now() - task.created_at)
+                return
+        self._sent[task.id] = file_id
+        try:
+            await self._tasks.update(task.id, last_status=SENT_PREFIX + file_id)
+        except Exception:
+            log.exception("task %d: delivered, but neither DONE nor the mark was stored", task.id)
 
     async def _back_off(self, task: Task, exc: Exception, lang: str, *, mark: str | None = None) -> None:
         """Re-queue a task a bounded number of times after a failure that may pass, then let it fail."""
@@ -429,6 +457,12 @@ def _poll_retryable(exc: PortraitAPIError) -> bool:
     if isinstance(exc, RateLimited | TransportError):
         return True
     return isinstance(exc, ServerError) and exc.http_status is not None and exc.http_status >= 500
+
+
+def _sent_file_id(task: Task) -> str | None:
+    """The file id of a photo that went out before the task could be marked DONE (see `_finish`)."""
+    mark = task.last_status or ""
+    return mark.removeprefix(SENT_PREFIX) if mark.startswith(SENT_PREFIX) else None
 
 
 def _first_image(result: TaskResult) -> bytes:

@@ -4,12 +4,17 @@ tasks ended elsewhere (the admin CLI)."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from api_client.emulator import Fault
-from storage import TaskState
+from bot.runner import FINISH_ATTEMPTS, SENT_PREFIX
+from storage import Task, TaskState
 
-from .runner_support import bench
+from .runner_support import Bench, bench
 
 SUBMIT = "CVSync2AsyncSubmitTask"
 RESULT = "CVSync2AsyncGetResult"
@@ -64,3 +69,72 @@ async def test_a_server_error_on_submit_is_still_never_resent(tmp_path: Path) ->
         await runner.run_until_idle()
         assert (await b.state(task.id)).error_code == "submit_unknown"
         assert b.app_state.submits_received <= 2 and notifier.delivered == []
+
+
+def lock_done_transitions(b: Bench, monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+    """The next `times` moves to DONE fail as SQLite does while the admin CLI holds the write lock."""
+    real = b.store.tasks.transition
+    refused: list[int] = []
+
+    async def transition(task_id: int, to: TaskState, **kwargs: Any) -> Task:
+        if to is TaskState.DONE and len(refused) < times:
+            refused.append(task_id)
+            raise sqlite3.OperationalError("database is locked")
+        return await real(task_id, to, **kwargs)
+
+    monkeypatch.setattr(b.store.tasks, "transition", transition)
+    return refused
+
+
+async def test_a_locked_store_after_the_photo_went_out_never_refunds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: 'database is locked' on the DONE transition after send_photo failed the task: the user
+    had the photo, a refund and an 'unexpected error' apology; the admins an alert."""
+    async with bench(tmp_path) as b:
+        refused = lock_done_transitions(b, monkeypatch, times=2)
+        runner, notifier = b.runner()
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+
+        done = await b.state(task.id)
+        assert refused == [task.id, task.id]
+        assert (done.state, done.result_file_id) == (TaskState.DONE, f"photo-{task.id}")
+        assert len(notifier.delivered) == 1
+        assert notifier.failures == [] and notifier.alerts == []
+        assert await b.free_left() == 2 and await b.ledger_ok()
+
+
+async def test_a_store_locked_for_longer_is_finished_later_without_sending_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with bench(tmp_path) as b:
+        lock_done_transitions(b, monkeypatch, times=FINISH_ATTEMPTS)
+        runner, notifier = b.runner()
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+
+        done = await b.state(task.id)
+        assert (done.state, done.result_file_id) == (TaskState.DONE, f"photo-{task.id}")
+        assert len(notifier.delivered) == 1 and notifier.failures == [] and notifier.alerts == []
+        assert await b.free_left() == 2 and await b.ledger_ok()
+
+
+async def test_after_a_restart_a_photo_recorded_as_sent_is_finished_not_resent(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        task = await b.task()
+        await b.store.tasks.transition(task.id, TaskState.SUBMITTING)
+        await b.store.tasks.transition(task.id, TaskState.SUBMITTED, upstream_task_id="123")
+        await b.store.tasks.transition(task.id, TaskState.POLLING)
+        await b.store.tasks.transition(task.id, TaskState.DELIVERING)
+        # What a runner writes when the photo went out but DONE could not be recorded, before it died:
+        await b.store.tasks.update(task.id, last_status=f"{SENT_PREFIX}photo-xyz")
+        runner, notifier = b.runner()
+        await runner.resume()
+        await runner.run_until_idle()
+        done = await b.state(task.id)
+        assert (done.state, done.result_file_id) == (TaskState.DONE, "photo-xyz")
+        assert notifier.delivered == [] and notifier.failures == []
+        assert await b.free_left() == 2 and await b.ledger_ok()
