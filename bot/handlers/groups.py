@@ -4,7 +4,8 @@ Why a gate of its own (registered before everything else, group -2): in a group 
 to what is addressed to it (a command without `@` or with `@OurBot`, a command in a photo caption, a reply
 to one of its messages). With privacy mode off it would otherwise store every photo posted in the group as
 someone's selfie and answer `/help@OtherBot` as an unknown command. A group whose admins switched the bot
-off hears nothing but `/group`. Everything else about groups is ordinary group-0 handlers.
+off hears nothing but `/group`, and its buttons (Again, New seed) only answer that it is off. Everything
+else about groups is ordinary group-0 handlers.
 
 Settings (`/group`, alias `/groupsettings`): anyone may look; only the group's admins (getChatMember,
 cached in bot/permissions.py) may change them. The daily cap is enforced by the store when a task is
@@ -25,6 +26,7 @@ from telegram.ext import (
     ChatMemberHandler,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
 )
 from telegram.ext import filters as F
 
@@ -80,7 +82,10 @@ def addressed_to_bot(message: Message, bot_id: int, bot_username: str) -> bool:
 async def group_gate(update: Update, context: BotContext) -> None:
     """Stop group updates that are not for us, and everything but /group in a group switched off."""
     chat = update.effective_chat
-    if chat is None or chat.type not in GROUP_TYPES or update.callback_query is not None:
+    if chat is None or chat.type not in GROUP_TYPES:
+        return
+    if update.callback_query is not None:
+        await _button_gate(update, context, chat)
         return
     if update.my_chat_member is not None or update.chat_member is not None:
         return
@@ -95,6 +100,17 @@ async def group_gate(update: Update, context: BotContext) -> None:
     record = await _known_chat(context, chat)
     if not record.enabled and command_of(message, bot.username) not in SETTINGS_COMMANDS:
         raise ApplicationHandlerStop
+
+
+async def _button_gate(update: Update, context: BotContext, chat: Chat) -> None:
+    """A button under an older message ("Again", "New seed") in a group switched off since: a polite
+    answer, and nothing is generated or charged. Buttons are not commands: no addressing check."""
+    query = update.callback_query
+    record = await context.services.store.chats.get(chat.id)
+    if query is None or record is None or record.enabled:
+        return
+    await query.answer(t("group.off_button", context.lang))
+    raise ApplicationHandlerStop
 
 
 async def _known_chat(context: BotContext, chat: Chat) -> ChatRecord:
@@ -229,8 +245,11 @@ class GroupMembershipHandler(ChatMemberHandler[BotContext, None]):
 
 
 def group_gate_handler() -> BaseHandler[Update, BotContext, None]:
-    """Register in its own group before the user gate: `application.add_handler(..., group=-2)`."""
-    return MessageHandler(F.ChatType.GROUPS, group_gate)
+    """Register in its own group before the user gate: `application.add_handler(..., group=-2)`.
+
+    Every update type (not a MessageHandler, which never sees callback queries): the gate itself checks the
+    chat type, and buttons in a group switched off must be stopped too."""
+    return TypeHandler(Update, group_gate)
 
 
 def group_handlers() -> list[BaseHandler[Update, BotContext, None]]:

@@ -252,3 +252,21 @@ async def test_private_results_go_to_the_requesters_private_chat(bot: Harness) -
     result = await bot.fake.wait_for_message(MEMBER, has_photo, timeout=WAIT)
     assert result.chat.id == MEMBER
     assert not [m for m in bot.fake.sent_messages(GROUP) if m.photo]
+
+
+async def test_buttons_in_a_switched_off_group_answer_politely_and_generate_nothing(bot: Harness) -> None:
+    group, admin, member = friends(bot)
+    request = bot.fake.send_photo(member, group, draw_selfie(), caption="/anime")
+    result = await bot.fake.wait_for_message(group, has_photo, after=request.message_id, timeout=WAIT)
+    (task,) = await eventually(
+        lambda: bot.store.tasks.recent_for_user(MEMBER), lambda tasks: tasks[0].state == TaskState.DONE
+    )
+    free_left = (await bot.store.quotas.balance(MEMBER)).free_left
+    assert (await bot.ask(admin, group, "/group off")).body == settings_text(enabled="off")
+    for data in (f"again:{task.id}", f"seed:{task.id}"):
+        query = bot.fake.click(member, result, data)
+        answer = await bot.fake.wait_for(lambda q=query: bot.fake.callback_answer(q), WAIT)  # type: ignore[misc]
+        assert answer["text"] == t("group.off_button", "en")
+    assert [mine.id for mine in await bot.store.tasks.recent_for_user(MEMBER)] == [task.id]
+    assert (await bot.store.quotas.balance(MEMBER)).free_left == free_left
+    assert not [m for m in bot.fake.sent_messages(GROUP) if m.message_id > result.message_id and m.photo]
