@@ -6,6 +6,9 @@ Why one gate: "every update upserts the user", "banned users get one clear messa
 later (groups, admin). Doing it here means no handler can forget, and later handlers read `context.account`
 / `context.lang` for free.
 
+A banned user's service messages (they upgraded a group to a supergroup, added the bot) go through: only
+what users author (commands, text, photos, buttons) is stopped.
+
 Edits: PTB's CommandHandler also matches edited messages, so fixing a typo in `/grant @ann 5` would grant
 again, an edited `/cancel` would cancel whatever runs now. The bot answers what was sent, never an edit.
 """
@@ -13,7 +16,7 @@ again, an edited `/cancel` would cancel whatever runs now. The bot answers what 
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop
+from telegram.ext import ApplicationHandlerStop, filters
 
 from bot.context import BotContext
 from bot.handlers.reply import say
@@ -32,7 +35,7 @@ async def admit(update: Update, context: BotContext) -> None:
     )
     context.account = account
     context.lang = pick_language(account.language)
-    if not account.banned:
+    if not account.banned or is_service(update):
         return
     if update.callback_query is not None:
         await update.callback_query.answer(t("banned", context.lang), show_alert=True)
@@ -47,6 +50,14 @@ def is_edit(update: Update) -> bool:
         edited is not None
         for edited in (update.edited_message, update.edited_channel_post, update.edited_business_message)
     )
+
+
+def is_service(update: Update) -> bool:
+    """Membership changes and service messages (a group's migration, members joining): the sender's ban is
+    about what they ask of the bot, not about the group's bookkeeping, which must not be lost with them."""
+    if update.my_chat_member is not None or update.chat_member is not None:
+        return True
+    return bool(filters.StatusUpdate.ALL.check_update(update))
 
 
 def _addressed_to_us(update: Update) -> bool:

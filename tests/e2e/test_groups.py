@@ -270,3 +270,25 @@ async def test_buttons_in_a_switched_off_group_answer_politely_and_generate_noth
     assert [mine.id for mine in await bot.store.tasks.recent_for_user(MEMBER)] == [task.id]
     assert (await bot.store.quotas.balance(MEMBER)).free_left == free_left
     assert not [m for m in bot.fake.sent_messages(GROUP) if m.message_id > result.message_id and m.photo]
+
+
+async def test_a_migration_by_a_banned_user_still_moves_the_settings(bot: Harness) -> None:
+    group, admin, member = friends(bot)
+    await bot.ask(admin, group, "/group cap 2")
+    await bot.store.users.ban(ADMIN, actor=1, reason="spam")
+    assert (await bot.ask(admin, group, "/group")).body == t("banned", "en")
+    new_id = -1001000501
+    supergroup = bot.fake.migrate_group(GROUP, new_id, admin)
+    moved = await eventually(lambda: chat(bot, new_id), lambda c: c is not None)
+    assert moved is not None and (moved.type, moved.daily_cap) == ("supergroup", 2)
+    assert await chat(bot, GROUP) is None
+    assert (await bot.ask(member, supergroup, "/group")).body == settings_text(cap=2)
+
+
+async def test_a_banned_user_adding_the_bot_still_registers_the_group(bot: Harness) -> None:
+    group, admin, _ = friends(bot, bot_member=False)
+    await bot.store.users.upsert_seen(ADMIN, username="ada", first_name="Ada", language_code="en")
+    await bot.store.users.ban(ADMIN, actor=1, reason="spam")
+    bot.fake.add_bot_to_group(admin, group)
+    stored = await eventually(lambda: chat(bot, GROUP), lambda c: c is not None and c.active)
+    assert stored is not None and stored.title == "Friends"
