@@ -60,7 +60,7 @@ def admin_command(body: Body) -> Handler:
             text = await body(message, context, _ops(context, user.id), list(context.args or []))
         except AdminError as exc:
             text = render_error(exc, context.lang)
-        await message.reply_text(text, do_quote=True)
+        await message.reply_text(render.shorten_message(text), do_quote=True)
 
     handler.__doc__ = body.__doc__
     return handler
@@ -110,8 +110,9 @@ async def _quota(message: Message, context: BotContext, ops: AdminOps, args: lis
     target = await resolve_target(ops.store, message, args, usage="admin.usage.quota")
     view = await ops.quota(target.user.id)
     state = render.user_state(context.lang, view.user)
-    return "\n".join([state, render.balance(context.lang, view.user, view.balance),
-                      render.ledger(context.lang, view.ledger)])
+    head = "\n".join([state, render.balance(context.lang, view.user, view.balance)])
+    budget = render.MAX_MESSAGE - len(head) - 1
+    return "\n".join([head, render.ledger(context.lang, view.ledger, budget)])
 
 
 async def _ban(message: Message, context: BotContext, ops: AdminOps, args: list[str]) -> str:

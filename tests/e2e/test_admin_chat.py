@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from telegram import Message
 
+from bot.admin import render
 from bot.admin.args import MAX_AMOUNT, AdminError
 from bot.admin_cli import EXIT_OK, run_admin
 from bot.fake_telegram import FakeUser
 from bot.i18n import t
 from bot.user_ref import replied_user_id, resolve_target
-from storage import Role, Store, TaskState
+from storage import LedgerEntry, Role, Stats, Store, TaskState
 from tests.e2e.images import draw_selfie
 from tests.e2e.test_admin_harness import OWNER_ID, WAIT, Harness, running_bot
 
@@ -241,3 +242,36 @@ async def test_a_reply_to_a_forwarded_message_names_its_original_sender(tmp_path
         with pytest.raises(AdminError) as refused:
             await resolve_target(store, _private_message("/grant 5", bot_answer), ["5"], usage="x")
         assert refused.value.key == "admin.error.unknown_user"  # "5" read as a user id nobody has
+
+
+async def test_a_long_audit_log_fits_in_one_telegram_message_newest_first(bot: Harness) -> None:
+    owner, *_ = await people(bot)
+    for n in range(50):
+        await bot.store.admin.audit(OWNER_ID, "grant", target=str(ANN), details=f"entry {n:02d} " + "x" * 200)
+    reply = await say(bot, owner, "/audit 50")
+    lines = reply.splitlines()
+    assert len(reply) <= render.MAX_MESSAGE
+    assert lines[0] == t("admin.audit.title", "en")
+    assert "entry 49" in lines[1] and "entry 48" in lines[2]  # newest first, long details shortened
+    assert all(len(line) < 250 for line in lines)
+    shown = len(lines) - 2
+    assert 10 < shown < 50 and lines[-1] == t("admin.more", "en", count=50 - shown)
+
+
+def test_stats_and_ledger_stay_under_the_message_limit() -> None:
+    errors = {f"image:code{n:04d}": n for n in range(2000)}
+    stats = Stats(
+        at=0.0, users_total=1, active_today=1, active_7d=1, tasks_by_state={"done": 1}, tasks_by_error=errors,
+        success_rate=0.5, latency_p50=None, latency_p95=None, quota_spent=1, quota_spent_free=1,
+        quota_spent_credits=0, quota_spent_today=0, top_users=(),
+    )  # fmt: skip
+    text = render.stats("en", stats)
+    assert len(text) <= render.MAX_MESSAGE and "image:code0000=0" in text and text.endswith("top users: -")
+    entries = [
+        LedgerEntry(id=n, user_id=ANN, task_id=None, kind="grant", free=0, credits=1, actor=OWNER_ID,
+                    reason="why " * 60, at=0.0)
+        for n in range(100, 0, -1)
+    ]  # fmt: skip
+    ledger = render.ledger("en", entries, budget=2000)
+    assert len(ledger) <= 2000 and ledger.splitlines()[1].startswith("#100 ")
+    assert ledger.splitlines()[-1].startswith("…and")
