@@ -3,7 +3,8 @@
 Delivery is at most once. After a timeout on sendPhoto the photo may or may not have arrived, and sending
 it again could show it twice, so `deliver` raises `DeliveryUncertain` and the runner refunds the task and
 says "if you don't see it above, ask again" instead of resending. A 403 (the user blocked the bot, or the
-bot left the group) becomes `RecipientGone` wherever it happens.
+bot left the group) becomes `RecipientGone` wherever it happens. A 429 that outlasted the rate limiter's
+retries (nothing was sent) and a network error fetching a file become `TryLater`: the runner backs off.
 
 Telegram recompresses photos (longest side about 1280 px), so the untouched file also goes out as a
 document when the result is bigger than that, or when the task's params ask for it (`send_document`).
@@ -21,12 +22,15 @@ are the Application's AIORateLimiter (see bot/pacing.py for who does what).
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import FileSizeLimit
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from api_client.clock import Clock, SystemClock
 from api_client.errors import ImageRejected
@@ -35,7 +39,7 @@ from bot.callbacks import result_keyboard
 from bot.config import Settings
 from bot.friendly import FriendlyError
 from bot.i18n import t
-from bot.notifier import DeliveryUncertain, RecipientGone, Stage
+from bot.notifier import DeliveryUncertain, RecipientGone, Stage, TryLater
 from bot.pacing import ChatPacer
 from bot.progress import StatusReporter
 from storage import Store, Task
@@ -84,6 +88,10 @@ class TelegramNotifier:
             if "too big" in exc.message.lower():
                 raise ImageRejected("file is over the Bot API download limit", reason="too_large") from exc
             raise ImageRejected("Telegram could not provide the file", reason="not_image") from exc
+        except RetryAfter as exc:
+            raise TryLater("getFile rate limited", retry_after=_seconds(exc)) from exc
+        except NetworkError as exc:  # TimedOut, 5xx, connection: the file is still there later
+            raise TryLater(f"fetching the file failed: {type(exc).__name__}") from exc
         if len(data) > MAX_DOWNLOAD_BYTES:
             raise ImageRejected("file is over the 20 MB Bot API download limit", reason="too_large")
         return data
@@ -120,6 +128,8 @@ class TelegramNotifier:
             raise RecipientGone(task.chat_id) from exc
         except BadRequest:
             raise  # refused outright, so surely not delivered: the runner fails and refunds it
+        except RetryAfter as exc:  # a 429 outlasting AIORateLimiter's retries: surely not delivered
+            raise TryLater("sendPhoto rate limited", retry_after=_seconds(exc)) from exc
         except NetworkError as exc:  # TimedOut included: it may have arrived, so never resend
             raise DeliveryUncertain(f"sending the result failed midway: {type(exc).__name__}") from exc
         if as_photo and (max(width, height) > RECOMPRESSED_ABOVE or task.params.get("send_document")):
@@ -213,6 +223,14 @@ class TelegramNotifier:
         except RecipientGone:
             log.info("task %d: final status not shown, chat is gone", task.id)
         self.progress.forget(task.id)
+
+
+def _seconds(exc: RetryAfter) -> float:
+    """RetryAfter.retry_after is an int or a timedelta depending on PTB's settings."""
+    with warnings.catch_warnings():  # reading it warns about the future timedelta type
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _reply_to(message_id: int | None) -> ReplyParameters | None:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from bot.friendly import FriendlyError
     from storage import Task
 
-__all__ = ["Closeable", "DeliveryUncertain", "Notifier", "RecipientGone", "Stage"]
+__all__ = ["Closeable", "DeliveryUncertain", "Notifier", "RecipientGone", "Stage", "TryLater"]
 
 #: The steps a user sees in the status message. "retrying" = busy or briefly down, retried automatically.
 Stage = Literal["queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending"]
@@ -32,6 +32,16 @@ class RecipientGone(Exception):
 
 class DeliveryUncertain(Exception):
     """Sending the result timed out: it may have arrived. The runner refunds and says so, never resends."""
+
+
+class TryLater(Exception):
+    """Telegram failed for now and nothing happened: a 429 that outlasted the rate limiter's retries (the
+    photo was definitely not sent), a network error fetching the user's file. The runner backs off and
+    tries again; no refund, no admin alert (it ends the task only after its bounded retries)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class Notifier(Protocol):

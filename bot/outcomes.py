@@ -14,7 +14,7 @@ from api_client.clock import Clock
 from api_client.errors import PollDeadlineExceeded, TaskNotFound
 from bot.friendly import CANCELLED, FriendlyError, error_code, friendly
 from bot.i18n import pick_language
-from bot.notifier import Notifier, RecipientGone
+from bot.notifier import Notifier, RecipientGone, TryLater
 from bot.task_store import ShieldedTasks
 from storage import ALLOWED, TERMINAL, IllegalTransition, Task, TaskState
 
@@ -37,6 +37,14 @@ def cancel_notice(reason: str) -> FriendlyError:
     return FriendlyError(CANCELLED, retryable_by_user=True)
 
 
+def _describe(exc: BaseException) -> tuple[str, FriendlyError]:
+    """The stored code and the user's message. Telegram failing for longer than our retries is a busy
+    service to the user (retry later), not our bug: no admin alert."""
+    if isinstance(exc, TryLater):
+        return "telegram_unavailable", FriendlyError("error.busy", retryable_by_user=True)
+    return error_code(exc), friendly(exc)
+
+
 class Outcomes:
     """Ends tasks that went wrong and tells their users; remembers chats that refuse our messages."""
 
@@ -54,7 +62,7 @@ class Outcomes:
         target = TaskState.FAILED
         if isinstance(exc, _EXPIRING) and TaskState.EXPIRED in ALLOWED[task.state]:
             target = TaskState.EXPIRED
-        code = error_code(exc)
+        code, error = _describe(exc)
         try:
             task = await self._tasks.transition(task_id, target, expect=task.state, error_code=code)
         except IllegalTransition:
@@ -64,7 +72,6 @@ class Outcomes:
         if isinstance(exc, RecipientGone):
             self.mark_gone(exc.chat_id)
             return
-        error = friendly(exc)
         await self.tell(task, error)
         if error.alert_admins:
             await self.alert(f"task {task_id} (user {task.user_id}) failed: {code} ({type(exc).__name__})")

@@ -50,7 +50,7 @@ from api_client.models import SubmitRequest, TaskResult, TaskStatus
 from api_client.polling import ProgressCallback
 from bot.config import Settings
 from bot.generation import PromptTooLong, to_submit_request, uses_style_image, watermark_for
-from bot.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone, Stage
+from bot.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone, Stage, TryLater
 from bot.outcomes import Outcomes, cancel_notice
 from bot.task_store import ShieldedTasks
 from storage import ALLOWED, TERMINAL, IllegalTransition, Store, Task, TaskState
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 #: `last_status` marks with a meaning for recovery (other values are the upstream status, for display).
 RATE_LIMITED: Final = "rate_limited"
 SENDING: Final = "sending"
+DEFERRED: Final = "send_deferred"  # Telegram said "later" before the photo went out: safe to send again
 #: Automatic re-queues after the client's own retries gave up on a rate limit, and their back-off.
 MAX_BUSY_RETRIES: Final = 3
 BUSY_BACKOFF_SECONDS: Final = 30.0
@@ -302,7 +303,11 @@ class JobRunner:
             if task.last_status != RATE_LIMITED:
                 raise SubmitOutcomeUnknown("found in submitting after a restart; not resubmitted")
         await self._status(task, "preparing", lang)
-        request = await self._build_request(task)
+        try:
+            request = await self._build_request(task)
+        except TryLater as exc:  # nothing was submitted: a queued task stays queued, a marked one marked
+            await self._back_off(task, exc, lang)
+            return None
         request.validate()  # a request we built wrongly fails here, before any state change or cost
         if task.state is TaskState.QUEUED:
             task = await self._tasks.transition(task.id, TaskState.SUBMITTING, expect=TaskState.QUEUED)
@@ -379,7 +384,11 @@ class JobRunner:
         task = await self._tasks.update(task.id, last_status=SENDING)
         self._sending.add(task.id)  # stop() waits for it, recording DONE included
         try:
-            file_id = await self._notifier.deliver(task, image, lang=lang)
+            try:
+                file_id = await self._notifier.deliver(task, image, lang=lang)
+            except TryLater as exc:  # surely not sent: clear the mark, fetch and send again later
+                await self._back_off(task, exc, lang, mark=DEFERRED)
+                return
             await self._finish(task, file_id)
         finally:
             self._sending.discard(task.id)

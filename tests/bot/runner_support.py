@@ -57,6 +57,8 @@ class RecordingNotifier:
         self.blocks_at: str | None = None  # the user blocks the bot when this stage is shown
         self.download_error: BaseException | None = None
         self.deliver_error: BaseException | None = None
+        self.download_errors: list[BaseException] = []  # raised once each, before download_error
+        self.deliver_errors: list[BaseException] = []  # raised once each, before deliver_error
         self.hold_at: str | None = None  # block status() at this stage until `release` is set
         self.held = asyncio.Event()
         self.release = asyncio.Event()
@@ -68,6 +70,8 @@ class RecordingNotifier:
             raise RecipientGone(chat_id)
 
     async def download(self, file_id: str) -> bytes:
+        if self.download_errors:
+            raise self.download_errors.pop(0)
         if self.download_error is not None:
             raise self.download_error
         self.downloads.append(file_id)
@@ -88,6 +92,8 @@ class RecordingNotifier:
     async def deliver(self, task: Task, image: bytes, *, lang: str) -> str:
         self._refuse(task.chat_id, "deliver")
         self.in_flight.discard(task.id)
+        if self.deliver_errors:
+            raise self.deliver_errors.pop(0)
         if self.deliver_error is not None:
             raise self.deliver_error
         self.delivered.append((task.id, image))

@@ -18,10 +18,10 @@ from api_client.clock import FakeClock
 from api_client.errors import ImageRejected
 from bot.config import Secret, Settings
 from bot.delivery import MAX_DOWNLOAD_BYTES, TelegramNotifier
-from bot.fake_telegram import FakeChat, FakeMessage, FakeTelegram, serve
+from bot.fake_telegram import ApiError, FakeChat, FakeMessage, FakeTelegram, serve
 from bot.friendly import FriendlyError
 from bot.i18n import t
-from bot.notifier import DeliveryUncertain, RecipientGone
+from bot.notifier import DeliveryUncertain, RecipientGone, TryLater
 from bot.progress import StatusReporter, status_text
 from storage import Chat, Task, TaskState
 
@@ -307,3 +307,23 @@ async def test_the_chat_action_in_a_group_is_repeated_less_often(rig: Rig) -> No
         await rig.notifier.status(task, "generating", 0.0, lang="en", final=True)
         rig.clock.advance(5.0)
     assert len(rig.fake.calls_to("sendChatAction", chat_id=task.chat_id)) == 2  # at 0 s and 10 s
+
+
+async def test_a_rate_limited_send_is_a_try_later_and_nothing_is_sent(rig: Rig) -> None:
+    """Regression: RetryAfter escaped deliver() and the runner ended the task as an unexpected error."""
+    task = await rig.task()
+    rig.fake.rate_limit("sendPhoto", times=1, retry_after=7)
+    with pytest.raises(TryLater) as caught:
+        await rig.notifier.deliver(task, jpeg(800, 800), lang="en")
+    assert caught.value.retry_after == 7
+    assert not any(m.photo for m in rig.fake.sent_messages(rig.chat.id))
+    await rig.notifier.deliver(task, jpeg(800, 800), lang="en")  # later, it goes out
+    assert len([m for m in rig.fake.sent_messages(rig.chat.id) if m.photo]) == 1
+
+
+async def test_a_network_error_while_downloading_is_a_try_later(rig: Rig) -> None:
+    small = rig.fake.store_document(jpeg(300, 300), "me.jpg", "image/jpeg")
+    rig.fake.fail_next("getFile", ApiError(502, "Bad Gateway"))
+    with pytest.raises(TryLater):
+        await rig.notifier.download(small.file_id)
+    assert await rig.notifier.download(small.file_id) == small.source

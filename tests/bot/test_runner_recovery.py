@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from api_client.emulator import Fault
-from bot.runner import FINISH_ATTEMPTS, SENT_PREFIX
+from bot.notifier import TryLater
+from bot.runner import FINISH_ATTEMPTS, MAX_BUSY_RETRIES, SENT_PREFIX
 from storage import Task, TaskState
 
 from .runner_support import Bench, bench
@@ -138,3 +139,53 @@ async def test_after_a_restart_a_photo_recorded_as_sent_is_finished_not_resent(t
         assert (done.state, done.result_file_id) == (TaskState.DONE, "photo-xyz")
         assert notifier.delivered == [] and notifier.failures == []
         assert await b.free_left() == 2 and await b.ledger_ok()
+
+
+async def test_telegram_asking_us_to_wait_before_the_photo_delays_it_without_a_refund(
+    tmp_path: Path,
+) -> None:
+    """Regression: RetryAfter from sendPhoto (nothing sent) ended the task as 'unexpected': refunded, the
+    user apologised to, the admins alerted."""
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.deliver_errors = [TryLater("flood control", retry_after=40.0)]
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+
+        done = await b.state(task.id)
+        assert (done.state, done.result_file_id) == (TaskState.DONE, f"photo-{task.id}")
+        assert len(notifier.delivered) == 1
+        assert notifier.failures == [] and notifier.alerts == []
+        assert b.clock.now() - task.created_at >= 40.0
+        assert await b.free_left() == 2 and await b.ledger_ok()
+
+
+async def test_a_network_error_fetching_the_selfie_is_retried_later(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.download_errors = [TryLater("getFile: TimedOut")]
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+
+        assert (await b.state(task.id)).state is TaskState.DONE
+        assert len(notifier.delivered) == 1
+        assert notifier.failures == [] and notifier.alerts == []
+        assert b.app_state.submits_received == 1
+        assert await b.free_left() == 2 and await b.ledger_ok()
+
+
+async def test_telegram_refusing_for_good_ends_the_task_as_busy_without_alerting(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.download_error = TryLater("getFile: NetworkError")
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+
+        failed = await b.state(task.id)
+        assert failed.state is TaskState.FAILED and failed.attempts == MAX_BUSY_RETRIES
+        assert notifier.keys() == ["error.busy"] and notifier.alerts == []
+        assert b.app_state.submits_received == 0
+        assert await b.free_left() == 3 and await b.ledger_ok()
