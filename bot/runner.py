@@ -17,6 +17,8 @@ Rules that are easy to get wrong, and why:
   instead of failing and refunding a task the service will still finish and bill. A submit never does.
 - Once the photo is out, nothing may fail the task: the DONE transition is retried, and if the store stays
   locked the task is left delivering with `last_status="sent:<file_id>"`, which the next run finishes.
+- The poll deadline runs from the submit (stored in `next_poll_at`, which a back-off moves on), never from
+  creation: time spent waiting for an upstream slot must not expire a task the service will bill.
 - `stop()` cancels the asyncio work but never the database state; the next `start()` picks it up.
 - Leases (`store.tasks.claim`) let several workers share the table; the upstream concurrency limit is the
   client's `task_slot()`, taken before the lease so waiting for a slot never burns a lease.
@@ -320,9 +322,11 @@ class JobRunner:
             await self._back_off(task, exc, lang, mark=RATE_LIMITED)
             return None
         log.info("task %d submitted as %s", task.id, upstream_id)
-        return await self._tasks.transition(
+        await self._tasks.transition(
             task.id, TaskState.SUBMITTED, expect=TaskState.SUBMITTING, upstream_task_id=upstream_id
         )
+        # The poll deadline counts from here (see _poll_deadline), not from creation: a slot wait is ours.
+        return await self._tasks.update(task.id, next_poll_at=self._clock.now())
 
     async def _build_request(self, task: Task) -> SubmitRequest:
         use_style = uses_style_image(task.params) and task.style_file_id is not None
@@ -374,7 +378,11 @@ class JobRunner:
         return _first_image(result)
 
     def _poll_deadline(self, task: Task) -> float:
-        age = self._clock.now() - task.created_at
+        """The task deadline, counted from when polling began: `next_poll_at` of a submitted task is the
+        submit time (written with the upstream id), or the end of its last back-off (an outage wasted the
+        window, and back-offs are bounded). Tasks from before this rule fall back to their creation."""
+        since = task.next_poll_at if task.next_poll_at is not None else task.created_at
+        age = self._clock.now() - since
         return max(self._settings.task_deadline_seconds - age, MIN_POLL_SECONDS)
 
     async def _deliver(self, task: Task, image: bytes, lang: str) -> None:

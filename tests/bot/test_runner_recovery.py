@@ -4,6 +4,7 @@ tasks ended elsewhere (the admin CLI)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,40 @@ async def test_telegram_refusing_for_good_ends_the_task_as_busy_without_alerting
         assert notifier.keys() == ["error.busy"] and notifier.alerts == []
         assert b.app_state.submits_received == 0
         assert await b.free_left() == 3 and await b.ledger_ok()
+
+
+async def test_time_spent_waiting_for_a_slot_does_not_eat_the_poll_deadline(tmp_path: Path) -> None:
+    """Regression: the deadline counted from the task's creation, so a task that waited minutes for an
+    upstream slot was polled for 30 s, expired and refunded while the service went on to bill it."""
+    async with bench(tmp_path, stuck_rate=1.0) as b:
+        runner, _ = b.runner()
+        task = await b.task()
+        b.clock.advance(280)  # queued behind other users' generations
+        submitted_at = b.clock.now()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+
+        expired = await b.state(task.id)
+        assert (expired.state, expired.error_code) == (TaskState.EXPIRED, "deadline")
+        polled = b.clock.now() - submitted_at
+        assert b.settings.task_deadline_seconds <= polled < b.settings.task_deadline_seconds + 60
+
+
+async def test_a_resumed_poll_keeps_the_deadline_counted_from_its_submit(tmp_path: Path) -> None:
+    async with bench(tmp_path, stuck_rate=1.0) as b:
+        first, first_notifier = b.runner(owner="worker-a")
+        first_notifier.hold_at = "in_queue"
+        task = await b.task()
+        b.clock.advance(280)
+        submitted_at = b.clock.now()
+        first.enqueue(task.id)
+        await asyncio.wait_for(first_notifier.held.wait(), 5)
+        await first.stop()
+        b.clock.advance(50)  # the bot was down for a while
+
+        second, _ = b.runner(owner="worker-a")
+        await second.resume()
+        await second.run_until_idle()
+        assert (await b.state(task.id)).state is TaskState.EXPIRED
+        polled = b.clock.now() - submitted_at
+        assert b.settings.task_deadline_seconds <= polled < b.settings.task_deadline_seconds + 60
