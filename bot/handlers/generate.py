@@ -73,6 +73,13 @@ async def repeat(update: Update, context: BotContext) -> None:
     if task.user_id != user.id:  # a group member pressing someone else's portrait
         await query.answer(t("callback.not_yours", context.lang), show_alert=True)
         return
+    message = update.effective_message
+    if message is None or not message.is_accessible:
+        # The portrait's message is too old or deleted (Telegram sends it with date 0, which PTB still
+        # parses as a Message) or absent: there is nowhere to reply with the status message, so say so now
+        # rather than "started" and then nothing.
+        await query.answer(stale_answer(context.lang))
+        return
     await query.answer(t("repeat.started", context.lang))
     params = dict(task.params)
     if action.new_seed:

@@ -187,3 +187,30 @@ async def test_a_redelivered_request_is_not_charged_twice(harness: Harness, alic
     assert len(await harness.services.store.tasks.recent_for_user(alice.user.id)) == 1
     assert len([m for m in alice.sent() if m.photo]) == 1
     assert await free_left(harness, alice) == 2
+
+
+@pytest.mark.parametrize("reachable", ["inaccessible", "absent"])
+async def test_again_under_a_message_too_old_to_reach_says_the_button_expired(
+    harness: Harness, alice: Person, reachable: str
+) -> None:
+    await selfie(alice)
+    first = await alice.say("/anime", is_photo)
+    task = await last_task(harness, alice)
+    await harness.settle()
+    fake, query_id = harness.fake, "4999999999"
+    # What fake.click records, for a query its click() cannot make (it needs a reachable message).
+    fake.callback_queries[query_id] = {
+        "answered": False, "answer": None, "chat": alice.chat, "user": alice.user,
+    }  # fmt: skip
+    where: dict[str, object] = (
+        {"message": {"chat": alice.chat.to_json(), "message_id": first.message_id, "date": 0}}  # Bot API 7.0
+        if reachable == "inaccessible"
+        else {"inline_message_id": "AAAA"}  # no message at all
+    )
+    fake.push_update("callback_query", {
+        "id": query_id, "from": alice.user.to_json(), "chat_instance": "1", "data": f"again:{task.id}",
+        **where,
+    })  # fmt: skip
+    answer = await fake.wait_for(lambda: fake.callback_answer(query_id), 10)
+    assert answer["text"] == alice.text("callback.stale")
+    assert (await last_task(harness, alice)).id == task.id
