@@ -1,6 +1,7 @@
 """Photos and image files: the selfie, the style image, and commands written in their captions.
 
-A photo on its own is the selfie, unless the user just sent /style (then it is the style image) or /face.
+A photo on its own is the selfie, unless the user just sent /style (then it is the style image) or /face;
+`/style` or `/face` as a reply to a photo stores that photo at once (the way to do it in groups).
 A caption starting with a command works like that command: `/style` stores the style image, `/face` the
 selfie, `/anime cute, smiling` stores the selfie and generates with that prompt. Album parts are handed to
 the album collector, which waits for the whole album. In groups, a photo without a command for us is
@@ -15,26 +16,41 @@ from bot.context import BotContext
 from bot.handlers.caption import CaptionCommand, caption_command
 from bot.handlers.reply import say
 from bot.handlers.submit import request_from_settings, submit
-from bot.handlers.uploads import ImageRef, UploadRejected, accept_image
+from bot.handlers.uploads import ImageRef, UploadRejected, accept_image, has_image
 
 GENERATE_COMMANDS = frozenset({"anime", "generate"})
 SLOTS = ("face", "style")
 
 
 async def face(update: Update, context: BotContext) -> None:
-    """/face: the next photo is the selfie."""
+    """/face: the next photo is the selfie; as a reply to a photo, that photo is."""
     await _expect(update, context, "face")
 
 
 async def style(update: Update, context: BotContext) -> None:
-    """/style: the next photo is the style image."""
+    """/style: the next photo is the style image; as a reply to a photo, that photo is."""
     await _expect(update, context, "style")
 
 
 async def _expect(update: Update, context: BotContext, slot: str) -> None:
-    if update.effective_user is not None:
-        context.services.awaiting[update.effective_user.id] = slot
-        await say(update, context, f"{slot}.waiting")
+    """Wait for the next photo, or take the replied one at once. The reply form is what works in groups:
+    with privacy mode on the bot never sees the next plain photo there, nor the uncaptioned parts of an
+    album, so "album = selfie + style" becomes `/style` replying to the style image, then `/anime` replying
+    to the selfie."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    replied = message.reply_to_message
+    own = replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id
+    if replied is not None and has_image(replied) and not (slot == "face" and own):
+        ref = await _accept(update, context, replied)
+        if ref is not None:
+            context.services.awaiting.pop(user.id, None)
+            await save_image(context, user.id, slot, ref)
+            await say(update, context, f"{slot}.saved")
+        return
+    context.services.awaiting[user.id] = slot
+    await say(update, context, f"{slot}.waiting")
 
 
 async def on_image(update: Update, context: BotContext) -> None:

@@ -11,6 +11,7 @@ import pytest
 from telegram import Message
 
 from bot.fake_telegram import FakeChat, FakeMessage, FakeUser
+from bot.generation import uses_style_image
 from bot.handlers.groups import addressed_to_bot, replied_photo
 from bot.i18n import t
 from storage import Chat, TaskState
@@ -292,3 +293,20 @@ async def test_a_banned_user_adding_the_bot_still_registers_the_group(bot: Harne
     bot.fake.add_bot_to_group(admin, group)
     stored = await eventually(lambda: chat(bot, GROUP), lambda c: c is not None and c.active)
     assert stored is not None and stored.title == "Friends"
+
+
+async def test_style_and_selfie_by_reply_in_a_group_instead_of_an_album(bot: Harness) -> None:
+    """Privacy mode hides an album's uncaptioned parts, so in groups: /style replying to the style image,
+    then /anime replying to the selfie (docs/GROUPS.md)."""
+    group, admin, member = friends(bot)
+    style = bot.fake.send_photo(admin, group, draw_selfie())  # neither photo reaches the bot on its own
+    selfie = bot.fake.send_photo(member, group, draw_selfie())
+    assert not style.delivered and not selfie.delivered
+    saved = await bot.ask(member, group, "/style", reply_to=style)
+    assert saved.body == t("style.saved", "en")
+    request = bot.fake.send_text(member, group, "/anime", reply_to=selfie)
+    result = await bot.fake.wait_for_message(group, has_photo, after=request.message_id, timeout=WAIT)
+    assert result.reply_to is not None and result.reply_to.message_id == request.message_id
+    (task,) = await bot.store.tasks.recent_for_user(MEMBER)
+    assert (task.face_file_id, task.style_file_id) == (selfie.photo[-1].file_id, style.photo[-1].file_id)
+    assert uses_style_image(task.params)
