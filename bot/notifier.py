@@ -15,10 +15,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Closeable", "DeliveryUncertain", "Notifier", "RecipientGone", "Stage", "TryLater"]
 
-#: The steps a user sees in the status message. "retrying" = busy or briefly down, retried automatically.
-Stage = Literal["queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending"]
+#: The steps a user sees in the status message. "retrying" = busy or briefly down, retried automatically;
+#: "stopped" = ended elsewhere (e.g. cancelled from the admin CLI), shown with final=True.
+Stage = Literal[
+    "queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending", "stopped"
+]
 STAGES: tuple[Stage, ...] = (
-    "queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending"
+    "queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending", "stopped"
 )
 
 

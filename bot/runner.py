@@ -25,7 +25,8 @@ Rules that are easy to get wrong, and why:
 - The lease owner is the worker id (`WORKER_ID`, default the host name), stable across restarts, so a bot
   killed with `kill -9` takes its own tasks back the moment it starts again. Leases are short and renewed
   while the work runs (`LEASE_SECONDS`, renewed every `SCAN_INTERVAL_SECONDS`), so another worker takes
-  over a dead worker's tasks within a minute and a half, not after the whole task deadline.
+  over a dead worker's tasks within a minute and a half, not after the whole task deadline. A renewal
+  that finds the task ended elsewhere (the admin CLI) stops the local work and the status message.
 
 What an ending means (state, stored code, the user's message, admin alerts, chats that refuse us) is
 `bot.outcomes.Outcomes`; this module decides when a task ends.
@@ -216,8 +217,28 @@ class JobRunner:
 
     async def _renew_leases(self) -> None:
         for task_id in list(self._running):
-            if not await self._tasks.claim(task_id, self.owner, self._lease_seconds):
+            if await self._tasks.claim(task_id, self.owner, self._lease_seconds):
+                continue
+            task = await self._tasks.get(task_id)
+            if task is not None and task.state in TERMINAL and task_id not in self._sending:
+                await self._drop(task)
+            else:
                 log.warning("task %d: lease taken over by another worker", task_id)
+
+    async def _drop(self, task: Task) -> None:
+        """A task ended elsewhere (the admin CLI's /ban cancels in the database): stop our work on it with no
+        transition (the one that ended it refunded), and end its status message on "stopped"."""
+        work = self._running.pop(task.id, None)
+        if work is not None:
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+        log.info("task %d was ended elsewhere (%s); stopped here", task.id, task.state.value)
+        if self._outcomes.refused(task):
+            return
+        try:
+            await self._status(task, "stopped", await self._outcomes.lang(task), final=True)
+        except RecipientGone as gone:
+            self._outcomes.mark_gone(gone.chat_id)
 
     async def _scan(self) -> int:
         started = 0

@@ -327,3 +327,9 @@ async def test_a_network_error_while_downloading_is_a_try_later(rig: Rig) -> Non
     with pytest.raises(TryLater):
         await rig.notifier.download(small.file_id)
     assert await rig.notifier.download(small.file_id) == small.source
+
+
+async def test_a_task_stopped_elsewhere_ends_its_status_message_on_stopped(rig: Rig) -> None:
+    task = await rig.task()
+    await rig.notifier.status(task, "stopped", 12.0, lang="en", final=True)
+    assert rig.status_message(task).text == t("status.stopped", "en", elapsed=12)

@@ -227,3 +227,32 @@ async def test_a_resumed_poll_keeps_the_deadline_counted_from_its_submit(tmp_pat
         assert (await b.state(task.id)).state is TaskState.EXPIRED
         polled = b.clock.now() - submitted_at
         assert b.settings.task_deadline_seconds <= polled < b.settings.task_deadline_seconds + 60
+
+
+async def test_a_task_ended_elsewhere_stops_here_without_a_second_transition(tmp_path: Path) -> None:
+    """Regression: a ban from the admin CLI cancels tasks in the database only; the running bot kept
+    polling them and their status messages stayed on 'generating'."""
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.hold_at = "generating"
+        task = await b.task()
+        runner.enqueue(task.id)
+        await asyncio.wait_for(notifier.held.wait(), 5)
+        # What bot/admin/ops.py does for /ban from the command line:
+        await b.store.tasks.transition(task.id, TaskState.CANCELLED, error_code="cancelled:ban")
+        polls = b.app_state.received[RESULT]
+
+        await runner._renew_leases()
+        assert runner.running == frozenset()
+        assert notifier.stages(task.id)[-1] == "stopped"
+        notifier.release.set()
+        b.clock.advance(60)
+        await runner.run_until_idle()
+
+        assert b.app_state.received[RESULT] == polls  # no further upstream polls
+        assert notifier.delivered == [] and notifier.failures == []
+        cancelled = await b.state(task.id)
+        assert (cancelled.state, cancelled.error_code) == (TaskState.CANCELLED, "cancelled:ban")
+        refunds = [e for e in await b.store.quotas.ledger(1) if e.kind == "refund"]
+        assert len(refunds) == 1
+        assert await b.free_left() == 3 and await b.ledger_ok()
