@@ -10,13 +10,10 @@ Rules that are easy to get wrong, and why:
 - A submit is never repeated unless we *know* it did not reach the service: a task found in `submitting`
   after a restart is failed with "submit_unknown" (refunded, user told), because resending may bill twice.
   The one known-safe case is a definite rate-limit answer, marked by `last_status="rate_limited"`.
-- Delivery is at most once: `last_status="sending"` is written before the photo goes out, and a task found
-  delivering with that mark is refunded with a visible "may not have arrived" note instead of sent again.
+- Delivery is at most once, and nothing after the send may fail the task: see `bot.finishing` (its marks).
 - Polling is safe to resend, so an outage while polling (rate limit, 5xx, transport error that outlived
   the client's retries) re-queues the task with a back-off (MAX_BUSY_RETRIES times, "retrying" shown)
   instead of failing and refunding a task the service will still finish and bill. A submit never does.
-- Once the photo is out, nothing may fail the task: the DONE transition is retried, and if the store stays
-  locked the task is left delivering with `last_status="sent:<file_id>"`, which the next run finishes.
 - The poll deadline runs from the submit (stored in `next_poll_at`, which a back-off moves on), never from
   creation: time spent waiting for an upstream slot must not expire a task the service will bill.
 - `stop()` cancels the asyncio work but never the database state; the next `start()` picks it up.
@@ -48,14 +45,15 @@ from api_client.errors import (
     SubmitOutcomeUnknown,
     TransportError,
 )
-from api_client.images import MAX_BASE64_BYTES, prepare_image
-from api_client.models import SubmitRequest, TaskResult, TaskStatus
+from api_client.models import TaskStatus
 from api_client.polling import ProgressCallback
 from bot.config import Settings
-from bot.generation import PromptTooLong, to_submit_request, uses_style_image, watermark_for
+from bot.finishing import DEFERRED, SENDING, Finisher
+from bot.generation import PromptTooLong, watermark_for
 from bot.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone, Stage, TryLater
 from bot.outcomes import Outcomes, cancel_notice
 from bot.task_store import ShieldedTasks
+from bot.upstream_io import build_request, first_image, poll_retryable
 from storage import ALLOWED, TERMINAL, IllegalTransition, Store, Task, TaskState
 
 __all__ = ["JobRunner"]
@@ -64,8 +62,6 @@ log = logging.getLogger(__name__)
 
 #: `last_status` marks with a meaning for recovery (other values are the upstream status, for display).
 RATE_LIMITED: Final = "rate_limited"
-SENDING: Final = "sending"
-DEFERRED: Final = "send_deferred"  # Telegram said "later" before the photo went out: safe to send again
 #: Automatic re-queues after the client's own retries gave up on a rate limit, and their back-off.
 MAX_BUSY_RETRIES: Final = 3
 BUSY_BACKOFF_SECONDS: Final = 30.0
@@ -76,14 +72,6 @@ LEASE_SECONDS: Final = 90.0
 SCAN_INTERVAL_SECONDS: Final = 5.0
 #: stop() lets a photo that is being sent finish, so a clean shutdown never leaves an uncertain delivery.
 STOP_GRACE_SECONDS: Final = 10.0
-#: The DONE transition after a photo went out is tried this often (SQLite may be locked by the admin CLI),
-#: FINISH_BACKOFF_SECONDS apart, doubling; then the task stays delivering, marked SENT_PREFIX + file_id.
-FINISH_ATTEMPTS: Final = 4
-FINISH_BACKOFF_SECONDS: Final = 0.5
-SENT_PREFIX: Final = "sent:"
-#: Two images must fit the 8 MB request limit together, so each gets a smaller budget than the 4.7 MB cap.
-PAIR_BASE64_BYTES: Final = 3_900_000
-
 
 
 class JobRunner:
@@ -107,9 +95,9 @@ class JobRunner:
         self.owner = owner or settings.worker_id
         self._lease_seconds = LEASE_SECONDS
         self._running: dict[int, asyncio.Task[None]] = {}
-        self._sending: set[int] = set()
-        self._sent: dict[int, str] = {}  # delivered, DONE not recorded yet: task id -> file id
         self._outcomes = Outcomes(self._tasks, notifier, self._clock)
+        self._finisher = Finisher(self._tasks, notifier, self._clock)
+        self._sending = self._finisher.sending  # tasks mid-send: never cancelled, stop() waits for them
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -306,9 +294,9 @@ class JobRunner:
                 return
             task = await self._tasks.transition(task.id, TaskState.DELIVERING, expect=TaskState.POLLING)
         elif task.state is TaskState.DELIVERING:
-            sent = task.result_file_id or self._sent.get(task.id) or _sent_file_id(task)
+            sent = self._finisher.sent_file_id(task)
             if sent:
-                await self._finish(task, sent)
+                await self._finisher.finish(task, sent)
                 return
             if task.last_status == SENDING:
                 raise DeliveryUncertain(f"task {task.id} was being sent when the last run stopped")
@@ -327,7 +315,7 @@ class JobRunner:
                 raise SubmitOutcomeUnknown("found in submitting after a restart; not resubmitted")
         await self._status(task, "preparing", lang)
         try:
-            request = await self._build_request(task)
+            request = await build_request(self._notifier, task)
         except TryLater as exc:  # nothing was submitted: a queued task stays queued, a marked one marked
             await self._back_off(task, exc, lang)
             return None
@@ -348,16 +336,6 @@ class JobRunner:
         )
         # The poll deadline counts from here (see _poll_deadline), not from creation: a slot wait is ours.
         return await self._tasks.update(task.id, next_poll_at=self._clock.now())
-
-    async def _build_request(self, task: Task) -> SubmitRequest:
-        use_style = uses_style_image(task.params) and task.style_file_id is not None
-        budget = PAIR_BASE64_BYTES if use_style else MAX_BASE64_BYTES
-        face = await prepare_image(await self._notifier.download(task.face_file_id), max_base64_bytes=budget)
-        style: bytes | None = None
-        if use_style and task.style_file_id is not None:
-            raw = await self._notifier.download(task.style_file_id)
-            style = (await prepare_image(raw, max_base64_bytes=budget)).data
-        return to_submit_request(task.params, face.data, style)
 
     async def _poll(self, task: Task, lang: str) -> bytes | None:
         """submitted/polling -> the result image; None when it is waiting for a retry."""
@@ -392,11 +370,11 @@ class JobRunner:
                 deadline=deadline,
             )
         except (RateLimited, ServerError, TransportError) as exc:
-            if not _poll_retryable(exc):
+            if not poll_retryable(exc):
                 raise
             await self._back_off(task, exc, lang)
             return None
-        return _first_image(result)
+        return first_image(result)
 
     def _poll_deadline(self, task: Task) -> float:
         """The task deadline, counted from when polling began: `next_poll_at` of a submitted task is the
@@ -410,42 +388,10 @@ class JobRunner:
         if self._outcomes.refused(task):
             raise RecipientGone(task.chat_id)
         await self._status(task, "sending", lang)
-        task = await self._tasks.update(task.id, last_status=SENDING)
-        self._sending.add(task.id)  # stop() waits for it, recording DONE included
         try:
-            try:
-                file_id = await self._notifier.deliver(task, image, lang=lang)
-            except TryLater as exc:  # surely not sent: clear the mark, fetch and send again later
-                await self._back_off(task, exc, lang, mark=DEFERRED)
-                return
-            await self._finish(task, file_id)
-        finally:
-            self._sending.discard(task.id)
-
-    async def _finish(self, task: Task, file_id: str) -> None:
-        """Record DONE for a photo that went out. Nothing raised here may reach the failing path: it would
-        refund (and apologise for) a portrait the user has. A store that stays locked leaves the task
-        delivering, marked SENT_PREFIX + file_id (and remembered here), so the next run finishes it."""
-        for attempt in range(FINISH_ATTEMPTS):
-            if attempt:
-                await self._clock.sleep(FINISH_BACKOFF_SECONDS * 2 ** (attempt - 1))
-            try:
-                await self._tasks.transition(
-                    task.id, TaskState.DONE, expect=TaskState.DELIVERING, result_file_id=file_id
-                )
-            except IllegalTransition:
-                raise  # moved by someone else: _work logs it, no failing path
-            except Exception:
-                log.warning("task %d: recording DONE failed (try %d)", task.id, attempt + 1, exc_info=True)
-            else:
-                self._sent.pop(task.id, None)
-                log.info("task %d done in %.1f s", task.id, self._clock.now() - task.created_at)
-                return
-        self._sent[task.id] = file_id
-        try:
-            await self._tasks.update(task.id, last_status=SENT_PREFIX + file_id)
-        except Exception:
-            log.exception("task %d: delivered, but neither DONE nor the mark was stored", task.id)
+            await self._finisher.deliver(task, image, lang=lang)
+        except TryLater as exc:  # surely not sent: clear the mark, fetch and send again later
+            await self._back_off(task, exc, lang, mark=DEFERRED)
 
     async def _back_off(self, task: Task, exc: Exception, lang: str, *, mark: str | None = None) -> None:
         """Re-queue a task a bounded number of times after a failure that may pass, then let it fail."""
@@ -484,27 +430,3 @@ class JobRunner:
 
 def _cancellable(task: Task) -> bool:
     return TaskState.CANCELLED in ALLOWED[task.state]
-
-
-def _poll_retryable(exc: PortraitAPIError) -> bool:
-    """A GetResult that failed for now: resending it is safe, so the task waits instead of failing.
-
-    Rate limits, transport errors and HTTP 5xx answers. Not a ServerError carried by a finished task (HTTP
-    200, e.g. the emulator's seed 50500): polling again would read the same verdict.
-    """
-    if isinstance(exc, RateLimited | TransportError):
-        return True
-    return isinstance(exc, ServerError) and exc.http_status is not None and exc.http_status >= 500
-
-
-def _sent_file_id(task: Task) -> str | None:
-    """The file id of a photo that went out before the task could be marked DONE (see `_finish`)."""
-    mark = task.last_status or ""
-    return mark.removeprefix(SENT_PREFIX) if mark.startswith(SENT_PREFIX) else None
-
-
-def _first_image(result: TaskResult) -> bytes:
-    if not result.images:
-        raise ServerError("the finished task carried no image bytes")
-    return result.images[0]
-

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from api_client.emulator import Fault
+from bot.finishing import FINISH_ATTEMPTS, SENT_PREFIX
 from bot.notifier import TryLater
-from bot.runner import FINISH_ATTEMPTS, MAX_BUSY_RETRIES, SENT_PREFIX
+from bot.runner import MAX_BUSY_RETRIES
 from storage import Task, TaskState
 
 from .runner_support import Bench, bench
