@@ -39,7 +39,7 @@ from bot.callbacks import result_keyboard
 from bot.config import Settings
 from bot.friendly import FriendlyError
 from bot.i18n import t
-from bot.notifier import DeliveryUncertain, RecipientGone, Stage, TryLater
+from bot.notifier import DeliveryUncertain, OnSend, RecipientGone, Stage, TryLater
 from bot.pacing import ChatPacer
 from bot.progress import StatusReporter
 from storage import Store, Task
@@ -101,7 +101,9 @@ class TelegramNotifier:
     ) -> None:
         await self.progress.show(task, stage, elapsed, lang=lang, final=final)
 
-    async def deliver(self, task: Task, image: bytes, *, lang: str) -> str:
+    async def deliver(
+        self, task: Task, image: bytes, *, lang: str, on_send: OnSend | None = None
+    ) -> str:
         width, height = _size(image)
         preset = str(task.params.get("preset") or "anime")
         result = _Result(
@@ -109,6 +111,7 @@ class TelegramNotifier:
             caption=t("result.caption", lang, preset=t(f"preset.{preset}", lang)),
             keyboard=result_keyboard(task.id, lang),
             as_photo=_photo_ok(len(image), width, height),
+            on_send=on_send,
         )
         chat_id, reply = await self._destination(task)
         private = chat_id != task.chat_id
@@ -161,6 +164,7 @@ class TelegramNotifier:
         if result.as_photo:
             try:
                 async with self.pacer.turn(chat_id):
+                    await result.about_to_send()
                     message = await self._bot.send_photo(
                         chat_id, photo=result.image, caption=result.caption, reply_markup=result.keyboard,
                         reply_parameters=reply, filename=RESULT_FILENAME,
@@ -171,6 +175,7 @@ class TelegramNotifier:
                     raise
                 log.warning("task %d: photo refused (%s); sending as a document", task.id, exc.message)
         async with self.pacer.turn(chat_id):
+            await result.about_to_send()
             message = await self._bot.send_document(
                 chat_id, document=result.image, filename=RESULT_FILENAME, caption=result.caption,
                 reply_markup=result.keyboard, reply_parameters=reply,
@@ -245,6 +250,12 @@ class _Result:
     caption: str
     keyboard: InlineKeyboardMarkup
     as_photo: bool
+    on_send: OnSend | None = None
+
+    async def about_to_send(self) -> None:
+        """Inside the chat's turn, right before the request: the caller's "may be out from here" hook."""
+        if self.on_send is not None:
+            await self.on_send()
 
 
 def _photo_refused(exc: BadRequest) -> bool:

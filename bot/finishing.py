@@ -2,8 +2,10 @@
 fail (and refund) a task whose user has the photo.
 
 Split from the runner, which decides when a task reaches this step; this keeps the delivery marks:
-- `last_status="sending"` is written before the photo goes out. A task found delivering with that mark
-  may have reached the user: it is refunded with a visible "may not have arrived" note, never resent.
+- `last_status="sending"` is written just before the photo request goes out, inside the chat's pacer turn
+  (the notifier calls `on_send`), so a stop while waiting for the turn leaves nothing to refund. A task
+  found delivering with that mark may have reached the user: it is refunded with a visible "may not have
+  arrived" note, never resent.
 - `last_status="send_deferred"`: Telegram said "later" (TryLater) before anything was sent. The runner
   backs off with this mark, and the next run fetches the result again and sends it.
 - `last_status="sent:<file_id>"`: the photo went out, but the store refused DONE (SQLite locked by the
@@ -55,10 +57,15 @@ class Finisher:
 
     async def deliver(self, task: Task, image: bytes, *, lang: str) -> None:
         """Send once and record DONE. TryLater (nothing sent) propagates: the caller backs off."""
-        task = await self._tasks.update(task.id, last_status=SENDING)
-        self.sending.add(task.id)  # stop() waits for it, recording DONE included
+
+        async def on_send() -> None:
+            """Called by the notifier inside the chat's turn, just before the request: from here the photo
+            may be out. Waiting for the turn before this is harmless to interrupt (nothing is marked)."""
+            await self._tasks.update(task.id, last_status=SENDING)
+            self.sending.add(task.id)  # stop() waits for it, recording DONE included
+
         try:
-            file_id = await self._notifier.deliver(task, image, lang=lang)
+            file_id = await self._notifier.deliver(task, image, lang=lang, on_send=on_send)
             await self.finish(task, file_id)
         finally:
             self.sending.discard(task.id)

@@ -7,13 +7,17 @@ and `DeliveryUncertain` (a send timed out and may or may not have arrived: never
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from bot.friendly import FriendlyError
     from storage import Task
 
-__all__ = ["Closeable", "DeliveryUncertain", "Notifier", "RecipientGone", "Stage", "TryLater"]
+__all__ = ["Closeable", "DeliveryUncertain", "Notifier", "OnSend", "RecipientGone", "Stage", "TryLater"]
+
+#: The hook `Notifier.deliver` awaits just before the result's request goes out.
+OnSend = Callable[[], Awaitable[None]]
 
 #: The steps a user sees in the status message. "retrying" = busy or briefly down, retried automatically;
 #: "stopped" = ended elsewhere (e.g. cancelled from the admin CLI), shown with final=True.
@@ -60,8 +64,14 @@ class Notifier(Protocol):
         """Show progress (throttled; `final` edits are never skipped). Cosmetic: failures are swallowed."""
         ...
 
-    async def deliver(self, task: Task, image: bytes, *, lang: str) -> str:
-        """Send the portrait; returns the photo's Telegram file_id. DeliveryUncertain after a timeout."""
+    async def deliver(
+        self, task: Task, image: bytes, *, lang: str, on_send: OnSend | None = None
+    ) -> str:
+        """Send the portrait; returns the photo's Telegram file_id. DeliveryUncertain after a timeout.
+
+        `on_send` is awaited once per send attempt, after any wait for the chat's turn and just before the
+        request goes out: the runner writes its "the photo may be out" mark there, not earlier.
+        """
         ...
 
     async def failed(self, task: Task, error: FriendlyError, lang: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +60,7 @@ class RecordingNotifier:
         self.download_errors: list[BaseException] = []  # raised once each, before download_error
         self.deliver_errors: list[BaseException] = []  # raised once each, before deliver_error
         self.hold_at: str | None = None  # block status() at this stage until `release` is set
+        self.hold_before_send = False  # block deliver() before it sends, until `release` is set
         self.held = asyncio.Event()
         self.release = asyncio.Event()
         self.in_flight: set[int] = set()
@@ -89,8 +90,16 @@ class RecordingNotifier:
             self.held.set()
             await self.release.wait()
 
-    async def deliver(self, task: Task, image: bytes, *, lang: str) -> str:
+    async def deliver(
+        self, task: Task, image: bytes, *, lang: str,
+        on_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> str:
+        if self.hold_before_send:  # waiting for the chat's turn (the pacer), nothing sent yet
+            self.held.set()
+            await self.release.wait()
         self._refuse(task.chat_id, "deliver")
+        if on_send is not None:
+            await on_send()
         self.in_flight.discard(task.id)
         if self.deliver_errors:
             raise self.deliver_errors.pop(0)

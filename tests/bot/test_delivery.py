@@ -333,3 +333,22 @@ async def test_a_task_stopped_elsewhere_ends_its_status_message_on_stopped(rig: 
     task = await rig.task()
     await rig.notifier.status(task, "stopped", 12.0, lang="en", final=True)
     assert rig.status_message(task).text == t("status.stopped", "en", elapsed=12)
+
+
+async def test_the_sending_hook_runs_inside_the_chats_turn_just_before_the_photo(rig: Rig) -> None:
+    """The runner's `sending` mark means "the photo may be out": it must not be written while delivery
+    still waits for the chat's turn (a stop there would refund a photo never sent)."""
+    task = await rig.task()
+    marks: list[int] = []
+
+    async def on_send() -> None:
+        marks.append(len(rig.fake.calls_to("sendPhoto")))
+
+    async with rig.notifier.pacer.turn(task.chat_id):  # another message to this chat is going out
+        delivery = asyncio.create_task(rig.notifier.deliver(task, jpeg(800, 800), lang="en", on_send=on_send))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert marks == []
+    await delivery
+    assert marks == [0]  # once, before the sendPhoto request
+    assert len(rig.fake.calls_to("sendPhoto", ok=True)) == 1

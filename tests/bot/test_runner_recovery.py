@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from api_client.emulator import Fault
-from bot.finishing import FINISH_ATTEMPTS, SENT_PREFIX
+from bot import runner as runner_module
+from bot.finishing import FINISH_ATTEMPTS, SENDING, SENT_PREFIX
 from bot.notifier import TryLater
 from bot.runner import MAX_BUSY_RETRIES
 from storage import Task, TaskState
@@ -257,3 +258,27 @@ async def test_a_task_ended_elsewhere_stops_here_without_a_second_transition(tmp
         refunds = [e for e in await b.store.quotas.ledger(1) if e.kind == "refund"]
         assert len(refunds) == 1
         assert await b.free_left() == 3 and await b.ledger_ok()
+
+
+async def test_a_stop_while_waiting_for_the_chats_turn_sends_later_instead_of_refunding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the `sending` mark was written before the pacer's wait, so a stop in that window gave
+    'may not have arrived' and a refund though nothing had been sent."""
+    monkeypatch.setattr(runner_module, "STOP_GRACE_SECONDS", 0.2)
+    async with bench(tmp_path) as b:
+        first, first_notifier = b.runner(owner="worker-a")
+        first_notifier.hold_before_send = True
+        task = await b.task()
+        first.enqueue(task.id)
+        await asyncio.wait_for(first_notifier.held.wait(), 5)
+        assert (await b.state(task.id)).last_status != SENDING
+        await first.stop()
+
+        second, notifier = b.runner(owner="worker-a")
+        await second.resume()
+        await second.run_until_idle()
+        done = await b.state(task.id)
+        assert (done.state, done.result_file_id) == (TaskState.DONE, f"photo-{task.id}")
+        assert len(notifier.delivered) == 1 and notifier.failures == []
+        assert await b.free_left() == 2 and await b.ledger_ok()
