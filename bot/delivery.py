@@ -204,6 +204,9 @@ class TelegramNotifier:
         except TelegramError as exc:
             log.error("admin alert could not be sent (%s): %s", type(exc).__name__, text)
 
+    def forget(self, task_id: int) -> None:
+        self.progress.forget(task_id)
+
     async def aclose(self) -> None:
         await self.progress.aclose()
 

@@ -88,6 +88,7 @@ class Finisher:
                 log.warning("task %d: recording DONE failed (try %d)", task.id, attempt + 1, exc_info=True)
             else:
                 self._sent.pop(task.id, None)
+                self._notifier.forget(task.id)
                 log.info("task %d done in %.1f s", task.id, self._clock.now() - task.created_at)
                 return
         self._sent[task.id] = file_id

@@ -82,6 +82,10 @@ class Notifier(Protocol):
         """Tell the operators (settings.admin_chat_id) about something that is ours to fix."""
         ...
 
+    def forget(self, task_id: int) -> None:
+        """The task ended (on any path): drop whatever was kept for it, e.g. status throttle state."""
+        ...
+
 
 @runtime_checkable
 class Closeable(Protocol):

@@ -18,7 +18,7 @@ from bot.notifier import Notifier, RecipientGone, TryLater
 from bot.task_store import ShieldedTasks
 from storage import ALLOWED, TERMINAL, IllegalTransition, Task, TaskState
 
-__all__ = ["BANNED", "BAN_REASON", "Outcomes", "cancel_notice"]
+__all__ = ["BANNED", "BAN_REASON", "GONE_TTL_SECONDS", "Outcomes", "cancel_notice"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 BAN_REASON: Final = "ban"
 BANNED: Final = "banned"
 _EXPIRING = (TaskNotFound, PollDeadlineExceeded)
+#: A chat that refused us is remembered this long: far past any task's life (the result lives 12 h upstream).
+GONE_TTL_SECONDS: Final = 24 * 3600.0
 
 
 def cancel_notice(reason: str) -> FriendlyError:
@@ -69,12 +71,16 @@ class Outcomes:
             log.info("task %d finished elsewhere before it could be marked %s", task_id, code)
             return
         log.info("task %d %s: %s", task_id, target.value, code)
-        if isinstance(exc, RecipientGone):
-            self.mark_gone(exc.chat_id)
-            return
-        await self.tell(task, error)
-        if error.alert_admins:
-            await self.alert(f"task {task_id} (user {task.user_id}) failed: {code} ({type(exc).__name__})")
+        try:
+            if isinstance(exc, RecipientGone):
+                self.mark_gone(exc.chat_id)
+                return
+            await self.tell(task, error)
+            if error.alert_admins:
+                kind = type(exc).__name__
+                await self.alert(f"task {task_id} (user {task.user_id}) failed: {code} ({kind})")
+        finally:
+            self.forget(task_id)
 
     async def crashed(self, task_id: int, exc: Exception) -> None:
         log.error("task %d crashed", task_id, exc_info=exc)
@@ -99,8 +105,19 @@ class Outcomes:
         except Exception:
             log.exception("admin alert failed")
 
+    def forget(self, task_id: int) -> None:
+        """The task ended: the chat side drops what it kept for it (status throttle, pending edits)."""
+        try:
+            self._notifier.forget(task_id)
+        except Exception:
+            log.exception("task %d: forgetting its progress state failed", task_id)
+
     def mark_gone(self, chat_id: int) -> None:
-        self._gone[chat_id] = self._clock.now()
+        now = self._clock.now()
+        for old, since in list(self._gone.items()):
+            if now - since > GONE_TTL_SECONDS:
+                del self._gone[old]
+        self._gone[chat_id] = now
         log.info("chat %d refuses messages; its pending tasks are refunded", chat_id)
 
     def refused(self, task: Task) -> bool:

@@ -32,11 +32,14 @@ from bot.notifier import RecipientGone, Stage
 from bot.pacing import ChatPacer, status_interval
 from storage import Task
 
-__all__ = ["ACTION_INTERVAL", "StatusReporter", "status_text"]
+__all__ = ["ACTION_INTERVAL", "CHAT_ACTIONS_KEPT", "StatusReporter", "status_text"]
 
 log = logging.getLogger(__name__)
 
 ACTION_INTERVAL: Final = 4.5
+#: Past this many chats, those whose last chat action is older than its interval are dropped (no change:
+#: a missing entry means "send now", as an old one does).
+CHAT_ACTIONS_KEPT: Final = 256
 _ACTION_STAGES: Final = frozenset({"generating", "sending"})
 
 
@@ -158,6 +161,8 @@ class StatusReporter:
         every = status_interval(chat_id, interval=ACTION_INTERVAL, group_interval=self._group_interval)
         if now - self._actions.get(chat_id, float("-inf")) < every:
             return
+        if chat_id not in self._actions and len(self._actions) >= CHAT_ACTIONS_KEPT:
+            self._forget_old_actions(now)
         self._actions[chat_id] = now
         try:
             await self._bot.send_chat_action(chat_id, ChatAction.UPLOAD_PHOTO)
@@ -165,6 +170,13 @@ class StatusReporter:
             raise RecipientGone(chat_id) from exc
         except TelegramError as exc:
             log.debug("chat action failed: %s", type(exc).__name__)
+
+    def _forget_old_actions(self, now: float) -> None:
+        """Drop chats whose last action has run out: bounded by the chats active within an interval."""
+        longest = max(ACTION_INTERVAL, self._group_interval)
+        for chat_id, at in list(self._actions.items()):
+            if now - at >= longest:
+                del self._actions[chat_id]
 
     @staticmethod
     def _cancel_flush(message: _Message) -> None:

@@ -183,6 +183,7 @@ class JobRunner:
             return False
         log.info("task %d cancelled (%s)", task_id, reason)
         await self._outcomes.tell(task, cancel_notice(reason))
+        self._outcomes.forget(task_id)
         return True
 
     @property
@@ -221,12 +222,13 @@ class JobRunner:
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
         log.info("task %d was ended elsewhere (%s); stopped here", task.id, task.state.value)
-        if self._outcomes.refused(task):
-            return
         try:
-            await self._status(task, "stopped", await self._outcomes.lang(task), final=True)
+            if not self._outcomes.refused(task):
+                await self._status(task, "stopped", await self._outcomes.lang(task), final=True)
         except RecipientGone as gone:
             self._outcomes.mark_gone(gone.chat_id)
+        finally:
+            self._outcomes.forget(task.id)
 
     async def _scan(self) -> int:
         started = 0

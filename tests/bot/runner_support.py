@@ -65,6 +65,7 @@ class RecordingNotifier:
         self.release = asyncio.Event()
         self.in_flight: set[int] = set()
         self.max_in_flight = 0
+        self.forgotten: list[int] = []
 
     def _refuse(self, chat_id: int, method: str) -> None:
         if chat_id in self.gone and (not self.gone_on or method in self.gone_on):
@@ -115,6 +116,9 @@ class RecordingNotifier:
 
     async def admin_alert(self, text: str) -> None:
         self.alerts.append(text)
+
+    def forget(self, task_id: int) -> None:
+        self.forgotten.append(task_id)
 
     def stages(self, task_id: int) -> list[str]:
         return [stage for tid, stage in self.statuses if tid == task_id]

@@ -22,7 +22,7 @@ from bot.fake_telegram import ApiError, FakeChat, FakeMessage, FakeTelegram, ser
 from bot.friendly import FriendlyError
 from bot.i18n import t
 from bot.notifier import DeliveryUncertain, RecipientGone, TryLater
-from bot.progress import StatusReporter, status_text
+from bot.progress import CHAT_ACTIONS_KEPT, StatusReporter, status_text
 from storage import Chat, Task, TaskState
 
 START = 1_790_000_000.0
@@ -352,3 +352,12 @@ async def test_the_sending_hook_runs_inside_the_chats_turn_just_before_the_photo
     await delivery
     assert marks == [0]  # once, before the sendPhoto request
     assert len(rig.fake.calls_to("sendPhoto", ok=True)) == 1
+
+
+async def test_progress_state_stays_bounded_over_many_chats_and_tasks(rig: Rig) -> None:
+    reporter = StatusReporter(rig.bot, interval=3.0, clock=rig.clock)
+    for i in range(CHAT_ACTIONS_KEPT + 200):  # one generating task in each of many chats, over time
+        task = make_task(rig.clock, id=i, chat_id=-(10**6) - i, status_message_id=None)
+        await reporter.show(task, "generating", 1.0, lang="en")
+        rig.clock.advance(1.0)
+    assert len(reporter._actions) <= CHAT_ACTIONS_KEPT

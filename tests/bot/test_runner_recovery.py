@@ -15,6 +15,7 @@ from api_client.emulator import Fault
 from bot import runner as runner_module
 from bot.finishing import FINISH_ATTEMPTS, SENDING, SENT_PREFIX
 from bot.notifier import TryLater
+from bot.outcomes import GONE_TTL_SECONDS
 from bot.runner import MAX_BUSY_RETRIES
 from storage import Task, TaskState
 
@@ -282,3 +283,33 @@ async def test_a_stop_while_waiting_for_the_chats_turn_sends_later_instead_of_re
         assert (done.state, done.result_file_id) == (TaskState.DONE, f"photo-{task.id}")
         assert len(notifier.delivered) == 1 and notifier.failures == []
         assert await b.free_left() == 2 and await b.ledger_ok()
+
+
+async def test_every_ending_lets_the_chat_side_forget_the_task(tmp_path: Path) -> None:
+    """Regression: progress state of tasks that ended without a final message (the user blocked the bot,
+    a chat already refusing us) was kept for the life of the process."""
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.gone, notifier.gone_on = {2}, {"deliver", "failed"}
+        done = await b.task(user_id=1)
+        blocked = await b.task(user_id=2)
+        refused = await b.task(user_id=3, prompt="something risky")
+        cancelled = await b.task(user_id=4)
+        assert await runner.cancel(cancelled.id) is True
+        for task in (done, blocked, refused):
+            runner.enqueue(task.id)
+        await runner.run_until_idle()
+
+        states = [(await b.state(t.id)).state for t in (done, blocked, refused, cancelled)]
+        assert states == [TaskState.DONE, TaskState.FAILED, TaskState.FAILED, TaskState.CANCELLED]
+        assert set(notifier.forgotten) == {done.id, blocked.id, refused.id, cancelled.id}
+
+
+async def test_chats_that_refused_us_long_ago_are_forgotten(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, _ = b.runner()
+        outcomes = runner._outcomes
+        for chat_id in range(1, 501):
+            outcomes.mark_gone(chat_id)
+            b.clock.advance(GONE_TTL_SECONDS / 100)
+        assert len(outcomes._gone) <= 101
