@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from api_client.emulator import EmulatorConfig, EmulatorState, serve_in_thread
-from bot.fake_telegram import FakeTelegram, serve
+from api_client.emulator.server import RunningEmulator
+from bot.fake_telegram import FakeTelegram, FakeUser, serve
 from storage import Store, TaskState
 from tests.e2e.images import draw_selfie
 
@@ -24,29 +25,55 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "987654321:PROCESS-test-token-that-must-never-be-logged"
 
 
+def _polled(state: EmulatorState) -> bool:
+    """The bot polls only after it stored the upstream task id: from here on the task is `submitted`.
+
+    (Waiting for the submit to arrive is not enough: a stop between the service's answer and the bot's
+    commit rightly leaves the task `submitting`, which a loaded machine makes likely.)
+    """
+    return any(call.action == "CVSync2AsyncGetResult" for call in list(state.calls))
+
+
+def _bot_env(url: str, emulator_url: str, db: Path, *, log_level: str = "INFO") -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LOG_LEVEL": log_level,
+        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"{url}/bot",
+        "VOLC_ACCESSKEY": "AKP", "VOLC_SECRETKEY": "SKP", "VOLC_ENDPOINT": emulator_url,
+        "PORTRAIT_BOT_DB": str(db), "STATUS_EDIT_INTERVAL": "0",
+    }  # fmt: skip
+
+
+async def _start_bot(
+    env: dict[str, str], cwd: Path, *, keep_output: bool = False
+) -> asyncio.subprocess.Process:
+    """`python -m bot`; with keep_output its stdout and stderr are one pipe, for reading the logs."""
+    output = asyncio.subprocess.PIPE if keep_output else asyncio.subprocess.DEVNULL
+    stderr = asyncio.subprocess.STDOUT if keep_output else asyncio.subprocess.DEVNULL
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=cwd, env=env, stdout=output, stderr=stderr
+    )
+
+
+async def _ask_for_a_portrait(fake: FakeTelegram, alice: FakeUser, emulator: RunningEmulator) -> None:
+    """Alice sends a selfie and /anime; returns once the bot polls the upstream task."""
+    chat = fake.private_chat(alice)
+    fake.send_photo(alice, chat, draw_selfie())
+    await fake.wait_for_message(chat, "selfie", timeout=30)
+    fake.send_text(alice, chat, "/anime")
+    await fake.wait_for(lambda: _polled(emulator.state) or None, 30)
+
+
 @pytest.mark.slow
 async def test_sigterm_leaves_the_running_task_for_the_next_start(tmp_path: Path) -> None:
     fake = FakeTelegram(token=TOKEN)
     alice = fake.add_user(1001, "Alice", "alice")
-    chat = fake.private_chat(alice)
     config = EmulatorConfig(access_key="AKP", secret_key="SKP", queue_seconds=0.0, generate_seconds=3600.0)
     with serve_in_thread(config) as emulator:
         async with serve(fake) as url:
-            env = {
-                "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LOG_LEVEL": "DEBUG",
-                "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"{url}/bot",
-                "VOLC_ACCESSKEY": "AKP", "VOLC_SECRETKEY": "SKP", "VOLC_ENDPOINT": emulator.base_url,
-                "PORTRAIT_BOT_DB": str(tmp_path / "bot.db"), "STATUS_EDIT_INTERVAL": "0",
-            }  # fmt: skip
-            bot = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
+            env = _bot_env(url, emulator.base_url, tmp_path / "bot.db", log_level="DEBUG")
+            bot = await _start_bot(env, tmp_path, keep_output=True)
             try:
-                fake.send_photo(alice, chat, draw_selfie())
-                await fake.wait_for_message(chat, "selfie", timeout=30)
-                fake.send_text(alice, chat, "/anime")
-                await fake.wait_for(lambda: _polled(emulator.state) or None, 30)
+                await _ask_for_a_portrait(fake, alice, emulator)
                 bot.send_signal(signal.SIGTERM)
                 output, _ = await asyncio.wait_for(bot.communicate(), 30)
             finally:
@@ -66,48 +93,19 @@ async def test_sigterm_leaves_the_running_task_for_the_next_start(tmp_path: Path
         await store.close()
 
 
-def _polled(state: EmulatorState) -> bool:
-    """The bot polls only after it stored the upstream task id: from here on the task is `submitted`.
-
-    (Waiting for the submit to arrive is not enough: a stop between the service's answer and the bot's
-    commit rightly leaves the task `submitting`, which a loaded machine makes likely.)
-    """
-    return any(call.action == "CVSync2AsyncGetResult" for call in list(state.calls))
-
-
-def _bot_env(url: str, emulator_url: str, db: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LOG_LEVEL": "INFO",
-        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"{url}/bot",
-        "VOLC_ACCESSKEY": "AKP", "VOLC_SECRETKEY": "SKP", "VOLC_ENDPOINT": emulator_url,
-        "PORTRAIT_BOT_DB": str(db), "STATUS_EDIT_INTERVAL": "0",
-    }  # fmt: skip
-
-
-async def _start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=cwd, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-
-
 @pytest.mark.slow
 async def test_sigkill_mid_generation_then_restart_delivers_once_and_bills_once(tmp_path: Path) -> None:
     """kill -9 while the service is generating: the next process resumes polling the same upstream task
     (never submits again), the user gets exactly one portrait, and exactly one unit is spent."""
     fake = FakeTelegram(token=TOKEN)
     alice = fake.add_user(1001, "Alice", "alice")
-    chat = fake.private_chat(alice)
     config = EmulatorConfig(access_key="AKP", secret_key="SKP", queue_seconds=0.0, generate_seconds=3600.0)
     with serve_in_thread(config) as emulator:
         async with serve(fake) as url:
             env = _bot_env(url, emulator.base_url, tmp_path / "bot.db")
             first = await _start_bot(env, tmp_path)
             try:
-                fake.send_photo(alice, chat, draw_selfie())
-                await fake.wait_for_message(chat, "selfie", timeout=30)
-                fake.send_text(alice, chat, "/anime")
-                await fake.wait_for(lambda: _polled(emulator.state) or None, 30)
+                await _ask_for_a_portrait(fake, alice, emulator)
                 first.kill()
                 await first.wait()
             finally:
