@@ -18,13 +18,13 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 typecheck: install
-	$(VENV)/bin/mypy api_client storage bot
+	$(VENV)/bin/mypy api_client storage bot fake_telegram demo
 
 test: lint typecheck
 	$(VENV)/bin/pytest -q
 
 demo: install
-	$(PY) -m bot.demo --out demo-output
+	$(PY) -m demo --out demo-output
 
 bench: install
 	$(PY) -m benchmarks

@@ -60,10 +60,10 @@ from api_client.emulator import app as emulator_app
 from api_client.emulator.render import LogoInfo, render_result
 from bot.app import App, build_application, start_application, stop_application
 from bot.config import Secret, Settings
-from bot.context import SERVICES_KEY
-from bot.demo import draw_selfie
-from bot.fake_telegram import BotCall, FakeTelegram, FakeUser, serve
+from bot.handlers.context import SERVICES_KEY
 from bot.services import Services, open_services
+from demo.scripted_chat import draw_selfie
+from fake_telegram import BotCall, FakeTelegram, FakeUser, serve
 from storage import TaskState
 
 AK, SK = "AKbench", "SKbench"

@@ -32,9 +32,9 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
-from bot.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
 from bot.handlers import account, admin, errors, gate, generate, groups, images, prompt, settings, start
-from bot.i18n import LANGUAGES, t
+from bot.handlers.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
+from bot.replies import LANGUAGES, t
 from bot.services import Services, ServicesFactory, open_services
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 
 from bot.config import ConfigError, Settings
+from bot.jobs.worker_lock import WorkerLock, WorkerLockHeld
 from bot.log import setup_logging
-from bot.worker_lock import WorkerLock, WorkerLockHeld
 
 log = logging.getLogger("bot")
 
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_generate(argv[1:])
     if argv[:1] == ["admin"]:
-        from bot.admin_cli import run_admin
+        from bot.admin.cli import run_admin
 
         return run_admin(argv[1:])
     build_parser().parse_args(argv)

@@ -19,8 +19,8 @@ from api_client import PortraitClient
 from api_client.clock import Clock
 from bot.config import Settings
 from bot.handlers.albums import DEFAULT_WINDOW, AlbumCollector
-from bot.notifier import Notifier
-from bot.runner import JobRunner
+from bot.jobs.notifier import Notifier
+from bot.jobs.runner import JobRunner
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ async def open_services(
         await store.close()
         raise
     if notifier is None:
-        from bot.delivery import TelegramNotifier
+        from bot.chat.notifier import TelegramNotifier
 
         notifier = TelegramNotifier(bot, settings=settings, store=store)
     runner = JobRunner(store, client, notifier, settings=settings)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.admin.tables import as_row, show
-from bot.i18n import catalogue, t
+from bot.replies import catalogue, t
 
 #: Telegram's limit for one text message.
 MAX_MESSAGE = 4096

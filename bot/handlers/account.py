@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.context import BotContext
+from bot.handlers.context import BotContext
 from bot.handlers.reply import say
-from bot.handlers.timefmt import clock_time, reset_time
-from bot.i18n import LANGUAGES, t
+from bot.replies import LANGUAGES, t
+from bot.replies.timefmt import clock_time, reset_time
 
 HISTORY_LIMIT = 10
 

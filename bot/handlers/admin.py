@@ -21,13 +21,13 @@ from telegram.ext import BaseHandler, CommandHandler, filters
 from bot.admin import render
 from bot.admin.args import AdminError, clean_reason, parse_amount
 from bot.admin.ops import AdminOps
-from bot.context import BotContext
 from bot.handlers import account
+from bot.handlers.context import BotContext
+from bot.handlers.permissions import is_bot_admin
 from bot.handlers.start import unknown_command
-from bot.i18n import t
-from bot.outcomes import BAN_REASON
-from bot.permissions import is_bot_admin
-from bot.user_ref import resolve_target
+from bot.handlers.user_ref import resolve_target
+from bot.jobs.outcomes import BAN_REASON
+from bot.replies import t
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from telegram import Update
 
-from bot.context import BotContext
 from bot.handlers.caption import caption_command
+from bot.handlers.context import BotContext
 from bot.handlers.images import GENERATE_COMMANDS, generate_now, save_image
 from bot.handlers.reply import say
 from bot.handlers.uploads import UploadRejected, accept_image

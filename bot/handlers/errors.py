@@ -12,8 +12,8 @@ import logging
 from telegram import Update
 from telegram.error import Forbidden, TelegramError
 
-from bot.context import BotContext
-from bot.i18n import pick_language, t
+from bot.handlers.context import BotContext
+from bot.replies import pick_language, t
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, filters
 
-from bot.context import BotContext
+from bot.handlers.context import BotContext
 from bot.handlers.reply import say
-from bot.i18n import pick_language, t
+from bot.replies import pick_language, t
 
 
 async def admit(update: Update, context: BotContext) -> None:

@@ -6,12 +6,12 @@ import random
 
 from telegram import Message, Update
 
-from bot.callbacks import Repeat, parse, stale_answer
-from bot.context import BotContext
+from bot.chat.callbacks import Repeat, parse, stale_answer
+from bot.handlers.context import BotContext
 from bot.handlers.reply import say
 from bot.handlers.submit import Request, request_from_settings, submit
 from bot.handlers.uploads import UploadRejected, accept_image, has_image
-from bot.i18n import t
+from bot.replies import t
 
 _SEED_RANGE = 2**31 - 1
 

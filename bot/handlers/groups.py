@@ -31,11 +31,11 @@ from telegram.ext import (
 from telegram.ext import filters as F
 
 from bot.admin.args import MAX_AMOUNT
-from bot.context import BotContext
 from bot.handlers.caption import caption_command
+from bot.handlers.context import BotContext
+from bot.handlers.permissions import chat_admin_cache, is_chat_admin
 from bot.handlers.reply import say
-from bot.i18n import t
-from bot.permissions import chat_admin_cache, is_chat_admin
+from bot.replies import t
 from storage import NO_CAP, NotFound
 from storage import Chat as ChatRecord
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from telegram import Message, Update
 
-from bot.context import BotContext
 from bot.handlers.caption import CaptionCommand, caption_command
+from bot.handlers.context import BotContext
 from bot.handlers.reply import say
 from bot.handlers.submit import request_from_settings, submit
 from bot.handlers.uploads import ImageRef, UploadRejected, accept_image, has_image

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.context import BotContext
-from bot.generation import DEFAULT_PRESET, PRESET_PROMPTS, prompt_limit
+from bot.handlers.context import BotContext
 from bot.handlers.reply import say
+from bot.jobs.params import DEFAULT_PRESET, PRESET_PROMPTS, prompt_limit
 
 CLEAR_WORDS = frozenset({"clear", "reset", "none", "清除"})
 

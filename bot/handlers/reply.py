@@ -11,8 +11,8 @@ from typing import Any
 
 from telegram import Message, Update
 
-from bot.context import BotContext
-from bot.i18n import t
+from bot.handlers.context import BotContext
+from bot.replies import t
 
 
 async def say(update: Update, context: BotContext, key: str, /, **values: Any) -> Message | None:

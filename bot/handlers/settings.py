@@ -11,10 +11,18 @@ from typing import Any
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
-from bot.callbacks import SIZES, OpenMenu, SetOption, choice_keyboard, parse, settings_keyboard, stale_answer
-from bot.context import BotContext
+from bot.chat.callbacks import (
+    SIZES,
+    OpenMenu,
+    SetOption,
+    choice_keyboard,
+    parse,
+    settings_keyboard,
+    stale_answer,
+)
+from bot.handlers.context import BotContext
 from bot.handlers.reply import say
-from bot.i18n import t
+from bot.replies import t
 from storage import UserSettings
 
 # What "Reset" restores: the look of the result and how it arrives. Images and the prompt are the user's

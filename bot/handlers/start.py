@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.callbacks import stale_answer
-from bot.context import BotContext
+from bot.chat.callbacks import stale_answer
+from bot.handlers.context import BotContext
 from bot.handlers.reply import say
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 from telegram import Update
 from telegram.constants import ChatType
 
-from bot.context import BotContext
-from bot.generation import PromptTooLong, build_params
+from bot.chat.progress import status_text
+from bot.handlers.context import BotContext
 from bot.handlers.reply import say
-from bot.handlers.timefmt import reset_time
-from bot.progress import status_text
+from bot.jobs.params import PromptTooLong, build_params
+from bot.replies.timefmt import reset_time
 from storage import GroupCapReached, NewTask, QuotaExhausted, Task, TooManyActiveTasks
 
 log = logging.getLogger(__name__)

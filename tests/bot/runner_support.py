@@ -18,10 +18,10 @@ from api_client.client import PortraitClient
 from api_client.clock import FakeClock
 from api_client.emulator import EmulatorConfig, EmulatorState, create_app
 from bot.config import Secret, Settings
-from bot.friendly import FriendlyError
-from bot.generation import build_params
-from bot.notifier import RecipientGone
-from bot.runner import JobRunner
+from bot.jobs.notifier import RecipientGone
+from bot.jobs.params import build_params
+from bot.jobs.runner import JobRunner
+from bot.replies.errors import FriendlyError
 from storage import NewTask, Store, Task, UserSettings
 
 AK, SK = "AKtest", "SKtest"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.admin_cli import EXIT_CHECK_FAILED, EXIT_NO_DB, EXIT_OK, EXIT_USAGE, run_admin
+from bot.admin.cli import EXIT_CHECK_FAILED, EXIT_NO_DB, EXIT_OK, EXIT_USAGE, run_admin
 from storage import NewTask, Store, TaskState
 
 ANN, BOB, OWNER = 101, 202, 999
@@ -243,7 +243,7 @@ def test_subprocess_grant_while_another_connection_holds_the_db(db: Path) -> Non
             assert (await bot_store.quotas.balance(ANN)).credits == 0
             env = {**os.environ, "PORTRAIT_BOT_DB": str(db)}
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.admin_cli", "grant", "@ann", "7", "--reason", "ops", "--json",
+                sys.executable, "-m", "bot.admin.cli", "grant", "@ann", "7", "--reason", "ops", "--json",
                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             )
             out, err = await proc.communicate()

@@ -3,7 +3,7 @@
 import pytest
 from telegram import InlineKeyboardMarkup
 
-from bot.callbacks import (
+from bot.chat.callbacks import (
     MAX_CALLBACK_BYTES,
     SETTING_CHOICES,
     Callback,
@@ -16,7 +16,7 @@ from bot.callbacks import (
     settings_keyboard,
     size_name,
 )
-from bot.i18n import catalogue
+from bot.replies import catalogue
 from storage import UserSettings as _Settings
 
 

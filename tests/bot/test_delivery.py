@@ -16,13 +16,13 @@ from telegram.request import HTTPXRequest
 
 from api_client.clock import FakeClock
 from api_client.errors import ImageRejected
+from bot.chat.notifier import MAX_DOWNLOAD_BYTES, TelegramNotifier
+from bot.chat.progress import CHAT_ACTIONS_KEPT, StatusReporter, status_text
 from bot.config import Secret, Settings
-from bot.delivery import MAX_DOWNLOAD_BYTES, TelegramNotifier
-from bot.fake_telegram import ApiError, FakeChat, FakeMessage, FakeTelegram, serve
-from bot.friendly import FriendlyError
-from bot.i18n import t
-from bot.notifier import DeliveryUncertain, RecipientGone, TryLater
-from bot.progress import CHAT_ACTIONS_KEPT, StatusReporter, status_text
+from bot.jobs.notifier import DeliveryUncertain, RecipientGone, TryLater
+from bot.replies import t
+from bot.replies.errors import FriendlyError
+from fake_telegram import ApiError, FakeChat, FakeMessage, FakeTelegram, serve
 from storage import Chat, Task, TaskState
 
 START = 1_790_000_000.0
@@ -131,7 +131,7 @@ async def test_message_not_modified_counts_as_success(rig: Rig, caplog: pytest.L
         await reporter.edit(task, same)  # remembered: not even sent again
     refused = rig.fake.calls_to("editMessageText", ok=False)
     assert len(refused) == 1 and "not modified" in (refused[0].error or "")
-    assert not [r for r in caplog.records if r.name == "bot.progress"]
+    assert not [r for r in caplog.records if r.name == "bot.chat.progress"]
 
 
 async def test_a_blocked_chat_raises_recipient_gone(rig: Rig) -> None:

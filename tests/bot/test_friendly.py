@@ -21,10 +21,10 @@ from api_client.errors import (
     TransportError,
     error_from_response,
 )
-from bot.friendly import KEYS, FriendlyError, error_code, friendly
-from bot.generation import PromptTooLong
-from bot.i18n import LANGUAGES, catalogue, t
-from bot.notifier import DeliveryUncertain, RecipientGone
+from bot.jobs.notifier import DeliveryUncertain, RecipientGone
+from bot.jobs.params import PromptTooLong
+from bot.replies import LANGUAGES, catalogue, t
+from bot.replies.errors import KEYS, FriendlyError, error_code, friendly
 
 RAW = "Pre Img Risk Not Pass: internal detail 0xDEADBEEF"
 

@@ -9,8 +9,8 @@ from PIL import Image
 
 from api_client.errors import LocalValidationError
 from api_client.models import MAX_PROMPT_CHARS, SubmitRequest
-from bot import callbacks
-from bot.generation import (
+from bot.chat import callbacks
+from bot.jobs.params import (
     IDENTITIES,
     PRESET_PROMPTS,
     PromptTooLong,
@@ -19,7 +19,7 @@ from bot.generation import (
     to_submit_request,
     watermark_for,
 )
-from bot.i18n import LANGUAGES, catalogue
+from bot.replies import LANGUAGES, catalogue
 from storage import UserSettings
 
 

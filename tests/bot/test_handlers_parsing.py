@@ -10,8 +10,8 @@ from telegram import Chat, Message, MessageEntity
 
 from bot.handlers.caption import CaptionCommand, caption_command
 from bot.handlers.images import slot_for
-from bot.handlers.timefmt import duration, reset_time
-from bot.i18n import t
+from bot.replies import t
+from bot.replies.timefmt import duration, reset_time
 
 BOT = "PortraitTestBot"
 

@@ -4,7 +4,7 @@ import string
 
 import pytest
 
-from bot.i18n import LANGUAGES, catalogue, pick_language, t
+from bot.replies import LANGUAGES, catalogue, pick_language, t
 
 
 def _placeholders(template: str) -> set[str]:

@@ -14,8 +14,8 @@ import pytest
 
 from api_client.clock import FakeClock
 from bot.app import build_application
+from bot.chat.pacing import BURST, ChatPacer, is_group_chat, status_interval
 from bot.config import Secret, Settings
-from bot.pacing import BURST, ChatPacer, is_group_chat, status_interval
 
 GROUP, OTHER_GROUP, PRIVATE = -100123, -100456, 42
 

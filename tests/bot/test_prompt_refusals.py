@@ -7,9 +7,9 @@ the refusal cannot tell which (the task keeps only the text), so it must point a
 import pytest
 
 from api_client.errors import RiskRejected, RiskStage
-from bot.friendly import friendly
-from bot.generation import PromptTooLong
-from bot.i18n import LANGUAGES, t
+from bot.jobs.params import PromptTooLong
+from bot.replies import LANGUAGES, t
+from bot.replies.errors import friendly
 
 REFUSALS = [
     RiskRejected("refused", stage=RiskStage.INPUT_TEXT, code=50412),

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from api_client.emulator import Fault
-from bot.notifier import DeliveryUncertain
-from bot.runner import BUSY_BACKOFF_SECONDS, LEASE_SECONDS, MAX_BUSY_RETRIES
+from bot.jobs.notifier import DeliveryUncertain
+from bot.jobs.runner import BUSY_BACKOFF_SECONDS, LEASE_SECONDS, MAX_BUSY_RETRIES
 from storage import TaskState
 
 from .runner_support import SK, HangAfterSubmit, bench
@@ -325,7 +325,7 @@ async def test_an_unexpected_exception_apologises_alerts_and_logs(
         notifier.download_error = RuntimeError("disk on fire /secret/path")
         task = await b.task()
         runner.enqueue(task.id)
-        with caplog.at_level(logging.ERROR, logger="bot.runner"):
+        with caplog.at_level(logging.ERROR, logger="bot.jobs.runner"):
             await runner.run_until_idle()
         assert (await b.state(task.id)).error_code == "unexpected"
         assert notifier.keys() == ["error.unexpected"]

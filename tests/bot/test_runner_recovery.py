@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from api_client.emulator import Fault
-from bot import runner as runner_module
-from bot.finishing import FINISH_ATTEMPTS, SENDING, SENT_PREFIX
-from bot.notifier import TryLater
-from bot.outcomes import GONE_TTL_SECONDS
-from bot.runner import MAX_BUSY_RETRIES
+from bot.jobs import runner as runner_module
+from bot.jobs.finishing import FINISH_ATTEMPTS, SENDING, SENT_PREFIX
+from bot.jobs.notifier import TryLater
+from bot.jobs.outcomes import GONE_TTL_SECONDS
+from bot.jobs.runner import MAX_BUSY_RETRIES
 from storage import Task, TaskState
 
 from .runner_support import Bench, bench

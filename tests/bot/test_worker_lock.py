@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.fake_telegram import FakeTelegram, serve
-from bot.worker_lock import WorkerLock, WorkerLockHeld
+from bot.jobs.worker_lock import WorkerLock, WorkerLockHeld
+from fake_telegram import FakeTelegram, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def test_the_lock_of_a_killed_process_is_free_at_once(tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     holder = subprocess.Popen(
         [sys.executable, "-c", (
-            "import sys, time; from pathlib import Path; from bot.worker_lock import WorkerLock\n"
+            "import sys, time; from pathlib import Path; from bot.jobs.worker_lock import WorkerLock\n"
             f"lock = WorkerLock(Path({str(db)!r}), 'host-a'); lock.acquire(); print('held', flush=True)\n"
             "time.sleep(60)"
         )],

@@ -25,10 +25,10 @@ from api_client.clock import SystemClock
 from api_client.emulator import EmulatorConfig, create_app
 from bot.app import App, build_application, start_application, stop_application
 from bot.config import Secret, Settings
-from bot.context import SERVICES_KEY
-from bot.fake_telegram import FakeChat, FakeMessage, FakeTelegram, FakeUser, serve
-from bot.i18n import t
+from bot.handlers.context import SERVICES_KEY
+from bot.replies import t
 from bot.services import Services, open_services
+from fake_telegram import FakeChat, FakeMessage, FakeTelegram, FakeUser, serve
 from storage import Task, TaskState
 
 ACCESS_KEY, SECRET_KEY = "AKE2E", "SKE2E"

@@ -8,7 +8,7 @@ import zlib
 
 from PIL import Image, ImageDraw
 
-from bot.demo import draw_selfie, draw_style
+from demo.scripted_chat import draw_selfie, draw_style
 
 __all__ = ["bomb_png", "draw_selfie", "draw_style", "jpeg", "magenta_selfie", "tiny_photo"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.i18n import t
+from bot.replies import t
 from storage import TaskState
 from tests.e2e.conftest import Harness, Person, is_photo, says
 from tests.e2e.images import draw_selfie

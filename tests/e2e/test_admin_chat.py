@@ -12,10 +12,10 @@ from telegram import Message
 
 from bot.admin import render
 from bot.admin.args import MAX_AMOUNT, AdminError
-from bot.admin_cli import EXIT_OK, run_admin
-from bot.fake_telegram import FakeUser
-from bot.i18n import t
-from bot.user_ref import replied_user_id, resolve_target
+from bot.admin.cli import EXIT_OK, run_admin
+from bot.handlers.user_ref import replied_user_id, resolve_target
+from bot.replies import t
+from fake_telegram import FakeUser
 from storage import LedgerEntry, Role, Stats, Store, TaskState
 from tests.e2e.images import draw_selfie
 from tests.e2e.test_admin_harness import OWNER_ID, WAIT, Harness, running_bot

@@ -20,12 +20,12 @@ from api_client.clock import FakeClock
 from api_client.emulator import EmulatorConfig, create_app
 from bot.app import App, build_application, handler_list, start_application, stop_application
 from bot.config import Secret, Settings
-from bot.context import SERVICES_KEY
-from bot.demo import ACCESS_KEY, EMULATOR_URL, SECRET_KEY
-from bot.fake_telegram import FakeChat, FakeMessage, FakeTelegram, FakeUser, serve
 from bot.handlers import account, admin, groups
-from bot.permissions import CACHE_KEY, ChatAdminCache
+from bot.handlers.context import SERVICES_KEY
+from bot.handlers.permissions import CACHE_KEY, ChatAdminCache
 from bot.services import Services, open_services
+from demo.scripted_chat import ACCESS_KEY, EMULATOR_URL, SECRET_KEY
+from fake_telegram import FakeChat, FakeMessage, FakeTelegram, FakeUser, serve
 from storage import Store
 
 OWNER_ID = 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.i18n import t
+from bot.replies import t
 from storage import TaskState
 from tests.e2e.images import draw_selfie
 from tests.e2e.test_admin_harness import OWNER_ID, WAIT, running_bot

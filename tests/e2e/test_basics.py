@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.i18n import catalogue, t
+from bot.replies import catalogue, t
 from tests.e2e.conftest import Harness, Person, says
 
 

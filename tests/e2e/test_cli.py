@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.fake_telegram import FakeTelegram, serve
+from fake_telegram import FakeTelegram, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +83,7 @@ def test_admin_hands_its_arguments_to_the_admin_cli(monkeypatch: pytest.MonkeyPa
         seen.append(list(argv))
         return 3
 
-    monkeypatch.setattr("bot.admin_cli.run_admin", fake_run_admin)
+    monkeypatch.setattr("bot.admin.cli.run_admin", fake_run_admin)
     assert cli.main(["admin", "grant", "@ann", "5", "--json"]) == 3
     assert seen == [["grant", "@ann", "5", "--json"]]
 

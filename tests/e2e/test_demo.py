@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.demo import main
-from bot.i18n import t
+from bot.replies import t
+from demo.scripted_chat import main
 
 
 @pytest.mark.slow

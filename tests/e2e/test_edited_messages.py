@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.fake_telegram import FakeChat, FakeUser
+from fake_telegram import FakeChat, FakeUser
 from storage import TaskState
 from tests.e2e.images import draw_selfie
 from tests.e2e.test_admin_chat import ANN, BOB, meet, people, say

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.progress import status_text
+from bot.chat.progress import status_text
 from storage import Task, TaskState
 from tests.e2e.conftest import Harness, HarnessFactory, Person, is_photo, says
 from tests.e2e.images import draw_selfie, draw_style, magenta_selfie

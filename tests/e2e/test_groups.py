@@ -10,10 +10,10 @@ from typing import TypeVar
 import pytest
 from telegram import Message
 
-from bot.fake_telegram import FakeChat, FakeMessage, FakeUser
-from bot.generation import uses_style_image
 from bot.handlers.groups import addressed_to_bot, replied_photo
-from bot.i18n import t
+from bot.jobs.params import uses_style_image
+from bot.replies import t
+from fake_telegram import FakeChat, FakeMessage, FakeUser
 from storage import Chat, TaskState
 from tests.e2e.images import draw_selfie
 from tests.e2e.test_admin_harness import WAIT, Harness, running_bot

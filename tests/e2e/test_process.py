@@ -17,7 +17,7 @@ import pytest
 
 from api_client.emulator import EmulatorConfig, EmulatorState, serve_in_thread
 from api_client.emulator.server import RunningEmulator
-from bot.fake_telegram import FakeTelegram, FakeUser, serve
+from fake_telegram import FakeTelegram, FakeUser, serve
 from storage import Store, TaskState
 from tests.e2e.images import draw_selfie
 

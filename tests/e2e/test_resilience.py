@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.i18n import t
+from bot.replies import t
 from storage import TaskState
 from tests.e2e.conftest import ADMIN_CHAT, Harness, Person, is_photo, says
 from tests.e2e.images import draw_selfie

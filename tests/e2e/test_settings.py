@@ -6,9 +6,9 @@ from io import BytesIO
 
 from PIL import Image
 
-from bot.callbacks import SIZES
-from bot.fake_telegram import FakeMessage
-from bot.i18n import t
+from bot.chat.callbacks import SIZES
+from bot.replies import t
+from fake_telegram import FakeMessage
 from storage import TaskState, UserSettings
 from tests.e2e.conftest import Harness, Person, is_photo, says
 from tests.e2e.images import draw_selfie

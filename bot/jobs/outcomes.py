@@ -1,0 +1,130 @@
+"""How a task's ending reaches the database and the user: failure -> state + code + one catalogue message.
+
+Split from the runner, which decides *when* a task ends; this decides *what that means*: failed or expired
+(the transition refunds), which code is stored, what the user reads, whether the operators hear of it, and
+which chats no longer take our messages (a 403 anywhere: nothing more is sent there for older tasks).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from api_client.clock import Clock
+from api_client.errors import PollDeadlineExceeded, TaskNotFound
+from bot.jobs.notifier import Notifier, RecipientGone, TryLater
+from bot.jobs.task_store import ShieldedTasks
+from bot.replies import pick_language
+from bot.replies.errors import CANCELLED, FriendlyError, error_code, friendly
+from storage import ALLOWED, TERMINAL, IllegalTransition, Task, TaskState
+
+__all__ = ["BANNED", "BAN_REASON", "GONE_TTL_SECONDS", "Outcomes", "cancel_notice"]
+
+log = logging.getLogger(__name__)
+
+#: cancel(reason=BAN_REASON) is an admin's /ban: the user hears the BANNED text instead of "cancelled".
+BAN_REASON: Final = "ban"
+BANNED: Final = "banned"
+_EXPIRING = (TaskNotFound, PollDeadlineExceeded)
+#: A chat that refused us is remembered this long: far past any task's life (the result lives 12 h upstream).
+GONE_TTL_SECONDS: Final = 24 * 3600.0
+
+
+def cancel_notice(reason: str) -> FriendlyError:
+    """What a cancelled task's user reads. A ban is the reason itself, so its notice *is* the ban text
+    (the gate's reply to anything they send later); "cancelled, refunded" on top would be a second,
+    contradictory-sounding message ("try again?")."""
+    if reason == BAN_REASON:
+        return FriendlyError(BANNED)
+    return FriendlyError(CANCELLED, retryable_by_user=True)
+
+
+def _describe(exc: BaseException) -> tuple[str, FriendlyError]:
+    """The stored code and the user's message. Telegram failing for longer than our retries is a busy
+    service to the user (retry later), not our bug: no admin alert."""
+    if isinstance(exc, TryLater):
+        return "telegram_unavailable", FriendlyError("error.busy", retryable_by_user=True)
+    return error_code(exc), friendly(exc)
+
+
+class Outcomes:
+    """Ends tasks that went wrong and tells their users; remembers chats that refuse our messages."""
+
+    def __init__(self, tasks: ShieldedTasks, notifier: Notifier, clock: Clock) -> None:
+        self._tasks = tasks
+        self._notifier = notifier
+        self._clock = clock
+        self._gone: dict[int, float] = {}  # chat id -> when it refused our messages
+
+    async def end(self, task_id: int, exc: BaseException) -> None:
+        """Fail (or expire) the task with the code and message for `exc`; the transition refunds."""
+        task = await self._tasks.get(task_id)
+        if task is None or task.state in TERMINAL:
+            return
+        target = TaskState.FAILED
+        if isinstance(exc, _EXPIRING) and TaskState.EXPIRED in ALLOWED[task.state]:
+            target = TaskState.EXPIRED
+        code, error = _describe(exc)
+        try:
+            task = await self._tasks.transition(task_id, target, expect=task.state, error_code=code)
+        except IllegalTransition:
+            log.info("task %d finished elsewhere before it could be marked %s", task_id, code)
+            return
+        log.info("task %d %s: %s", task_id, target.value, code)
+        try:
+            if isinstance(exc, RecipientGone):
+                self.mark_gone(exc.chat_id)
+                return
+            await self.tell(task, error)
+            if error.alert_admins:
+                kind = type(exc).__name__
+                await self.alert(f"task {task_id} (user {task.user_id}) failed: {code} ({kind})")
+        finally:
+            self.forget(task_id)
+
+    async def crashed(self, task_id: int, exc: Exception) -> None:
+        log.error("task %d crashed", task_id, exc_info=exc)
+        try:
+            await self.end(task_id, exc)
+        except Exception:
+            log.exception("task %d: could not record the crash", task_id)
+
+    async def tell(self, task: Task, error: FriendlyError) -> None:
+        if self.refused(task):
+            return
+        try:
+            await self._notifier.failed(task, error, await self.lang(task))
+        except RecipientGone as gone:
+            self.mark_gone(gone.chat_id)
+        except Exception:
+            log.exception("task %d: telling the user failed", task.id)
+
+    async def alert(self, text: str) -> None:
+        try:
+            await self._notifier.admin_alert(text)
+        except Exception:
+            log.exception("admin alert failed")
+
+    def forget(self, task_id: int) -> None:
+        """The task ended: the chat side drops what it kept for it (status throttle, pending edits)."""
+        try:
+            self._notifier.forget(task_id)
+        except Exception:
+            log.exception("task %d: forgetting its progress state failed", task_id)
+
+    def mark_gone(self, chat_id: int) -> None:
+        now = self._clock.now()
+        for old, since in list(self._gone.items()):
+            if now - since > GONE_TTL_SECONDS:
+                del self._gone[old]
+        self._gone[chat_id] = now
+        log.info("chat %d refuses messages; its pending tasks are refunded", chat_id)
+
+    def refused(self, task: Task) -> bool:
+        """Tasks made before the chat refused us are not sent; a newer task means the user is back."""
+        since = self._gone.get(task.chat_id)
+        return since is not None and task.created_at <= since
+
+    async def lang(self, task: Task) -> str:
+        user = await self._tasks.user(task.user_id)
+        return pick_language(user.language if user is not None else None)

@@ -1,0 +1,50 @@
+"""What the runner sends to the portrait service and what it accepts back, as plain functions.
+
+Split from the runner (which decides when to call the service): the request built from the user's files,
+which polling failures are worth waiting out, and the one image taken from a finished task.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from api_client.errors import PortraitAPIError, RateLimited, ServerError, TransportError
+from api_client.images import MAX_BASE64_BYTES, prepare_image
+from api_client.models import SubmitRequest, TaskResult
+from bot.jobs.notifier import Notifier
+from bot.jobs.params import to_submit_request, uses_style_image
+from storage import Task
+
+__all__ = ["PAIR_BASE64_BYTES", "build_request", "first_image", "poll_retryable"]
+
+#: Two images must fit the 8 MB request limit together, so each gets a smaller budget than the 4.7 MB cap.
+PAIR_BASE64_BYTES: Final = 3_900_000
+
+
+async def build_request(notifier: Notifier, task: Task) -> SubmitRequest:
+    """Download the task's images (the style one only when its choice uses it) and build the request."""
+    use_style = uses_style_image(task.params) and task.style_file_id is not None
+    budget = PAIR_BASE64_BYTES if use_style else MAX_BASE64_BYTES
+    face = await prepare_image(await notifier.download(task.face_file_id), max_base64_bytes=budget)
+    style: bytes | None = None
+    if use_style and task.style_file_id is not None:
+        raw = await notifier.download(task.style_file_id)
+        style = (await prepare_image(raw, max_base64_bytes=budget)).data
+    return to_submit_request(task.params, face.data, style)
+
+
+def poll_retryable(exc: PortraitAPIError) -> bool:
+    """A GetResult that failed for now: resending it is safe, so the task waits instead of failing.
+
+    Rate limits, transport errors and HTTP 5xx answers. Not a ServerError carried by a finished task (HTTP
+    200, e.g. the emulator's seed 50500): polling again would read the same verdict.
+    """
+    if isinstance(exc, RateLimited | TransportError):
+        return True
+    return isinstance(exc, ServerError) and exc.http_status is not None and exc.http_status >= 500
+
+
+def first_image(result: TaskResult) -> bytes:
+    if not result.images:
+        raise ServerError("the finished task carried no image bytes")
+    return result.images[0]

@@ -1,0 +1,1 @@
+"""`make demo`: the emulator plus a scripted chat through the fake Bot API, offline."""

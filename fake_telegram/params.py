@@ -1,0 +1,145 @@
+"""Decode a Bot API request the way Telegram does: query string, form, multipart or JSON body.
+
+PTB sends form fields whose non-string values are JSON-encoded (`chat_id=42`, `reply_markup={...}`) and
+uploads as multipart parts named after the parameter (or `attach://name`). Values keep their wire type
+here; `Params` coerces per parameter, because only the method knows whether "123" is a text or an id.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from email.message import Message as EmailMessage
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fake_telegram.errors import bad_request
+
+TEXT_PARAMS = frozenset({
+    "text", "caption", "parse_mode", "action", "callback_query_id", "file_id", "url", "language_code",
+    "photo", "document", "description", "short_description", "name", "title", "emoji",
+})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded multipart file part."""
+
+    name: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class Params:
+    """The parameters of one call; `values` are strings (form) or JSON values (JSON body)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        return name in self.values or name in self.uploads
+
+    def string(self, name: str, default: str | None = None) -> str | None:
+        value = self.values.get(name)
+        if value is None:
+            return default
+        return value if isinstance(value, str) else json.dumps(value)
+
+    def integer(self, name: str, default: int | None = None) -> int | None:
+        value = self.values.get(name)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise bad_request(f"invalid {name} specified") from None
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.values.get(name)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        return str(value).lower() in ("true", "1")
+
+    def obj(self, name: str) -> Any:
+        """A structured parameter (reply_markup, scope, ...), JSON-encoded on the wire."""
+        value = self.values.get(name)
+        if value is None or not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise bad_request(f"can't parse {name} JSON object") from None
+
+    def chat_id(self, name: str = "chat_id") -> int | str:
+        """Chat ids are ints, or "@username" for public chats."""
+        value = self.values.get(name)
+        if value is None or value == "":
+            raise bad_request(f"{name} is empty")
+        if isinstance(value, str) and value.startswith("@"):
+            return value
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise bad_request("chat not found") from None
+
+    def public(self) -> dict[str, Any]:
+        """The values as the bot meant them (ids as ints, markup as dicts), for recording and asserts."""
+        decoded: dict[str, Any] = {}
+        for key, value in self.values.items():
+            plain = key in TEXT_PARAMS or not isinstance(value, str)
+            decoded[key] = value if plain else _maybe_json(value)
+        return decoded
+
+
+def _maybe_json(value: str) -> Any:
+    if value[:1] in ("{", "[") or value in ("true", "false") or value.lstrip("-").isdigit():
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def parse_body(content_type: str, body: bytes, query: str) -> Params:
+    """Merge the query string and the body into one `Params`, as Telegram accepts either."""
+    params = Params(values=dict(parse_qsl(query, keep_blank_values=True)))
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if not body:
+        return params
+    if kind == "application/json":
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise bad_request("can't parse JSON request body") from None
+        if not isinstance(data, dict):
+            raise bad_request("request body must be a JSON object")
+        params.values.update(data)
+    elif kind == "application/x-www-form-urlencoded":
+        params.values.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    elif kind == "multipart/form-data":
+        _parse_multipart(content_type, body, params)
+    return params
+
+
+def _parse_multipart(content_type: str, body: bytes, params: Params) -> None:
+    """The stdlib email parser reads form-data fine, so no extra dependency is needed for uploads."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    for part in message.iter_parts() if message.is_multipart() else ():
+        assert isinstance(part, EmailMessage)
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is None:
+            params.values[name] = data.decode("utf-8", "replace")
+        else:
+            params.uploads[name] = Upload(name, filename, part.get_content_type(), data)
