@@ -16,25 +16,29 @@ from .errors import (
 )
 from .quotas import Balance, LedgerCheck, LedgerEntry
 from .store import Store
-from .tasks import ALLOWED, TERMINAL, NewTask, Task, TaskState
+from .tasks import ALLOWED, KEEP, TERMINAL, Delivery, Keep, NewTask, RetryReason, Task, TaskState
 from .users import Role, User, UserSettings
 
 __all__ = [
     "ALLOWED",
+    "KEEP",
     "NO_CAP",
     "TERMINAL",
     "AuditEntry",
     "Balance",
     "Chat",
     "ClockLike",
+    "Delivery",
     "GroupCapReached",
     "IllegalTransition",
+    "Keep",
     "LedgerCheck",
     "LedgerEntry",
     "NewTask",
     "NotFound",
     "QuotaCalendar",
     "QuotaExhausted",
+    "RetryReason",
     "Role",
     "Stats",
     "StorageError",

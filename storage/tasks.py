@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from typing import Any
+from enum import Enum, StrEnum
+from typing import Any, Final
 
 from .context import StoreContext
 from .db import Session
@@ -57,6 +57,32 @@ ALLOWED: dict[TaskState, frozenset[TaskState]] = {
     _S.CANCELLED: frozenset(),
     _S.EXPIRED: frozenset(),
 }
+
+class Delivery(StrEnum):
+    """Where sending a delivering task's result stands (recovery reads it; see migration 0003)."""
+
+    NONE = "none"  # not tried yet
+    DEFERRED = "deferred"  # Telegram said "later" before anything went out: fetch and send again
+    SENDING = "sending"  # the photo request may be out: never resent
+    SENT = "sent"  # the photo went out (sent_file_id); DONE not recorded yet: finish without resending
+
+
+class RetryReason(StrEnum):
+    """Why a task waits for `next_poll_at` before its next step."""
+
+    RATE_LIMITED = "rate_limited"  # the service definitely refused the submit: sending it again is safe
+    UPSTREAM_BUSY = "upstream_busy"  # polling failed for now (rate limit, 5xx, transport)
+    TELEGRAM_BUSY = "telegram_busy"  # a download or a send failed for now, nothing happened
+
+
+class Keep(Enum):
+    """The type of KEEP: "leave this field as stored", where None already means "clear it"."""
+
+    KEEP = 0
+
+
+#: `update(retry_reason=KEEP)` leaves the reason as it is; None clears it.
+KEEP: Final = Keep.KEEP
 
 _UNFINISHED_SQL = "('queued', 'submitting', 'submitted', 'polling', 'delivering')"
 
@@ -101,6 +127,11 @@ class Task:
     charge_chat_id: int | None = None
     quota_unit: str = "free"  # which kind of unit was reserved: "free" | "credits"
     reservation: str = "held"  # held | committed | refunded
+    # Recovery state (migration 0003); `last_status` is display only.
+    delivery: Delivery = Delivery.NONE
+    sent_file_id: str | None = None
+    retry_reason: RetryReason | None = None
+    poll_started_at: float | None = None
 
 
 def _time(value: float | int | None) -> float | None:
@@ -134,6 +165,10 @@ def task_from_row(row: sqlite3.Row) -> Task:
         charge_chat_id=row["charge_chat_id"],
         quota_unit=row["quota_unit"],
         reservation=row["reservation"],
+        delivery=Delivery(row["delivery"]),
+        sent_file_id=row["sent_file_id"],
+        retry_reason=RetryReason(row["retry_reason"]) if row["retry_reason"] else None,
+        poll_started_at=_time(row["poll_started_at"]),
     )
 
 
@@ -264,15 +299,29 @@ class TasksRepo:
         next_poll_at: float | None = None,
         attempts_inc: bool = False,
         last_status: str | None = None,
+        delivery: Delivery | None = None,
+        sent_file_id: str | None = None,
+        retry_reason: RetryReason | Keep | None = KEEP,
+        poll_started_at: float | None = None,
     ) -> Task:
-        """Bookkeeping that is not a state change (None leaves a field as it is)."""
+        """Bookkeeping that is not a state change (None leaves a field as it is, except `retry_reason`,
+        which None clears: a resubmit must forget "the last submit was refused" before it goes out)."""
+        keep_reason = retry_reason is KEEP
+        reason = None if retry_reason is KEEP or retry_reason is None else RetryReason(retry_reason).value
         async with self._ctx.db.transaction() as tx:
             changed = await tx.execute(
                 "UPDATE tasks SET status_message_id = COALESCE(?, status_message_id), "
                 "next_poll_at = COALESCE(?, next_poll_at), attempts = attempts + ?, "
-                "last_status = COALESCE(?, last_status), updated_at = ? WHERE id = ?",
-                (status_message_id, next_poll_at, int(attempts_inc), last_status, self._ctx.now(), task_id),
-            )
+                "last_status = COALESCE(?, last_status), delivery = COALESCE(?, delivery), "
+                "sent_file_id = COALESCE(?, sent_file_id), "
+                "retry_reason = CASE WHEN ? THEN retry_reason ELSE ? END, "
+                "poll_started_at = COALESCE(?, poll_started_at), updated_at = ? WHERE id = ?",
+                (
+                    status_message_id, next_poll_at, int(attempts_inc), last_status,
+                    None if delivery is None else Delivery(delivery).value, sent_file_id,
+                    keep_reason, reason, poll_started_at, self._ctx.now(), task_id,
+                ),
+            )  # fmt: skip
             if not changed:
                 raise NotFound(f"task {task_id}")
             return task_from_row(await _row(tx, task_id))

@@ -17,7 +17,7 @@ from telegram import Update
 from bot.handlers.caption import caption_command
 from bot.handlers.context import BotContext
 from bot.handlers.images import GENERATE_COMMANDS, generate_now, save_image
-from bot.handlers.reply import say
+from bot.handlers.reply import say, say_error
 from bot.handlers.uploads import UploadRejected, accept_image
 
 DEFAULT_WINDOW = 1.0
@@ -68,7 +68,7 @@ async def handle_album(parts: list[Update], context: BotContext) -> None:
         try:
             ref = await accept_image(part.effective_message, context.bot)  # type: ignore[arg-type]
         except UploadRejected as rejected:
-            await say(part, context, rejected.key, **rejected.values)
+            await say_error(part, context, rejected.reply)
             return
         await save_image(context, user.id, slot, ref)
     messages = [p.effective_message for p in parts if p.effective_message is not None]

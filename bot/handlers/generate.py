@@ -8,7 +8,7 @@ from telegram import Message, Update
 
 from bot.chat.callbacks import Repeat, parse, stale_answer
 from bot.handlers.context import BotContext
-from bot.handlers.reply import say
+from bot.handlers.reply import say, say_error
 from bot.handlers.submit import Request, request_from_settings, submit
 from bot.handlers.uploads import UploadRejected, accept_image, has_image
 from bot.replies import t
@@ -28,7 +28,7 @@ async def anime(update: Update, context: BotContext) -> None:
     try:
         face = await _replied_face(message, context)
     except UploadRejected as rejected:
-        await say(update, context, rejected.key, **rejected.values)
+        await say_error(update, context, rejected.reply)
         return
     request = await request_from_settings(update, context, prompt_override=prompt, face=face)
     if request is not None:

@@ -14,7 +14,7 @@ from telegram import Message, Update
 
 from bot.handlers.caption import CaptionCommand, caption_command
 from bot.handlers.context import BotContext
-from bot.handlers.reply import say
+from bot.handlers.reply import say, say_error
 from bot.handlers.submit import request_from_settings, submit
 from bot.handlers.uploads import ImageRef, UploadRejected, accept_image, has_image
 
@@ -88,7 +88,7 @@ async def _accept(update: Update, context: BotContext, message: Message) -> Imag
     try:
         return await accept_image(message, context.bot)
     except UploadRejected as rejected:
-        await say(update, context, rejected.key, **rejected.values)
+        await say_error(update, context, rejected.reply)
         return None
 
 

@@ -13,6 +13,8 @@ from telegram import Message, Update
 
 from bot.handlers.context import BotContext
 from bot.replies import t
+from bot.replies.errors import FriendlyError, describe
+from bot.replies.timefmt import reset_time
 
 
 async def say(update: Update, context: BotContext, key: str, /, **values: Any) -> Message | None:
@@ -22,3 +24,18 @@ async def say(update: Update, context: BotContext, key: str, /, **values: Any) -
         return None
     reply_markup = values.pop("reply_markup", None)
     return await message.reply_text(t(key, context.lang, **values), reply_markup=reply_markup, do_quote=True)
+
+
+async def say_error(
+    update: Update, context: BotContext, error: BaseException | FriendlyError
+) -> Message | None:
+    """Reply with what the error table says about `error` (a failure, or a reply the table already gave).
+
+    A `resets_at` value (epoch seconds) becomes `{resets}` in the reader's language and the quota zone.
+    """
+    reply = error if isinstance(error, FriendlyError) else describe(error).reply
+    values = dict(reply.values)
+    resets_at = values.pop("resets_at", None)
+    if isinstance(resets_at, int | float):
+        values["resets"] = reset_time(resets_at, context.services.settings.quota_timezone, context.lang)
+    return await say(update, context, reply.key, **values)

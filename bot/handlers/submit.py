@@ -16,9 +16,8 @@ from telegram.constants import ChatType
 
 from bot.chat.progress import status_text
 from bot.handlers.context import BotContext
-from bot.handlers.reply import say
+from bot.handlers.reply import say, say_error
 from bot.jobs.params import PromptTooLong, build_params
-from bot.replies.timefmt import reset_time
 from storage import GroupCapReached, NewTask, QuotaExhausted, Task, TooManyActiveTasks
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ async def request_from_settings(
             max_prompt_length=context.services.settings.max_prompt_length,
         )
     except PromptTooLong as exc:
-        await say(update, context, "error.prompt_too_long", length=exc.length, limit=exc.limit)
+        await say_error(update, context, exc)
         return None
     return Request(settings.selfie_file_id, settings.style_file_id, params)
 
@@ -94,18 +93,10 @@ async def submit(update: Update, context: BotContext, request: Request, *, origi
 
 async def _create(update: Update, context: BotContext, new: NewTask) -> Task | None:
     """The new task; None when it was refused (the user is told why) or already exists (re-delivery)."""
-    zone = context.services.settings.quota_timezone
     try:
         task, created = await context.services.store.tasks.create(new)
-    except QuotaExhausted as exc:
-        await say(update, context, "quota.exhausted", resets=reset_time(exc.resets_at, zone, context.lang))
-        return None
-    except TooManyActiveTasks as exc:
-        await say(update, context, "generate.busy", limit=exc.limit)
-        return None
-    except GroupCapReached as exc:
-        when = reset_time(exc.resets_at, zone, context.lang)
-        await say(update, context, "generate.group_cap", cap=exc.cap, resets=when)
+    except (QuotaExhausted, TooManyActiveTasks, GroupCapReached) as refused:
+        await say_error(update, context, refused)
         return None
     if not created:
         log.info("task %s already exists for %s: update re-delivered", task.id, new.origin_key)

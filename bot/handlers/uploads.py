@@ -11,12 +11,13 @@ the file again when it builds the request, so nothing large sits in the database
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from telegram import Bot, Message
 
 from api_client.errors import ImageRejected
 from api_client.images import MIN_SIDE, read_header_size, sniff_format
+from bot.replies.errors import upload_refusal
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile refuses more (Bot API limit without a local server)
 ACCEPTED_FORMATS = frozenset({"jpeg", "png", "bmp", "webp", "heif"})
@@ -30,21 +31,17 @@ class ImageRef:
     unique_id: str
 
 
-@dataclass
 class UploadRejected(Exception):
-    """Why an upload cannot be used: a catalogue key and its placeholders."""
+    """A received picture cannot be used: the reply comes from the error table (`upload_refusal`)."""
 
-    key: str
-    values: dict[str, object] = field(default_factory=dict)
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.reply = upload_refusal(reason)
 
     @classmethod
     def because(cls, reason: str) -> UploadRejected:
-        """The upload-time message for an ImageRejected reason (nothing was charged: no quota words)."""
-        key = _KEYS.get(reason, "upload.not_image")
-        return cls(key, {"min_side": MIN_SIDE, "max_mb": MAX_DOWNLOAD_BYTES // (1024 * 1024)})
-
-
-_KEYS = {"too_small": "upload.too_small", "too_large": "upload.too_large", "bomb": "upload.bomb"}
+        return cls(reason)
 
 
 def has_image(message: Message) -> bool:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from api_client.clock import Clock
 from api_client.errors import PollDeadlineExceeded, TaskNotFound
-from bot.jobs.notifier import Notifier, RecipientGone, TryLater
-from bot.jobs.task_store import ShieldedTasks
+from bot.jobs.deps import JobDeps
+from bot.jobs.notifier import RecipientGone
 from bot.replies import pick_language
-from bot.replies.errors import CANCELLED, FriendlyError, error_code, friendly
+from bot.replies.errors import CANCELLED, FriendlyError, describe
 from storage import ALLOWED, TERMINAL, IllegalTransition, Task, TaskState
 
 __all__ = ["BANNED", "BAN_REASON", "GONE_TTL_SECONDS", "Outcomes", "cancel_notice"]
@@ -39,21 +38,13 @@ def cancel_notice(reason: str) -> FriendlyError:
     return FriendlyError(CANCELLED, retryable_by_user=True)
 
 
-def _describe(exc: BaseException) -> tuple[str, FriendlyError]:
-    """The stored code and the user's message. Telegram failing for longer than our retries is a busy
-    service to the user (retry later), not our bug: no admin alert."""
-    if isinstance(exc, TryLater):
-        return "telegram_unavailable", FriendlyError("error.busy", retryable_by_user=True)
-    return error_code(exc), friendly(exc)
-
-
 class Outcomes:
     """Ends tasks that went wrong and tells their users; remembers chats that refuse our messages."""
 
-    def __init__(self, tasks: ShieldedTasks, notifier: Notifier, clock: Clock) -> None:
-        self._tasks = tasks
-        self._notifier = notifier
-        self._clock = clock
+    def __init__(self, deps: JobDeps) -> None:
+        self._tasks = deps.tasks
+        self._notifier = deps.notifier
+        self._clock = deps.clock
         self._gone: dict[int, float] = {}  # chat id -> when it refused our messages
 
     async def end(self, task_id: int, exc: BaseException) -> None:
@@ -64,7 +55,8 @@ class Outcomes:
         target = TaskState.FAILED
         if isinstance(exc, _EXPIRING) and TaskState.EXPIRED in ALLOWED[task.state]:
             target = TaskState.EXPIRED
-        code, error = _describe(exc)
+        described = describe(exc)
+        code, error = described.code, described.reply
         try:
             task = await self._tasks.transition(task_id, target, expect=task.state, error_code=code)
         except IllegalTransition:

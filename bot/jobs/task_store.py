@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from storage import Store, Task, TaskState, User
+from storage import KEEP, Delivery, Keep, RetryReason, Store, Task, TaskState, User
 
 T = TypeVar("T")
 
@@ -59,12 +59,18 @@ class ShieldedTasks:
         next_poll_at: float | None = None,
         attempts_inc: bool = False,
         last_status: str | None = None,
+        delivery: Delivery | None = None,
+        sent_file_id: str | None = None,
+        retry_reason: RetryReason | Keep | None = KEEP,
+        poll_started_at: float | None = None,
     ) -> Task:
         return await shielded(
             self._store.tasks.update(
-                task_id, next_poll_at=next_poll_at, attempts_inc=attempts_inc, last_status=last_status
+                task_id, next_poll_at=next_poll_at, attempts_inc=attempts_inc, last_status=last_status,
+                delivery=delivery, sent_file_id=sent_file_id, retry_reason=retry_reason,
+                poll_started_at=poll_started_at,
             )
-        )
+        )  # fmt: skip
 
     async def claim(self, task_id: int, owner: str, lease_seconds: float) -> bool:
         return await shielded(self._store.tasks.claim(task_id, owner, lease_seconds))

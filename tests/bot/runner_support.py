@@ -222,4 +222,4 @@ async def bench(tmp_path: Path, **config: object) -> AsyncIterator[Bench]:
     finally:
         for client in b.clients:
             await client.aclose()
-        await store.close()
+        await b.store.close()  # the test may have swapped it (an upgraded file)

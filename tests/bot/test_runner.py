@@ -12,7 +12,7 @@ import pytest
 from api_client.emulator import Fault
 from bot.jobs.notifier import DeliveryUncertain
 from bot.jobs.runner import BUSY_BACKOFF_SECONDS, LEASE_SECONDS, MAX_BUSY_RETRIES
-from storage import TaskState
+from storage import Delivery, RetryReason, TaskState
 
 from .runner_support import SK, HangAfterSubmit, bench
 
@@ -181,7 +181,7 @@ async def test_a_send_interrupted_by_a_crash_is_not_sent_again(tmp_path: Path) -
         await b.store.tasks.transition(task.id, TaskState.SUBMITTED, upstream_task_id="123")
         await b.store.tasks.transition(task.id, TaskState.POLLING)
         await b.store.tasks.transition(task.id, TaskState.DELIVERING)
-        await b.store.tasks.update(task.id, last_status="sending")  # died inside send_photo
+        await b.store.tasks.update(task.id, delivery=Delivery.SENDING)  # died inside send_photo
         await runner.resume()
         await runner.run_until_idle()
         assert (await b.state(task.id)).error_code == "delivery_uncertain"
@@ -366,7 +366,7 @@ async def test_a_rate_limited_submit_interrupted_by_a_restart_is_safely_resubmit
         await b.store.tasks.transition(task.id, TaskState.SUBMITTING)
         # What a runner writes after a definite 429 on submit, before it died during the back-off:
         await b.store.tasks.update(
-            task.id, last_status="rate_limited", next_poll_at=b.clock.now() + 30, attempts_inc=True
+            task.id, retry_reason=RetryReason.RATE_LIMITED, next_poll_at=b.clock.now() + 30, attempts_inc=True
         )
         runner, notifier = b.runner(owner="worker-b")
         await runner.resume()

@@ -13,11 +13,11 @@ import pytest
 
 from api_client.emulator import Fault
 from bot.jobs import runner as runner_module
-from bot.jobs.finishing import FINISH_ATTEMPTS, SENDING, SENT_PREFIX
+from bot.jobs.delivery import FINISH_ATTEMPTS
 from bot.jobs.notifier import TryLater
 from bot.jobs.outcomes import GONE_TTL_SECONDS
 from bot.jobs.runner import MAX_BUSY_RETRIES
-from storage import Task, TaskState
+from storage import Delivery, Task, TaskState
 
 from .runner_support import Bench, bench
 
@@ -135,7 +135,7 @@ async def test_after_a_restart_a_photo_recorded_as_sent_is_finished_not_resent(t
         await b.store.tasks.transition(task.id, TaskState.POLLING)
         await b.store.tasks.transition(task.id, TaskState.DELIVERING)
         # What a runner writes when the photo went out but DONE could not be recorded, before it died:
-        await b.store.tasks.update(task.id, last_status=f"{SENT_PREFIX}photo-xyz")
+        await b.store.tasks.update(task.id, delivery=Delivery.SENT, sent_file_id="photo-xyz")
         runner, notifier = b.runner()
         await runner.resume()
         await runner.run_until_idle()
@@ -273,7 +273,7 @@ async def test_a_stop_while_waiting_for_the_chats_turn_sends_later_instead_of_re
         task = await b.task()
         first.enqueue(task.id)
         await asyncio.wait_for(first_notifier.held.wait(), 5)
-        assert (await b.state(task.id)).last_status != SENDING
+        assert (await b.state(task.id)).delivery is not Delivery.SENDING
         await first.stop()
 
         second, notifier = b.runner(owner="worker-a")
