@@ -54,5 +54,5 @@ async def test_the_mark_is_drawn_in_the_chosen_corner(harness: Harness, alice: P
     marked = await portrait(harness, alice)
     changed = ImageChops.difference(plain, marked).point(lambda level: 255 if level > 40 else 0).getbbox()
     assert changed is not None, "no watermark was drawn"
-    left, top, right, bottom = changed
+    _, _, right, bottom = changed
     assert right <= plain.width // 2 and bottom <= plain.height // 2, f"the mark is at {changed}"
