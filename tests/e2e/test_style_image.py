@@ -104,3 +104,16 @@ def test_help_and_the_style_hint_name_the_command_in_every_language() -> None:
         assert "/style clear" in t("help.text", lang, max_prompt=300)
         assert "/style clear" in t("error.hint.style", lang)
         assert "/style clear" in t("style.waiting_replace", lang)
+
+
+async def test_style_clear_in_a_group(harness: Harness) -> None:
+    """In a group the style image is set by replying /style to it (docs/GROUPS.md) and dropped the same way
+    as in private: it is the user's, wherever they set it."""
+    alice = harness.person(1001, "Alice")
+    group = harness.fake.group(-100901, "Friends", members=[alice.user])
+    style = harness.fake.send_photo(alice.user, group, draw_style())
+    request = harness.fake.send_text(alice.user, group, "/style", reply_to=style)
+    await harness.fake.wait_for_message(group, says("style.saved"), after=request.message_id)
+    request = harness.fake.send_text(alice.user, group, "/style clear")
+    await harness.fake.wait_for_message(group, says("style.cleared"), after=request.message_id)
+    assert (await stored(harness, alice)).style_file_id is None
