@@ -132,11 +132,10 @@ def choice_keyboard(menu: str, s: UserSettings, lang: str) -> InlineKeyboardMark
     option = OPTIONS_BY_CODE.get(menu)
     if option is None or option.screen is not Screen.MENU:
         return settings_keyboard(s, lang)
-    current = option.matching(s, lang)
+    ticked = option.matching(s, lang)
     buttons = [
         _button(
-            ("✓ " if current is not None and choice.name == current.name else "")
-            + t(option.label_of(choice.name), lang),
+            ("✓ " if choice is ticked else "") + t(option.label_of(choice.name), lang),
             SetOption(option.code, choice.name),
         )
         for choice in option.choices

@@ -92,6 +92,8 @@ class Option:
             raise ValueError(f"option {self.name!r}: ':' would break the callback grammar")
         if self.screen is Screen.ACTION and len(names) != 1:
             raise ValueError(f"action {self.name!r} must have exactly one choice")
+        if self.columns < 1:
+            raise ValueError(f"option {self.name!r}: a sub-screen row holds at least one choice")
         object.__setattr__(self, "_by_name", MappingProxyType({c.name: c for c in self.choices}))
 
     @property
