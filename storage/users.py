@@ -40,6 +40,13 @@ class User:
 
 @dataclass(frozen=True)
 class UserSettings:
+    """One user's stored settings and pending images, with the defaults a new user gets.
+
+    What a user may choose for each field (and which buttons write it) is described by the bot's table of
+    user settings, which this package cannot import; a bot test checks that every field the table writes is
+    here with the same default.
+    """
+
     prompt: str = ""
     preset: str = "anime"
     width: int = 1000
@@ -49,7 +56,7 @@ class UserSettings:
     identity: str = "face"  # "face" | "face_style" | "style" | "none" (the bot maps it to the switches)
     watermark: bool = False
     watermark_language: int = 1
-    watermark_position: int = 0
+    watermark_position: int = 0  # logo_info.position: 0 bottom-right, 1 bottom-left, 2 top-left, 3 top-right
     full_size_file: bool = False  # True: every result also comes as an untouched document, not only big ones
     selfie_file_id: str | None = None
     selfie_unique_id: str | None = None

@@ -5,7 +5,9 @@ A photo on its own is the selfie, unless the user just sent /style (then it is t
 A caption starting with a command works like that command: `/style` stores the style image, `/face` the
 selfie, `/anime cute, smiling` stores the selfie and generates with that prompt. Album parts are handed to
 the album collector, which waits for the whole album. In groups, a photo without a command for us is
-ordinary chatter and is ignored.
+ordinary chatter and is ignored. `/style clear` drops the stored style image (the same fields the
+/settings button writes: `bot.preferences.table.STYLE_IMAGE`), since a style image can be what the
+content check or the copyright check refuses, and nothing else would ever remove it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from telegram import Message, Update
 
 from bot.handlers.caption import CaptionCommand, caption_command
 from bot.handlers.context import BotContext
+from bot.handlers.prompt import CLEAR_WORDS
 from bot.handlers.reply import say, say_error
 from bot.handlers.submit import request_from_settings, submit
 from bot.handlers.uploads import ImageRef, UploadRejected, accept_image, has_image
+from bot.preferences.table import STYLE_IMAGE
 
 GENERATE_COMMANDS = frozenset({"anime", "generate"})
 SLOTS = ("face", "style")
@@ -28,8 +32,27 @@ async def face(update: Update, context: BotContext) -> None:
 
 
 async def style(update: Update, context: BotContext) -> None:
-    """/style: the next photo is the style image; as a reply to a photo, that photo is."""
-    await _expect(update, context, "style")
+    """/style: the next photo is the style image; as a reply to a photo, that photo is. `/style clear`
+    drops the stored one."""
+    if " ".join(context.args or ()).lower() in CLEAR_WORDS:
+        await clear_style(update, context)
+    else:
+        await _expect(update, context, "style")
+
+
+async def clear_style(update: Update, context: BotContext) -> None:
+    """`/style clear`: forget the style image (and a pending /style); say so, or that there was none."""
+    user = update.effective_user
+    if user is None:
+        return
+    if context.services.awaiting.get(user.id) == "style":
+        context.services.awaiting.pop(user.id, None)
+    users = context.services.store.users
+    if (await users.get_settings(user.id)).style_file_id is None:
+        await say(update, context, "style.none")
+        return
+    await users.update_settings(user.id, **STYLE_IMAGE.changes(STYLE_IMAGE.default))
+    await say(update, context, "style.cleared")
 
 
 async def _expect(update: Update, context: BotContext, slot: str) -> None:
@@ -50,7 +73,14 @@ async def _expect(update: Update, context: BotContext, slot: str) -> None:
             await say(update, context, f"{slot}.saved")
         return
     context.services.awaiting[user.id] = slot
-    await say(update, context, f"{slot}.waiting")
+    await say(update, context, await _waiting_key(context, user.id, slot))
+
+
+async def _waiting_key(context: BotContext, user_id: int, slot: str) -> str:
+    """The "send it now" reply; for a style image already stored it also says how to remove it."""
+    if slot == "style" and (await context.services.store.users.get_settings(user_id)).style_file_id:
+        return "style.waiting_replace"
+    return f"{slot}.waiting"
 
 
 async def on_image(update: Update, context: BotContext) -> None:

@@ -2,17 +2,16 @@
 
 Every tap is answered (Telegram shows a spinner until then), the stored settings change in one call, and
 the same message is redrawn from what was stored, so the screen never shows a value that was not saved.
+What a tap stores (Reset and dropping the style image included) is read from the table of user settings
+(`bot.preferences`), so this handler knows no setting by name.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from bot.chat.callbacks import (
-    SIZES,
     OpenMenu,
     SetOption,
     choice_keyboard,
@@ -22,15 +21,9 @@ from bot.chat.callbacks import (
 )
 from bot.handlers.context import BotContext
 from bot.handlers.reply import say
+from bot.preferences import LANGUAGE, OPTIONS_BY_CODE
 from bot.replies import t
 from storage import UserSettings
-
-# What "Reset" restores: the look of the result and how it arrives. Images and the prompt are the user's
-# content and stay; so does the language, which is how the user reads everything else.
-RESETTABLE = (
-    "preset", "width", "height", "seed", "hyper", "identity",
-    "watermark", "watermark_language", "full_size_file",
-)  # fmt: skip
 
 
 async def show(update: Update, context: BotContext) -> None:
@@ -59,39 +52,26 @@ async def on_button(update: Update, context: BotContext) -> None:
         await _edit(query, t(_title_key(current), context.lang), screen)
     elif isinstance(action, SetOption):
         current = await apply(context, user.id, action)
-        await query.answer(t("settings.saved", context.lang))
+        await query.answer(t(OPTIONS_BY_CODE[action.field].toast_key, context.lang))
         await _edit(query, t(_title_key(current), context.lang), settings_keyboard(current, context.lang))
     else:
         await query.answer(stale_answer(context.lang))
 
 
 async def apply(context: BotContext, user_id: int, option: SetOption) -> UserSettings:
-    """Store one change; returns the settings as stored. `lang` also switches this update's language."""
+    """Store one change; returns the settings as stored. The language also switches this update's replies.
+
+    `option` came from the parser, so its field and value are in the table.
+    """
     users = context.services.store.users
-    if option.field == "lang":
-        await users.set_language(user_id, option.value)
-        context.lang = option.value
+    changes = OPTIONS_BY_CODE[option.field].changes(option.value)
+    language = changes.pop(LANGUAGE, None)
+    if isinstance(language, str):
+        await users.set_language(user_id, language)
+        context.lang = language
+    if not changes:
         return await users.get_settings(user_id)
-    return await users.update_settings(user_id, **_changes(option))
-
-
-def _changes(option: SetOption) -> dict[str, Any]:
-    value = option.value
-    if option.field == "size":
-        width, height = SIZES[value]
-        return {"width": width, "height": height}
-    if option.field == "reset":
-        defaults = UserSettings()
-        return {name: getattr(defaults, name) for name in RESETTABLE}
-    changes: dict[str, dict[str, Any]] = {
-        "preset": {"preset": value},
-        "id": {"identity": value},
-        "hyper": {"hyper": value == "on"},
-        "wm": {"watermark": value == "on"},
-        "wml": {"watermark_language": 0 if value == "zh" else 1},
-        "full": {"full_size_file": value == "always"},
-    }
-    return changes[option.field]
+    return await users.update_settings(user_id, **changes)
 
 
 def _owner(query: CallbackQuery, user_id: int) -> bool:

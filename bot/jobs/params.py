@@ -18,6 +18,10 @@ Identity choices and the switches they map to (api.md: `style_switch` needs a st
 Fast mode (`hyper`) wins over the identity choice: hyper is only allowed with every switch off, so a fast
 portrait keeps the likeness only as far as the prompt and the face image alone carry it. It is roughly
 twice as fast; the /settings text says "faster, looser likeness". A style image is then not sent at all.
+
+What counts as a valid preset, likeness or watermark corner comes from the table of user settings
+(`bot.preferences`): a stored value no choice has (an older version's, a hand-edited one) is read as that
+setting's default, exactly as /settings shows it.
 """
 
 from __future__ import annotations
@@ -26,9 +30,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from api_client.models import DEFAULT_PROMPT, MAX_PROMPT_CHARS, OUTPUT_SIDE_RANGE, SubmitRequest, Watermark
+from bot.preferences import DEFAULT_PRESET, IDENTITIES, PRESET_PROMPTS
+from bot.preferences.table import IDENTITY, PRESET, WATERMARK_LANGUAGE, WATERMARK_POSITION
 from storage import UserSettings
 
 __all__ = [
+    "DEFAULT_PRESET",
     "IDENTITIES",
     "PARAMS_VERSION",
     "PRESET_PROMPTS",
@@ -41,19 +48,6 @@ __all__ = [
 ]
 
 PARAMS_VERSION: Final = 1
-IDENTITIES: Final = ("face", "face_style", "style", "none")
-DEFAULT_PRESET: Final = "anime"
-
-#: Preset -> the composition/style prompt the user's text is joined to. Plain descriptive words only:
-#: studio, artist and franchise names would trip the upstream blocklist (50413).
-PRESET_PROMPTS: Final[dict[str, str]] = {
-    "anime": DEFAULT_PROMPT,
-    "watercolor": "watercolor painting,soft washes,paper texture,pastel colors,portrait,looking at viewer,",
-    "cyberpunk": "cyberpunk,neon lights,night city,futuristic,glowing accents,portrait,looking at viewer,",
-    "chibi": "chibi,cute,big eyes,small body,simple background,portrait,",
-    "oil": "oil painting,visible brush strokes,rich colors,classical lighting,portrait,",
-    "film": "hand-drawn animated film still,warm colors,soft light,detailed background,portrait,",
-}
 
 #: A fixed watermark opacity: visible, not ugly. Position and language come from the user's settings.
 WATERMARK_OPACITY: Final = 0.5
@@ -122,20 +116,20 @@ def build_params(
 
     Raises PromptTooLong when the user's text (the override, else the stored /prompt) is over the limit.
     """
-    preset = settings.preset if settings.preset in PRESET_PROMPTS else DEFAULT_PRESET
+    preset = PRESET.current(settings)
     preset_prompt = PRESET_PROMPTS[preset]
     user_text = (prompt_override if prompt_override is not None else settings.prompt).strip()
     limit = prompt_limit(preset_prompt, max_prompt_length)
     if len(user_text) > limit:
         raise PromptTooLong(len(user_text), limit)
-    identity = settings.identity if settings.identity in IDENTITIES else "face"
+    identity = IDENTITY.current(settings)
     switches = switches_for(identity, has_style=has_style, hyper=settings.hyper)
     chosen_seed = settings.seed if seed is None else seed
     watermark: dict[str, object] | None = None
     if settings.watermark:
         watermark = {
-            "position": settings.watermark_position,
-            "language": settings.watermark_language,
+            "position": WATERMARK_POSITION.resolved(settings)["watermark_position"],
+            "language": WATERMARK_LANGUAGE.resolved(settings)["watermark_language"],
             "opacity": WATERMARK_OPACITY,
         }
     return {

@@ -14,8 +14,8 @@ from bot.chat.callbacks import (
     parse,
     result_keyboard,
     settings_keyboard,
-    size_name,
 )
+from bot.preferences import size_name
 from bot.replies import catalogue
 from storage import UserSettings as _Settings
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from api_client.errors import LocalValidationError
 from api_client.models import MAX_PROMPT_CHARS, SubmitRequest
-from bot.chat import callbacks
+from bot import preferences
 from bot.jobs.params import (
     IDENTITIES,
     PRESET_PROMPTS,
@@ -39,7 +39,7 @@ SIZES = [(1000, 1000), (864, 1152), (1152, 864), (100, 5000), (600, 1500)]
 @pytest.mark.parametrize("has_style", [False, True])
 @pytest.mark.parametrize("hyper", [False, True])
 def test_every_choice_yields_a_valid_request(identity: str, has_style: bool, hyper: bool) -> None:
-    for preset, size, watermark in itertools.product((*callbacks.PRESETS, "unknown"), SIZES, (False, True)):
+    for preset, size, watermark in itertools.product((*preferences.PRESETS, "unknown"), SIZES, (False, True)):
         settings = UserSettings(
             identity=identity, hyper=hyper, preset=preset, width=size[0], height=size[1],
             watermark=watermark, prompt="smiling, red scarf",

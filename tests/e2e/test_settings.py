@@ -6,7 +6,7 @@ from io import BytesIO
 
 from PIL import Image
 
-from bot.chat.callbacks import SIZES
+from bot.preferences import SIZES
 from bot.replies import t
 from fake_telegram import FakeMessage
 from storage import TaskState, UserSettings
