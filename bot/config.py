@@ -51,6 +51,8 @@ class Settings:
     db_path: Path = Path(DEFAULT_DB_PATH)
     admin_ids: frozenset[int] = frozenset()
     admin_chat_id: int | None = None
+    #: At most one admin alert of a kind per this many seconds; the next says how many were held back.
+    admin_alert_interval: float = 300.0
     daily_free_quota: int = 3
     quota_timezone: str = "UTC"
     max_concurrent_tasks: int = 4
@@ -101,6 +103,7 @@ class Settings:
             db_path=Path(source.get("PORTRAIT_BOT_DB") or DEFAULT_DB_PATH),
             admin_ids=reader.parse("ADMIN_IDS", frozenset(), _id_set),
             admin_chat_id=reader.parse("ADMIN_CHAT_ID", None, int),
+            admin_alert_interval=reader.number("ADMIN_ALERT_INTERVAL", 300.0, float, 0.0, 86_400.0),
             daily_free_quota=reader.number("DAILY_FREE_QUOTA", 3, int, 0, 1_000_000),
             quota_timezone=reader.parse("QUOTA_TIMEZONE", "UTC", _timezone),
             max_concurrent_tasks=reader.number("MAX_CONCURRENT_TASKS", 4, int, 1, 1000),

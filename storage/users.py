@@ -10,7 +10,7 @@ import json
 import sqlite3
 from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from .audit import write_audit
 from .context import StoreContext
@@ -199,6 +199,27 @@ class UsersRepo:
                 (json.dumps(asdict(settings), sort_keys=True), user_id),
             )
         return settings
+
+    async def drop_image(self, user_id: int, which: Literal["selfie", "style"], file_id: str) -> bool:
+        """Forget a stored image that turned out unusable, unless the user has replaced it meanwhile.
+
+        True when it was dropped. Compared and written in one transaction, so a new selfie that arrives
+        while a failing task is being ended is never the one thrown away."""
+        id_field = f"{which}_file_id"
+        cleared: dict[str, Any] = {id_field: None, f"{which}_unique_id": None}
+        async with self._ctx.db.transaction() as tx:
+            text = await tx.value("SELECT settings FROM users WHERE id = ?", (user_id,))
+            if text is None:
+                return False
+            settings = settings_from_json(text)
+            if getattr(settings, id_field) != file_id:
+                return False
+            settings = replace(settings, **cleared)
+            await tx.execute(
+                "UPDATE users SET settings = ? WHERE id = ?",
+                (json.dumps(asdict(settings), sort_keys=True), user_id),
+            )
+        return True
 
     async def _audited_update(
         self,

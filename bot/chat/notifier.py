@@ -35,6 +35,7 @@ from telegram.warnings import PTBDeprecationWarning
 from api_client.clock import Clock, SystemClock
 from api_client.errors import ImageRejected
 from api_client.images import read_header_size
+from bot.chat.alerts import AdminAlerts
 from bot.chat.callbacks import result_keyboard
 from bot.chat.pacing import ChatPacer
 from bot.chat.progress import StatusReporter
@@ -55,7 +56,6 @@ MAX_PHOTO_BYTES: Final = int(FileSizeLimit.PHOTOSIZE_UPLOAD)
 #: Telegram's photo sizes top out around here; a bigger result also goes out untouched, as a document.
 RECOMPRESSED_ABOVE: Final = 1280
 RESULT_FILENAME: Final = "portrait.jpg"
-_MAX_ALERT_CHARS: Final = 3500
 
 
 class TelegramNotifier:
@@ -75,6 +75,13 @@ class TelegramNotifier:
             bot,
             interval=settings.status_edit_interval,
             group_interval=settings.group_status_edit_interval,
+            clock=self._clock,
+            pacer=self.pacer,
+        )
+        self.alerts = AdminAlerts(
+            bot,
+            settings.admin_chat_id,
+            interval=settings.admin_alert_interval,
             clock=self._clock,
             pacer=self.pacer,
         )
@@ -185,6 +192,8 @@ class TelegramNotifier:
 
     async def failed(self, task: Task, error: FriendlyError, lang: str) -> None:
         text = t(error.key, lang, **error.values)
+        if error.hint is not None:
+            text = f"{text}\n\n{t(error.hint, lang)}"
         try:
             async with self.pacer.turn(task.chat_id):
                 await self._bot.send_message(
@@ -194,16 +203,8 @@ class TelegramNotifier:
             raise RecipientGone(task.chat_id) from exc
         await self._final_status(task, "status.stopped", lang)
 
-    async def admin_alert(self, text: str) -> None:
-        chat_id = self._settings.admin_chat_id
-        if chat_id is None:
-            log.warning("admin alert (no ADMIN_CHAT_ID set): %s", text)
-            return
-        try:
-            async with self.pacer.turn(chat_id):
-                await self._bot.send_message(chat_id, text[:_MAX_ALERT_CHARS])
-        except TelegramError as exc:
-            log.error("admin alert could not be sent (%s): %s", type(exc).__name__, text)
+    async def admin_alert(self, text: str, *, kind: str = "other") -> None:
+        await self.alerts.send(text, kind=kind)
 
     def forget(self, task_id: int) -> None:
         self.progress.forget(task_id)

@@ -14,6 +14,7 @@ from telegram.error import Forbidden, TelegramError
 
 from bot.handlers.context import BotContext
 from bot.replies import pick_language, t
+from bot.replies.errors import friendly
 
 log = logging.getLogger(__name__)
 
@@ -25,27 +26,24 @@ async def on_error(update: object, context: BotContext) -> None:
     log.error("unhandled %s while handling update %s", type(error).__name__, where, exc_info=error)
     if isinstance(error, Forbidden) or not isinstance(update, Update):
         return  # the user blocked us (nobody to tell), or no update to answer
-    await _alert_admin(context, f"⚠️ {type(error).__name__} while handling update {where}")
-    await _apologise(update, context)
+    reply = friendly(error) if error is not None else friendly(RuntimeError())
+    if reply.alert_admins:
+        name = type(error).__name__
+        try:
+            notifier = context.services.notifier
+            await notifier.admin_alert(f"⚠️ {name} while handling update {where}", kind=f"handler:{name}")
+        except Exception:
+            log.warning("could not alert the admin chat", exc_info=True)
+    await _apologise(update, context, reply.key)
 
 
-async def _alert_admin(context: BotContext, text: str) -> None:
-    chat_id = context.services.settings.admin_chat_id
-    if chat_id is None:
-        return
-    try:
-        await context.bot.send_message(chat_id, text)
-    except TelegramError:
-        log.warning("could not alert the admin chat", exc_info=True)
-
-
-async def _apologise(update: Update, context: BotContext) -> None:
+async def _apologise(update: Update, context: BotContext, key: str) -> None:
     lang = await _language(update, context)
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(t("error.unexpected", lang), show_alert=True)
+            await update.callback_query.answer(t(key, lang), show_alert=True)
         elif update.effective_message is not None:
-            await update.effective_message.reply_text(t("error.unexpected", lang))
+            await update.effective_message.reply_text(t(key, lang))
     except TelegramError:
         log.warning("could not apologise for update %s", update.update_id, exc_info=True)
 

@@ -79,8 +79,9 @@ class Notifier(Protocol):
         """Tell the user the task ended without a result, in catalogue words."""
         ...
 
-    async def admin_alert(self, text: str) -> None:
-        """Tell the operators (settings.admin_chat_id) about something that is ours to fix."""
+    async def admin_alert(self, text: str, *, kind: str = "other") -> None:
+        """Tell the operators (settings.admin_chat_id) about something that is ours to fix. Alerts of one
+        `kind` are rate-limited together (bot.chat.alerts)."""
         ...
 
     def forget(self, task_id: int) -> None:

@@ -13,8 +13,10 @@ from typing import Final
 from api_client.errors import PollDeadlineExceeded, TaskNotFound
 from bot.jobs.deps import JobDeps
 from bot.jobs.notifier import RecipientGone
+from bot.jobs.params import uses_style_image
+from bot.jobs.upstream import StoredImageUnusable
 from bot.replies import pick_language
-from bot.replies.errors import CANCELLED, FriendlyError, describe
+from bot.replies.errors import CANCELLED, FriendlyError, describe, with_style_hint
 from storage import ALLOWED, TERMINAL, IllegalTransition, Task, TaskState
 
 __all__ = ["BANNED", "BAN_REASON", "GONE_TTL_SECONDS", "Outcomes", "cancel_notice"]
@@ -56,7 +58,8 @@ class Outcomes:
         if isinstance(exc, _EXPIRING) and TaskState.EXPIRED in ALLOWED[task.state]:
             target = TaskState.EXPIRED
         described = describe(exc)
-        code, error = described.code, described.reply
+        code = described.code
+        error = with_style_hint(described.reply, style_used=_style_used(task))
         try:
             task = await self._tasks.transition(task_id, target, expect=task.state, error_code=code)
         except IllegalTransition:
@@ -67,12 +70,25 @@ class Outcomes:
             if isinstance(exc, RecipientGone):
                 self.mark_gone(exc.chat_id)
                 return
+            if isinstance(exc, StoredImageUnusable):
+                await self._drop_image(task, exc)
             await self.tell(task, error)
             if error.alert_admins:
-                kind = type(exc).__name__
-                await self.alert(f"task {task_id} (user {task.user_id}) failed: {code} ({kind})")
+                name = type(exc).__name__
+                text = f"task {task_id} (user {task.user_id}) failed: {code} ({name})"
+                await self.alert(text, kind=f"task:{code}")
         finally:
             self.forget(task_id)
+
+    async def _drop_image(self, task: Task, exc: StoredImageUnusable) -> None:
+        """Forget the unusable picture, so the user's next /anime does not fail on it again."""
+        try:
+            dropped = await self._tasks.drop_image(task.user_id, exc.which, exc.file_id)
+        except Exception:
+            log.exception("task %d: could not drop the unusable %s image", task.id, exc.which)
+            return
+        if dropped:
+            log.info("task %d: dropped user %d's unusable %s image", task.id, task.user_id, exc.which)
 
     async def crashed(self, task_id: int, exc: Exception) -> None:
         log.error("task %d crashed", task_id, exc_info=exc)
@@ -91,9 +107,9 @@ class Outcomes:
         except Exception:
             log.exception("task %d: telling the user failed", task.id)
 
-    async def alert(self, text: str) -> None:
+    async def alert(self, text: str, *, kind: str) -> None:
         try:
-            await self._notifier.admin_alert(text)
+            await self._notifier.admin_alert(text, kind=kind)
         except Exception:
             log.exception("admin alert failed")
 
@@ -120,3 +136,8 @@ class Outcomes:
     async def lang(self, task: Task) -> str:
         user = await self._tasks.user(task.user_id)
         return pick_language(user.language if user is not None else None)
+
+
+def _style_used(task: Task) -> bool:
+    """Whether the task sent a style image: only then may a picture refusal be the style image's fault."""
+    return uses_style_image(task.params) and task.style_file_id is not None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from storage import KEEP, Delivery, Keep, RetryReason, Store, Task, TaskState, User
 
@@ -77,6 +77,9 @@ class ShieldedTasks:
 
     async def release(self, task_id: int, owner: str) -> None:
         await shielded(self._store.tasks.release(task_id, owner))
+
+    async def drop_image(self, user_id: int, which: Literal["selfie", "style"], file_id: str) -> bool:
+        return await shielded(self._store.users.drop_image(user_id, which, file_id))
 
     async def user(self, user_id: int) -> User | None:
         return await shielded(self._store.users.get(user_id))

@@ -6,31 +6,49 @@ which polling failures are worth waiting out, and the one image taken from a fin
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
-from api_client.errors import PortraitAPIError, RateLimited, ServerError, TransportError
+from api_client.errors import ImageRejected, PortraitAPIError, RateLimited, ServerError, TransportError
 from api_client.images import MAX_BASE64_BYTES, prepare_image
 from api_client.models import SubmitRequest, TaskResult
 from bot.jobs.notifier import Notifier
 from bot.jobs.params import to_submit_request, uses_style_image
 from storage import Task
 
-__all__ = ["PAIR_BASE64_BYTES", "build_request", "first_image", "poll_retryable"]
+__all__ = ["PAIR_BASE64_BYTES", "StoredImageUnusable", "build_request", "first_image", "poll_retryable"]
 
 #: Two images must fit the 8 MB request limit together, so each gets a smaller budget than the 4.7 MB cap.
 PAIR_BASE64_BYTES: Final = 3_900_000
+
+
+class StoredImageUnusable(ImageRejected):
+    """One of the task's stored images cannot be used (no longer downloadable, or not decodable): which one
+    (`selfie` or `style`) matters, because the user must replace that one and the bot drops it."""
+
+    def __init__(self, which: Literal["selfie", "style"], file_id: str, cause: ImageRejected) -> None:
+        super().__init__(f"the stored {which} image is unusable: {cause.message}", reason=cause.reason)
+        self.which: Literal["selfie", "style"] = which
+        self.file_id = file_id
 
 
 async def build_request(notifier: Notifier, task: Task) -> SubmitRequest:
     """Download the task's images (the style one only when its choice uses it) and build the request."""
     use_style = uses_style_image(task.params) and task.style_file_id is not None
     budget = PAIR_BASE64_BYTES if use_style else MAX_BASE64_BYTES
-    face = await prepare_image(await notifier.download(task.face_file_id), max_base64_bytes=budget)
+    face = await _prepared(notifier, "selfie", task.face_file_id, budget)
     style: bytes | None = None
     if use_style and task.style_file_id is not None:
-        raw = await notifier.download(task.style_file_id)
-        style = (await prepare_image(raw, max_base64_bytes=budget)).data
-    return to_submit_request(task.params, face.data, style)
+        style = await _prepared(notifier, "style", task.style_file_id, budget)
+    return to_submit_request(task.params, face, style)
+
+
+async def _prepared(
+    notifier: Notifier, which: Literal["selfie", "style"], file_id: str, budget: int
+) -> bytes:
+    try:
+        return (await prepare_image(await notifier.download(file_id), max_base64_bytes=budget)).data
+    except ImageRejected as exc:
+        raise StoredImageUnusable(which, file_id, exc) from exc
 
 
 def poll_retryable(exc: PortraitAPIError) -> bool:

@@ -15,7 +15,7 @@ Adding an error reply is one row here plus its catalogue strings.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from api_client.errors import (
@@ -37,6 +37,7 @@ from api_client.errors import (
 from api_client.images import MIN_SIDE
 from bot.jobs.notifier import DeliveryUncertain, RecipientGone, TryLater
 from bot.jobs.params import PromptTooLong
+from bot.jobs.upstream import StoredImageUnusable
 from storage import GroupCapReached, QuotaExhausted, TooManyActiveTasks
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "error_code",
     "friendly",
     "upload_refusal",
+    "with_style_hint",
 ]
 
 #: Shown in the status message while a rate-limited task waits to be retried automatically.
@@ -73,6 +75,8 @@ class FriendlyError:
     refund: bool = True
     values: dict[str, object] = field(default_factory=dict)
     alert_admins: bool = False
+    #: A second paragraph, e.g. STYLE_HINT when the task's style image may be the cause.
+    hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,13 @@ def _local_rule(exc: BaseException) -> Described:
     return Described(f"local:{exc.rule}", FriendlyError("error.service", True, alert_admins=True))
 
 
+def _stored_image(exc: BaseException) -> Described:
+    """A saved selfie or style image can no longer be used: name it (the job drops it)."""
+    assert isinstance(exc, StoredImageUnusable)
+    reply = FriendlyError(f"error.image.stored_{exc.which}", values=dict(_IMAGE_VALUES))
+    return Described(f"image:{exc.which}:{exc.reason}", reply)
+
+
 def _image(exc: BaseException) -> Described:
     assert isinstance(exc, ImageRejected)
     return Described(
@@ -227,6 +238,7 @@ ERROR_TABLE: Final[tuple[Row, ...]] = (
     Row(RiskRejected, _risk),
     Row(NoFaceDetected, _api("no_face", "error.no_face")),
     Row(LocalValidationError, _local_rule),
+    Row(StoredImageUnusable, _stored_image),
     Row(ImageRejected, _image),
     Row(InvalidRequest, _invalid),
     Row(AuthError, _api("auth", "error.config", alert=True)),
@@ -260,6 +272,20 @@ def error_code(exc: BaseException) -> str:
     return describe(exc).code
 
 
+#: Replies about the input pictures whose cause may be the style image as well as the selfie.
+STYLE_HINT: Final = "error.hint.style"
+_STYLE_MAY_CAUSE: Final = frozenset(
+    {"error.risk.input_image", "error.risk.copyright_input", *_IMAGE_KEYS.values(), *_IMAGE_CODES.values()}
+)
+
+
+def with_style_hint(reply: FriendlyError, *, style_used: bool) -> FriendlyError:
+    """`reply` plus the "your style image may be the cause: /style clear" paragraph, when it applies."""
+    if style_used and reply.key in _STYLE_MAY_CAUSE:
+        return replace(reply, hint=STYLE_HINT)
+    return reply
+
+
 def upload_refusal(reason: str) -> FriendlyError:
     """The reply when a received picture is refused for an ImageRejected `reason` (nothing charged)."""
     return FriendlyError(
@@ -284,6 +310,9 @@ KEYS: Final = frozenset(
         "error.prompt_too_long",
         "error.unexpected",
         "quota.exhausted",
+        "error.image.stored_selfie",
+        "error.image.stored_style",
+        STYLE_HINT,
         "generate.busy",
         "generate.group_cap",
         BUSY_RETRYING,

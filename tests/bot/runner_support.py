@@ -114,7 +114,7 @@ class RecordingNotifier:
         self.in_flight.discard(task.id)
         self.failures.append((task.id, error, lang))
 
-    async def admin_alert(self, text: str) -> None:
+    async def admin_alert(self, text: str, *, kind: str = "other") -> None:
         self.alerts.append(text)
 
     def forget(self, task_id: int) -> None:

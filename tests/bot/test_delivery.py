@@ -204,6 +204,21 @@ async def test_admin_alert_goes_to_the_admin_chat(rig: Rig) -> None:
     assert sent is not None and sent.text == "task 7 failed: auth"
 
 
+async def test_a_flood_of_one_alert_kind_is_summarised_not_repeated(rig: Rig) -> None:
+    """Regression: every failing message of any sender reached the admin chat, so anyone could flood it."""
+    for n in range(20):
+        await rig.notifier.admin_alert(f"task {n} failed: 50400", kind="task:50400")
+    await rig.notifier.admin_alert("bug in /quota", kind="handler:RuntimeError")  # another kind still goes
+    assert [m.text for m in rig.fake.sent_messages(ADMIN_CHAT)] == [
+        "task 0 failed: 50400", "bug in /quota",
+    ]
+    rig.clock.advance(rig.notifier.alerts._interval)
+    await rig.notifier.admin_alert("task 21 failed: 50400", kind="task:50400")
+    last = rig.fake.last_sent(ADMIN_CHAT)
+    assert last is not None and last.text.startswith("task 21 failed: 50400")
+    assert "+19 more" in last.text
+
+
 @dataclass
 class FakeChats:
     """The one storage call delivery makes (`store.chats.get`), for a group that wants private results."""

@@ -56,8 +56,8 @@ async def test_happy_path_delivers_once_and_commits_once(tmp_path: Path) -> None
         ({"seed": 50519}, "face", "50519", "error.risk.copyright_output", 1),
         ({"seed": 60102}, "face", "60102", "error.no_face", 1),
         ({"seed": 50500}, "face", "50500", "error.service", 1),
-        ({}, "tiny", "image:too_small", "error.image.too_small", 0),
-        ({}, "junk", "image:not_image", "error.image.unreadable", 0),
+        ({}, "tiny", "image:selfie:too_small", "error.image.stored_selfie", 0),
+        ({}, "junk", "image:selfie:not_image", "error.image.stored_selfie", 0),
     ],
 )
 async def test_each_failure_reaches_the_user_as_its_message_and_is_refunded(
