@@ -14,7 +14,9 @@ from .errors import (
     StorageError,
     TooManyActiveTasks,
 )
+from .payments import AlreadyRefunded, CreditSources, Payment, PurchaseResult, RefundResult
 from .quotas import Balance, LedgerCheck, LedgerEntry
+from .referrals import Claim, ClaimOutcome
 from .store import Store
 from .tasks import ALLOWED, TERMINAL, NewTask, Task, TaskState
 from .users import Role, User, UserSettings
@@ -23,18 +25,25 @@ __all__ = [
     "ALLOWED",
     "NO_CAP",
     "TERMINAL",
+    "AlreadyRefunded",
     "AuditEntry",
     "Balance",
     "Chat",
+    "Claim",
+    "ClaimOutcome",
     "ClockLike",
+    "CreditSources",
     "GroupCapReached",
     "IllegalTransition",
     "LedgerCheck",
     "LedgerEntry",
     "NewTask",
     "NotFound",
+    "Payment",
+    "PurchaseResult",
     "QuotaCalendar",
     "QuotaExhausted",
+    "RefundResult",
     "Role",
     "Stats",
     "StorageError",
