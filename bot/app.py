@@ -34,6 +34,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.handlers import account, admin, errors, gate, generate, groups, images, prompt, settings, start
 from bot.handlers.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
+from bot.proxy import with_telegram_proxy
 from bot.replies import LANGUAGES, t
 from bot.services import Services, ServicesFactory, open_services
 
@@ -102,7 +103,7 @@ def build_application(settings: Settings, *, services_factory: ServicesFactory |
             await services.close()
 
     application: App = (
-        Application.builder()
+        with_telegram_proxy(Application.builder(), settings)
         .token(settings.telegram_bot_token.value)
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
