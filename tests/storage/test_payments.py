@@ -8,13 +8,13 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from storage import AlreadyRefunded, NotFound, Store, TaskState
+from storage import AlreadyRefunded, NotFound, PurchaseResult, Store, TaskState
 
 from .conftest import add_user, new_task
 from .helpers import drive
 
 
-async def _buy(store: Store, charge: str = "ch-1", credits: int = 10, user_id: int = 1):  # type: ignore[no-untyped-def]
+async def _buy(store: Store, charge: str = "ch-1", credits: int = 10, user_id: int = 1) -> PurchaseResult:
     return await store.payments.record(
         charge, user_id=user_id, credits=credits, stars=50, currency="XTR", payload=f"pack:{credits}:50"
     )
