@@ -1,6 +1,9 @@
 """Builds the Application: the one place handlers are registered, and the services' lifecycle.
 
-Order matters and is all here. Group -2 is the group gate (in groups, drop what is not addressed to us),
+Order matters and is all here. Group -4 takes the two payment updates (a pre-checkout query must always be
+answered, a successful payment always credited, whoever sent it: bot/handlers/payments.py), group -3 is
+private mode (strangers are refused before anything about them is stored: bot/handlers/access.py),
+group -2 is the group gate (in groups, drop what is not addressed to us),
 group -1 the user gate (drop edited messages in every chat, upsert the user, stop banned users). Group 0
 is one ordered list: commands first (the admin commands before the user's /quota, since `/quota <user>` is
 theirs), then photos, then buttons (known patterns before the stale-button catch-all), then group
@@ -19,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -27,14 +30,31 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
+    PreCheckoutQueryHandler,
     TypeHandler,
     filters,
 )
 
+from bot.chat import menus
 from bot.config import Settings
-from bot.handlers import account, admin, errors, gate, generate, groups, images, prompt, settings, start
+from bot.handlers import (
+    access,
+    account,
+    admin,
+    errors,
+    gate,
+    generate,
+    groups,
+    images,
+    invite,
+    payments,
+    prompt,
+    refunds,
+    settings,
+    start,
+)
 from bot.handlers.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
-from bot.replies import LANGUAGES, t
+from bot.proxy import with_telegram_proxy
 from bot.services import Services, ServicesFactory, open_services
 
 log = logging.getLogger(__name__)
@@ -45,20 +65,23 @@ App = Application[Any, BotContext, Any, Any, Any, Any]
 #: gate already stops every edit (CommandHandler would match edited commands); this keeps the message
 #: handlers right on their own.
 NEW = filters.UpdateType.MESSAGE
+PRIVATE = filters.ChatType.PRIVATE
 
 #: Telegram's limits are enforced by PTB's AIORateLimiter with its defaults, which are those limits (30
 #: messages/s overall, 20/minute per group: telegram.constants.FloodLimit); a 429 is retried this many
 #: times after its retry_after. What it lacks (per-chat pacing, fewer edits in groups) is bot/pacing.py.
 TELEGRAM_429_RETRIES = 3
 
-#: Commands shown in Telegram's menu, in this order; descriptions are catalogue keys `command.<name>`.
-MENU_COMMANDS = ("anime", "settings", "prompt", "style", "face", "quota", "history", "cancel", "lang", "help")
+#: Commands shown in Telegram's menu in private chats, in this order; descriptions are catalogue keys
+#: `command.<name>`. Groups and owners get their own menus (bot/chat/menus.py).
+MENU_COMMANDS = menus.USER_COMMANDS
 
 
 def handler_list() -> list[BaseHandler[Any, Any, Any]]:
     """Every group-0 handler, first match wins."""
     return [
         *admin.admin_handlers(),  # above the user's /quota, so `/quota <user>` reaches the admin view
+        *(CommandHandler(name, cb, filters=PRIVATE) for name, cb in refunds.COMMANDS.items()),
         CommandHandler("start", start.start),
         CommandHandler("help", start.help_command),
         CommandHandler(["anime", "generate"], generate.anime),
@@ -70,9 +93,13 @@ def handler_list() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("quota", account.quota),
         CommandHandler("history", account.history),
         CommandHandler("lang", account.lang),
+        CommandHandler("buy", payments.buy, filters=PRIVATE),
+        CommandHandler("paysupport", payments.paysupport),
+        CommandHandler("invite", invite.invite, filters=PRIVATE),
         MessageHandler(NEW & (filters.PHOTO | filters.Document.ALL), images.on_image),
         CallbackQueryHandler(settings.on_button, pattern=r"^(set|menu):"),
         CallbackQueryHandler(generate.repeat, pattern=r"^(again|seed):"),
+        CallbackQueryHandler(payments.on_buy_button, pattern=rf"^{payments.BUTTON_PREFIX}"),
         CallbackQueryHandler(start.stale_button),
         *groups.group_handlers(),
         # New handlers go above this line: below are the catch-alls.
@@ -102,7 +129,7 @@ def build_application(settings: Settings, *, services_factory: ServicesFactory |
             await services.close()
 
     application: App = (
-        Application.builder()
+        with_telegram_proxy(Application.builder(), settings)
         .token(settings.telegram_bot_token.value)
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
@@ -114,6 +141,9 @@ def build_application(settings: Settings, *, services_factory: ServicesFactory |
         .post_shutdown(post_shutdown)
         .build()
     )
+    application.add_handler(PreCheckoutQueryHandler(payments.pre_checkout), group=-4)
+    application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, payments.successful_payment), group=-4)
+    application.add_handler(TypeHandler(Update, access.guard), group=-3)  # private mode: before any record
     application.add_handler(groups.group_gate_handler(), group=-2)  # groups: only what is addressed to us
     application.add_handler(TypeHandler(Update, gate.admit), group=-1)
     application.add_handlers(handler_list())
@@ -122,10 +152,10 @@ def build_application(settings: Settings, *, services_factory: ServicesFactory |
 
 
 async def publish_commands(app: App) -> None:
-    """The command menu in English (default) and Chinese (for clients set to Chinese)."""
-    for lang in LANGUAGES:
-        commands = [BotCommand(name, t(f"command.{name}", lang)) for name in MENU_COMMANDS]
-        await app.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
+    """The command menus per scope (private chats, groups, each owner's chat) and the descriptions, in
+    English (default) and Chinese (for clients set to Chinese): bot/chat/menus.py."""
+    services: Services = app.bot_data[SERVICES_KEY]
+    await menus.publish(app.bot, services.settings)
 
 
 async def start_application(app: App, *, poll_interval: float = 0.0, poll_timeout: int = 10) -> None:

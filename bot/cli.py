@@ -65,8 +65,7 @@ def run(env: dict[str, str] | None = None) -> int:
     if problem:
         print(f"portrait-bot: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    secrets = (settings.telegram_bot_token, settings.volc_access_key, settings.volc_secret_key)
-    setup_logging(settings.log_level, [secret.value for secret in secrets])
+    setup_logging(settings.log_level, settings.secret_values(), settings.log_format)
     log.info("starting: %s", settings.describe())
 
     if asyncio.run(_token_refused(settings)):
@@ -91,10 +90,13 @@ async def _token_refused(settings: Settings) -> bool:
     (Inside run_polling the same failure is logged by PTB with a traceback before it is raised.) Other
     failures, such as Telegram being unreachable, are left to run_polling and its own handling.
     """
+    from bot.proxy import telegram_request
+
     bot = Bot(
         settings.telegram_bot_token.value,
         base_url=settings.telegram_api_url,
         base_file_url=settings.telegram_file_url,
+        request=telegram_request(settings),
     )
     try:
         await bot.initialize()

@@ -15,6 +15,17 @@ from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.config_values import (
+    AccessList,
+    CreditPack,
+    LogFormat,
+    ProxyUrl,
+    parse_access_list,
+    parse_log_format,
+    parse_packs,
+    parse_proxy,
+)
+
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
 DEFAULT_VOLC_ENDPOINT = "https://visual.volcengineapi.com"
 DEFAULT_DB_PATH = "data/portrait-bot.db"
@@ -67,6 +78,19 @@ class Settings:
     max_prompt_length: int = 300
     log_level: str = "INFO"
     worker_id: str = "portrait-bot"
+    #: Packs sold for Telegram Stars (`/buy`); empty: no selling at all.
+    credit_packs: tuple[CreditPack, ...] = ()
+    #: Who to contact about payments and exhausted quotas (`@name`, a URL or an e-mail); shown as given.
+    support_contact: str = ""
+    #: Credits both sides get for a new user joining through an invite link; 0 turns invites off.
+    referral_bonus: int = 0
+    #: Private mode: when either list is set, only these users / chats (and ADMIN_IDS) are served.
+    allowed_users: AccessList = field(default_factory=AccessList)
+    allowed_chats: AccessList = field(default_factory=AccessList)
+    #: Proxies: the Bot API's (bot and getUpdates requests) and, separately, the upstream API's.
+    telegram_proxy: ProxyUrl | None = None
+    volc_proxy: ProxyUrl | None = None
+    log_format: LogFormat = "text"
 
     @property
     def telegram_file_url(self) -> str:
@@ -111,19 +135,35 @@ class Settings:
             max_active_tasks_per_user=reader.number("MAX_ACTIVE_TASKS_PER_USER", 1, int, 1, 100),
             task_deadline_seconds=reader.number("TASK_DEADLINE_SECONDS", 300.0, float, 10.0, 86_400.0),
             status_edit_interval=reader.number("STATUS_EDIT_INTERVAL", 3.0, float, 0.0, 600.0),
-            group_status_edit_interval=reader.number(
-                "GROUP_STATUS_EDIT_INTERVAL", 10.0, float, 0.0, 600.0
-            ),
+            group_status_edit_interval=reader.number("GROUP_STATUS_EDIT_INTERVAL", 10.0, float, 0.0, 600.0),
             chat_send_interval=reader.number("CHAT_SEND_INTERVAL", 1.0, float, 0.0, 60.0),
             max_prompt_length=reader.number("MAX_PROMPT_LENGTH", 300, int, 1, 2000),
             log_level=reader.parse("LOG_LEVEL", "INFO", _log_level),
             # Task leases are held under this name: stable across restarts so a restarted (even killed)
             # bot takes its own tasks back at once; distinct per worker when several share a database.
             worker_id=source.get("WORKER_ID", "").strip() or socket.gethostname(),
+            credit_packs=reader.parse("CREDIT_PACKS", (), parse_packs),
+            support_contact=(source.get("SUPPORT_CONTACT") or "").strip(),
+            referral_bonus=reader.number("REFERRAL_BONUS", 0, int, 0, 1_000_000),
+            allowed_users=reader.parse("ALLOWED_USERS", AccessList(), parse_access_list),
+            allowed_chats=reader.parse("ALLOWED_CHATS", AccessList(), parse_access_list),
+            telegram_proxy=reader.parse("TELEGRAM_PROXY", None, parse_proxy),
+            volc_proxy=reader.parse("VOLC_PROXY", None, parse_proxy),
+            log_format=reader.parse("LOG_FORMAT", "text", parse_log_format),
         )
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return settings
+
+    @property
+    def private_mode(self) -> bool:
+        return bool(self.allowed_users or self.allowed_chats)
+
+    def secret_values(self) -> list[str]:
+        """Every secret text the logs must mask: the token, the keys and any proxy password."""
+        values = [self.telegram_bot_token.value, self.volc_access_key.value, self.volc_secret_key.value]
+        values.extend(proxy.password for proxy in (self.telegram_proxy, self.volc_proxy) if proxy is not None)
+        return [value for value in values if value]
 
     def describe(self) -> dict[str, str]:
         """Every setting as text, secrets masked: what `portrait-bot run` logs at start."""

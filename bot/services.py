@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.handlers.albums import DEFAULT_WINDOW, AlbumCollector
 from bot.jobs.notifier import Notifier
 from bot.jobs.runner import JobRunner
+from bot.proxy import upstream_transport
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ async def open_services(
             endpoint=settings.volc_endpoint,
             qps=settings.upstream_qps,
             max_concurrent_tasks=settings.max_concurrent_tasks,
-            transport=transport,
+            transport=transport if transport is not None else upstream_transport(settings),
             clock=client_clock,
         )
     except BaseException:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from fake_telegram.errors import ApiError, bad_request, forbidden
 from fake_telegram.media import photo_ladder
-from fake_telegram.model import JSON, BotCall, FakeChat, FakeMessage, FakeUser, StoredFile
+from fake_telegram.model import JSON, BotCall, FakeChat, FakeMessage, FakeUser, PaymentsState, StoredFile
 
 T = TypeVar("T")
 DEFAULT_TOKEN = "123456789:TEST-fake-telegram-token"
@@ -67,6 +67,8 @@ class FakeCore:
         self._signal = asyncio.Event()
         self.faults: dict[str, list[ApiError]] = {}  # lower-case method -> errors for its next calls
         self.delays: dict[str, list[float]] = {}  # lower-case method -> late answers for its next calls
+        self.payments = PaymentsState()
+        self.descriptions: dict[tuple[str, str], str] = {}  # (description|short_description, lang) -> text
 
     # -- change signal ---------------------------------------------------------------------------
     def _changed(self) -> None:

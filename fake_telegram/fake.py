@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fake_telegram.driver import UserSide
 from fake_telegram.errors import ApiError, too_many_requests
-from fake_telegram.model import BotCall, FakeChat, FakeMessage
+from fake_telegram.model import JSON, BotCall, FakeChat, FakeMessage
+from fake_telegram.paying import PayingSide
+from fake_telegram.profile import scope_key
 
 
-class FakeTelegram(UserSide):
+class FakeTelegram(PayingSide):
     """A Telegram for one bot: serve it with `create_app`/`serve`, drive it with the user-side methods.
 
     Faults are per method name (case-insensitive) and apply to the next calls in order.
@@ -60,6 +61,18 @@ class FakeTelegram(UserSide):
     def last_sent(self, chat_id: int) -> FakeMessage | None:
         sent = self.sent_messages(chat_id)
         return sent[-1] if sent else None
+
+    def commands_for(
+        self, scope: str = "default", *, chat_id: int | None = None, language_code: str | None = None
+    ) -> list[str]:
+        """The command names set for exactly this scope and language (not Telegram's fallback)."""
+        data: JSON = {"type": scope} if chat_id is None else {"type": scope, "chat_id": chat_id}
+        return [str(c["command"]) for c in self.commands.get(scope_key(data, language_code), [])]
+
+    def description(self, short: bool = False, language_code: str | None = None) -> str:
+        """The bot's (short) description in a language, as set with setMy(Short)Description."""
+        kind = "short_description" if short else "description"
+        return self.descriptions.get((kind, language_code or ""), "")
 
     def file_bytes(self, file_id: str) -> bytes:
         """The original bytes behind a file_id (what the bot uploaded or the user sent)."""

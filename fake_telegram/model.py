@@ -195,3 +195,50 @@ class BotCall:
     def chat_id(self) -> int | str | None:
         value = self.params.get("chat_id")
         return value if isinstance(value, int | str) else None
+
+
+# -- payments in Telegram Stars (fake_telegram/payments.py, fake_telegram/paying.py) -----------------------
+@dataclass
+class Invoice:
+    """What the bot put in an invoice message (the payload is the bot's secret, not in the message)."""
+
+    message: FakeMessage
+    title: str
+    payload: str
+    currency: str
+    total_amount: int
+
+
+@dataclass
+class PreCheckout:
+    id: str
+    user: FakeUser
+    invoice: Invoice
+    asked_at: float
+    answered: bool = False
+    ok: bool | None = None
+    error_message: str | None = None
+
+
+@dataclass
+class Charge:
+    charge_id: str
+    user: FakeUser
+    chat: FakeChat
+    invoice: Invoice
+    message: FakeMessage  # the successful_payment message
+    query_id: str = ""  # the pre_checkout_query that made it
+    refunded: bool = False
+
+
+@dataclass
+class PaymentsState:
+    invoices: dict[tuple[int, int], Invoice] = field(default_factory=dict)
+    queries: dict[str, PreCheckout] = field(default_factory=dict)
+    charges: dict[str, Charge] = field(default_factory=dict)
+    next_number: int = 1
+
+    def number(self) -> int:
+        value = self.next_number
+        self.next_number += 1
+        return value

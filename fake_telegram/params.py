@@ -20,6 +20,8 @@ from fake_telegram.errors import bad_request
 TEXT_PARAMS = frozenset({
     "text", "caption", "parse_mode", "action", "callback_query_id", "file_id", "url", "language_code",
     "photo", "document", "description", "short_description", "name", "title", "emoji",
+    "payload", "currency", "provider_token", "start_parameter", "pre_checkout_query_id", "error_message",
+    "telegram_payment_charge_id",
 })  # fmt: skip
 
 

@@ -6,16 +6,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fake_telegram import send
+from fake_telegram import payments, profile, send
 from fake_telegram.core import DEFAULT_UPDATES, FakeCore
 from fake_telegram.errors import ApiError, bad_request
 from fake_telegram.media import MAX_DOWNLOAD, render
 from fake_telegram.model import JSON, FakeChat, FakeUser
 from fake_telegram.params import Params
+from fake_telegram.profile import checked_scope, scope_key
 
 Handler = Callable[[FakeCore, Params], Awaitable[Any]]
 CHAT_ACTIONS = {
@@ -99,10 +99,11 @@ async def get_webhook_info(fake: FakeCore, p: Params) -> Any:
 
 def _scope_key(p: Params) -> str:
     scope = p.obj("scope") or {"type": "default"}
-    return f"{json.dumps(scope, sort_keys=True)}|{p.string('language_code') or ''}"
+    return scope_key(scope, p.string("language_code"))
 
 
 async def set_my_commands(fake: FakeCore, p: Params) -> Any:
+    key = checked_scope(fake, p)
     commands = p.obj("commands")
     if not isinstance(commands, list) or len(commands) > 100:
         raise bad_request("commands must be an array of at most 100 BotCommand")
@@ -112,7 +113,7 @@ async def set_my_commands(fake: FakeCore, p: Params) -> Any:
             raise bad_request("BOT_COMMAND_INVALID")
         if not 1 <= len(str(command.get("description", ""))) <= 256:
             raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
-    fake.commands[_scope_key(p)] = [dict(c) for c in commands]
+    fake.commands[key] = [dict(c) for c in commands]
     return True
 
 
@@ -260,8 +261,10 @@ METHODS: dict[str, Handler] = {
     "getchat": get_chat,
     "leavechat": leave_chat,
     "setmessagereaction": set_message_reaction,
+    **payments.METHODS,
+    **profile.METHODS,
     **dict.fromkeys(
-        ("setmydescription", "setmyshortdescription", "setmyname", "close", "logout",
+        ("setmyname", "close", "logout",
          "setchatmenubutton", "setmydefaultadministratorrights"),
         accept,
     ),

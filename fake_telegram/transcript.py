@@ -41,6 +41,10 @@ def describe(message: FakeMessage, *, edited: bool = False) -> str:
     if message.body:
         pieces.append(message.body)
     for key, value in message.service.items():
+        if key == "invoice" and isinstance(value, dict):
+            pieces.append(f"[invoice {value['title']}: {value['description']} — "
+                          f"{value['total_amount']} {value['currency']}]")  # fmt: skip
+            continue
         if isinstance(value, list):
             value = ", ".join(str(v.get("first_name", v)) if isinstance(v, dict) else str(v) for v in value)
         pieces.append(f"[{key} {value}]")

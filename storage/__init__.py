@@ -14,7 +14,9 @@ from .errors import (
     StorageError,
     TooManyActiveTasks,
 )
+from .payments import AlreadyRefunded, CreditSources, Payment, PurchaseResult, RefundResult
 from .quotas import Balance, LedgerCheck, LedgerEntry
+from .referrals import Claim, ClaimOutcome
 from .store import Store
 from .tasks import ALLOWED, KEEP, TERMINAL, Delivery, Keep, NewTask, RetryReason, Task, TaskState
 from .users import Role, User, UserSettings
@@ -24,10 +26,14 @@ __all__ = [
     "KEEP",
     "NO_CAP",
     "TERMINAL",
+    "AlreadyRefunded",
     "AuditEntry",
     "Balance",
     "Chat",
+    "Claim",
+    "ClaimOutcome",
     "ClockLike",
+    "CreditSources",
     "Delivery",
     "GroupCapReached",
     "IllegalTransition",
@@ -36,8 +42,11 @@ __all__ = [
     "LedgerEntry",
     "NewTask",
     "NotFound",
+    "Payment",
+    "PurchaseResult",
     "QuotaCalendar",
     "QuotaExhausted",
+    "RefundResult",
     "RetryReason",
     "Role",
     "Stats",

@@ -65,6 +65,46 @@ _STRAY = """
 SELECT l.id, l.task_id, l.kind FROM ledger l
 WHERE (l.kind IN ('reserve', 'commit', 'refund')) != (l.task_id IS NOT NULL)
    OR (l.task_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = l.task_id))
+   OR (l.kind IN ('purchase', 'purchase_refund', 'referral')) != (l.ref IS NOT NULL)
+"""
+
+# A payment must match its ledger: one 'purchase' of exactly its credits for its user, and a
+# 'purchase_refund' taking back `reversed` iff it was refunded (reversed + shortfall = the pack's credits).
+_PAYMENTS = """
+SELECT p.charge_id, p.state, p.credits, p.reversed, p.shortfall, b.id AS b_id, r.id AS r_id
+FROM payments p
+LEFT JOIN ledger b ON b.kind = 'purchase' AND b.ref = p.charge_id
+LEFT JOIN ledger r ON r.kind = 'purchase_refund' AND r.ref = p.charge_id
+WHERE NOT (
+    b.id IS NOT NULL AND b.user_id = p.user_id AND b.credits = p.credits AND b.free = 0
+    AND CASE p.state
+        WHEN 'paid' THEN r.id IS NULL AND p.reversed = 0 AND p.shortfall = 0
+        WHEN 'refunded' THEN r.id IS NOT NULL AND r.user_id = p.user_id AND r.credits = -p.reversed
+                             AND r.free = 0 AND p.reversed + p.shortfall = p.credits
+        ELSE 0 END
+)
+"""
+
+_PURCHASE_ROWS = """
+SELECT l.id, l.kind, l.ref FROM ledger l
+WHERE l.kind IN ('purchase', 'purchase_refund')
+  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.charge_id = l.ref AND p.user_id = l.user_id)
+"""
+
+# A referral pays its bonus to exactly its two users, once each; every 'referral' entry has its referral.
+_REFERRALS = """
+SELECT f.invitee_id, f.inviter_id,
+       (SELECT COUNT(*) FROM ledger l WHERE l.kind = 'referral' AND l.ref = 'referral:' || f.invitee_id
+            AND l.user_id IN (f.invitee_id, f.inviter_id) AND l.credits = f.bonus AND l.free = 0) AS paid,
+       (SELECT COUNT(*) FROM ledger l WHERE l.kind = 'referral' AND l.ref = 'referral:' || f.invitee_id)
+           AS entries
+FROM referrals f WHERE paid != 2 OR entries != 2
+"""
+
+_REFERRAL_ROWS = """
+SELECT l.id, l.ref FROM ledger l
+WHERE l.kind = 'referral'
+  AND NOT EXISTS (SELECT 1 FROM referrals f WHERE l.ref = 'referral:' || f.invitee_id)
 """
 
 
@@ -91,6 +131,7 @@ async def find_problems(s: Session) -> list[str]:
         )
     for row in await s.all(_STRAY):
         problems.append(f"ledger {row['id']}: {row['kind']} with task {row['task_id']} is misplaced")
+    problems.extend(await _payment_problems(s))
     latest_default = await s.value(
         "SELECT COALESCE(allowance, -1) FROM ledger WHERE user_id IS NULL AND kind = 'daily' "
         "ORDER BY id DESC LIMIT 1"
@@ -98,4 +139,25 @@ async def find_problems(s: Session) -> list[str]:
     stored_default = await s.value("SELECT CAST(value AS INTEGER) FROM config WHERE key = ?", (DEFAULT_KEY,))
     if latest_default != stored_default:
         problems.append(f"default daily allowance {stored_default} but ledger says {latest_default}")
+    return problems
+
+
+async def _payment_problems(s: Session) -> list[str]:
+    """Purchases, their refunds and referral bonuses against the payments and referrals tables."""
+    problems: list[str] = []
+    for row in await s.all(_PAYMENTS):
+        problems.append(
+            f"payment {row['charge_id']}: {row['state']} ({row['credits']} credits, "
+            f"reversed {row['reversed']}, shortfall {row['shortfall']}) does not match its ledger "
+            f"(purchase={row['b_id']}, refund={row['r_id']})"
+        )
+    for row in await s.all(_PURCHASE_ROWS):
+        problems.append(f"ledger {row['id']}: {row['kind']} of payment {row['ref']} that does not exist")
+    for row in await s.all(_REFERRALS):
+        problems.append(
+            f"referral of {row['invitee_id']} by {row['inviter_id']}: {row['entries']} ledger entries, "
+            f"{row['paid']} of them right (expected 2)"
+        )
+    for row in await s.all(_REFERRAL_ROWS):
+        problems.append(f"ledger {row['id']}: {row['ref']} without a referral")
     return problems

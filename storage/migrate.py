@@ -2,6 +2,10 @@
 
 Each file runs inside one BEGIN IMMEDIATE together with its `schema_version` row, so a crash mid-migration
 leaves the previous version intact and the next start simply applies it again.
+
+Numbers are handed out per feature before the features are written, so a branch may ship 0006 while 0003
+lands later: numbers must be unique, not contiguous, and every shipped migration not yet recorded in
+`schema_version` is applied (in number order), not only those above the highest one recorded.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ def available() -> list[Migration]:
         if match:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
-    if [m.version for m in found] != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migrations must be numbered 1..n without gaps: {[m.version for m in found]}")
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions) or not versions or versions[0] < 1:
+        raise RuntimeError(f"migrations must have unique numbers from 1 up: {versions}")
     return found
 
 
@@ -53,13 +58,19 @@ async def current_version(conn: aiosqlite.Connection) -> int:
     return int(rows[0][0])
 
 
+async def applied_versions(conn: aiosqlite.Connection) -> set[int]:
+    await conn.execute(_SCHEMA_VERSION)
+    return {int(row[0]) for row in await conn.execute_fetchall("SELECT version FROM schema_version")}
+
+
 async def migrate(conn: aiosqlite.Connection, *, now: float, target: int | None = None) -> int:
     """Bring the database up to `target` (default: the newest); returns the version it is at afterwards."""
     version = await current_version(conn)
     if version > latest_version():
         raise RuntimeError(f"database schema {version} is newer than this code ({latest_version()})")
+    applied = await applied_versions(conn)
     for migration in available():
-        if migration.version <= version or (target is not None and migration.version > target):
+        if migration.version in applied or (target is not None and migration.version > target):
             continue
         # executescript runs the whole file; the explicit BEGIN/COMMIT make it one atomic step.
         script = (
@@ -73,5 +84,5 @@ async def migrate(conn: aiosqlite.Connection, *, now: float, target: int | None 
             if conn.in_transaction:
                 await conn.rollback()
             raise
-        version = migration.version
+        version = max(version, migration.version)
     return version

@@ -43,7 +43,8 @@ class LedgerEntry:
     id: int
     user_id: int | None  # None: a change to the default allowance for everyone
     task_id: int | None
-    kind: str  # grant | adjust | reserve | commit | refund | daily | reset
+    #: grant | adjust | reserve | commit | refund | daily | reset | purchase | purchase_refund | referral
+    kind: str
     free: int  # change to the day's used free units
     credits: int  # change to the credit balance
     actor: int | None
@@ -51,6 +52,7 @@ class LedgerEntry:
     at: float
     day: str | None = None  # the quota day a free-unit change belongs to
     allowance: int | None = None  # the new allowance of a 'daily' entry
+    ref: str | None = None  # the outside key of a purchase, its refund or a referral bonus
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,12 @@ async def ledger_row(
     allowance: int | None = None,
     actor: int | None = None,
     reason: str = "",
+    ref: str | None = None,
 ) -> None:
     await tx.execute(
-        "INSERT INTO ledger (user_id, task_id, kind, free, credits, day, allowance, actor, reason, at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (user_id, task_id, kind, free, credits, day, allowance, actor, reason, at),
+        "INSERT INTO ledger (user_id, task_id, kind, free, credits, day, allowance, actor, reason, at, ref) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (user_id, task_id, kind, free, credits, day, allowance, actor, reason, at, ref),
     )
 
 
@@ -248,6 +251,7 @@ class QuotasRepo:
                 at=row["at"],
                 day=row["day"],
                 allowance=row["allowance"],
+                ref=row["ref"],
             )
             for row in rows
         ]

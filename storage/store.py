@@ -11,7 +11,9 @@ from .clock import ClockLike, QuotaCalendar, as_now
 from .context import StoreContext
 from .db import Database, Synchronous
 from .migrate import migrate
+from .payments import PaymentsRepo
 from .quotas import QuotasRepo
+from .referrals import ReferralsRepo
 from .tasks import TasksRepo
 from .users import UsersRepo
 
@@ -27,6 +29,8 @@ class Store:
         self.quotas = QuotasRepo(ctx)
         self.tasks = TasksRepo(ctx)
         self.admin = AdminRepo(ctx)
+        self.payments = PaymentsRepo(ctx)
+        self.referrals = ReferralsRepo(ctx)
 
     @classmethod
     async def open(

@@ -25,6 +25,8 @@ from typing import Any, TextIO
 
 from bot.admin.args import MAX_AMOUNT, AdminError, parse_amount
 from bot.admin.ops import CLI_ACTOR, AdminOps
+from bot.admin.refund_cli import PAYMENT_COLUMNS, cli_refunder
+from bot.admin.refunds import payments_of, refund
 from bot.admin.tables import as_row, fields_block, rows_of, table, to_json
 from bot.config import ConfigError, Settings
 from bot.replies import t
@@ -80,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["check"])
     p = command("audit", "latest admin actions")
     p.add_argument("--limit", type=int, default=20)
+    p = command("payments", "one user's Stars payments, newest first (charge ids for refund)")
+    p.add_argument("user")
+    p = command("refund", "refund a Stars payment through Telegram and take its credits back")
+    p.add_argument("charge_id", help="telegram_payment_charge_id (see `payments`)")
+    p.add_argument("--reason", default="")
     p = sub.add_parser("export", help="users and ledger as CSV or JSON")
     p.add_argument("--format", choices=["csv", "json"], default="json")
     p.add_argument("--table", choices=["users", "ledger"], help="only one table (CSV on stdout needs it)")
@@ -123,6 +130,7 @@ async def _run(args: argparse.Namespace, settings: Settings, db_path: Path, out:
     )
     try:
         ops = AdminOps(store, actor=CLI_ACTOR, via=f"cli:{_os_user()}")
+        args.settings = settings  # a refund reaches Telegram with the bot's token, URL and proxy
         handler = _COMMANDS[args.command]
         return await handler(ops, args, out)
     finally:
@@ -294,7 +302,23 @@ def _write(path: str | None, out: TextIO, text: str) -> None:
         print(text, file=out, end="" if text.endswith("\n") else "\n")
 
 
+async def _payments(ops: AdminOps, args: argparse.Namespace, out: TextIO) -> int:
+    rows = rows_of(await payments_of(ops, await _user_id(ops, args.user)))
+    _emit(out, args, rows, table(rows, PAYMENT_COLUMNS))
+    return EXIT_OK
+
+
+async def _refund(ops: AdminOps, args: argparse.Namespace, out: TextIO) -> int:
+    """Needs TELEGRAM_BOT_TOKEN (and TELEGRAM_API_URL / TELEGRAM_PROXY as the bot uses them)."""
+    done = await refund(ops, cli_refunder(args.settings), args.charge_id, args.reason)
+    row = as_row(done.result.payment) | {"credits_now": done.result.credits}
+    _emit(out, args, row, fields_block(row))
+    return EXIT_OK
+
+
 _COMMANDS = {
+    "payments": _payments,
+    "refund": _refund,
     "users": _users, "user": _user, "grant": _grant, "set-daily": _set_daily, "ban": _ban, "unban": _unban,
     "stats": _stats, "tasks": _tasks, "ledger": _ledger, "audit": _audit, "export": _export,
 }

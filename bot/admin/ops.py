@@ -65,6 +65,10 @@ class AdminOps:
             return reason
         return f"{reason} (via {self._via})" if reason else f"via {self._via}"
 
+    def why(self, reason: str) -> str:
+        """The reason as recorded: cleaned, with the front end (`via cli:<name>`) appended."""
+        return self._why(reason)
+
     async def require_user(self, user_id: int) -> User:
         user = await self.store.users.get(user_id)
         if user is None:

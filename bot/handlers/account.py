@@ -7,26 +7,44 @@ from telegram import Update
 from bot.handlers.context import BotContext
 from bot.handlers.reply import say
 from bot.replies import LANGUAGES, t
+from bot.replies.plural import credits_text
 from bot.replies.timefmt import clock_time, reset_time
 
 HISTORY_LIMIT = 10
 
 
 async def quota(update: Update, context: BotContext) -> None:
-    """Free portraits left today, credits, and when the daily allowance comes back."""
-    if update.effective_user is None:
+    """Free portraits left today, credits (and where they came from), when the allowance comes back."""
+    message = update.effective_message
+    if update.effective_user is None or message is None:
         return
-    balance = await context.services.store.quotas.balance(update.effective_user.id)
-    resets = reset_time(balance.resets_at, context.services.settings.quota_timezone, context.lang)
-    await say(
-        update,
-        context,
-        "quota.text",
-        free_left=balance.free_left,
-        daily=balance.daily_allowance,
-        credits=balance.credits,
-        resets=resets,
-    )
+    services, lang = context.services, context.lang
+    balance = await services.store.quotas.balance(update.effective_user.id)
+    resets = reset_time(balance.resets_at, services.settings.quota_timezone, lang)
+    lines = [
+        t(
+            "quota.text", lang, free_left=balance.free_left, daily=balance.daily_allowance,
+            credits=balance.credits, resets=resets,
+        )
+    ]  # fmt: skip
+    lines.extend(await credit_sources(context, update.effective_user.id))
+    await message.reply_text("\n".join(lines), do_quote=True)
+
+
+async def credit_sources(context: BotContext, user_id: int) -> list[str]:
+    """Purchases and invite bonuses (net of refunds), and how to get more when either feature is on."""
+    services, lang = context.services, context.lang
+    sources = await services.store.payments.sources(user_id)
+    lines = []
+    if sources.purchased:
+        lines.append(t("quota.purchased", lang, credits=credits_text(sources.purchased, lang)))
+    if sources.referral:
+        lines.append(t("quota.referral", lang, credits=credits_text(sources.referral, lang)))
+    if services.settings.credit_packs:
+        lines.append(t("quota.buy_hint", lang))
+    if services.settings.referral_bonus:
+        lines.append(t("quota.invite_hint", lang))
+    return lines
 
 
 async def history(update: Update, context: BotContext) -> None:

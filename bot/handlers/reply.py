@@ -7,6 +7,7 @@ answers (so in groups it is clear whom it is for), and must cope with updates th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from telegram import Message, Update
@@ -27,15 +28,27 @@ async def say(update: Update, context: BotContext, key: str, /, **values: Any) -
 
 
 async def say_error(
-    update: Update, context: BotContext, error: BaseException | FriendlyError
+    update: Update,
+    context: BotContext,
+    error: BaseException | FriendlyError,
+    *,
+    extras: Sequence[str] = (),
 ) -> Message | None:
-    """Reply with what the error table says about `error` (a failure, or a reply the table already gave).
+    """Reply with what the error table says about `error` (a failure, or a reply the table already gave),
+    its hint, and `extras` (finished lines, e.g. how to buy more) as further paragraphs.
 
     A `resets_at` value (epoch seconds) becomes `{resets}` in the reader's language and the quota zone.
     """
+    message = update.effective_message
+    if message is None:
+        return None
     reply = error if isinstance(error, FriendlyError) else describe(error).reply
     values = dict(reply.values)
     resets_at = values.pop("resets_at", None)
     if isinstance(resets_at, int | float):
         values["resets"] = reset_time(resets_at, context.services.settings.quota_timezone, context.lang)
-    return await say(update, context, reply.key, **values)
+    paragraphs = [t(reply.key, context.lang, **values)]
+    if reply.hint is not None:
+        paragraphs.append(t(reply.hint, context.lang))
+    paragraphs += extras
+    return await message.reply_text("\n\n".join(paragraphs), do_quote=True)

@@ -1,12 +1,14 @@
-"""/start, /help, unknown commands and stray text: the bot explaining itself."""
+"""/start (also with an invite deep link), /help, unknown commands and stray text: the bot explains itself."""
 
 from __future__ import annotations
 
 from telegram import Update
 
 from bot.chat.callbacks import stale_answer
+from bot.handlers import invite
 from bot.handlers.context import BotContext
 from bot.handlers.reply import say
+from bot.replies.plural import credits_text
 
 
 async def start(update: Update, context: BotContext) -> None:
@@ -14,6 +16,7 @@ async def start(update: Update, context: BotContext) -> None:
     user = update.effective_user
     if user is None:
         return
+    claim = await invite.claim_from_start(update, context)  # before the welcome, so it shows the bonus
     balance = await context.services.store.quotas.balance(user.id)
     await say(
         update,
@@ -22,8 +25,10 @@ async def start(update: Update, context: BotContext) -> None:
         name=user.first_name,
         free_left=balance.free_left,
         daily=balance.daily_allowance,
-        credits=balance.credits,
+        credits=credits_text(balance.credits, context.lang),
     )
+    if claim is not None:
+        await invite.announce(update, context, claim)
 
 
 async def help_command(update: Update, context: BotContext) -> None:

@@ -16,6 +16,7 @@ from telegram.constants import ChatType
 
 from bot.chat.progress import status_text
 from bot.handlers.context import BotContext
+from bot.handlers.payments import quota_exhausted_extras
 from bot.handlers.reply import say, say_error
 from bot.jobs.params import PromptTooLong, build_params
 from storage import GroupCapReached, NewTask, QuotaExhausted, Task, TooManyActiveTasks
@@ -96,7 +97,10 @@ async def _create(update: Update, context: BotContext, new: NewTask) -> Task | N
     try:
         task, created = await context.services.store.tasks.create(new)
     except (QuotaExhausted, TooManyActiveTasks, GroupCapReached) as refused:
-        await say_error(update, context, refused)
+        extras = []
+        if isinstance(refused, QuotaExhausted):  # where more portraits come from, when there is a way
+            extras = quota_exhausted_extras(context.services.settings, context.lang)
+        await say_error(update, context, refused, extras=extras)
         return None
     if not created:
         log.info("task %s already exists for %s: update re-delivered", task.id, new.origin_key)

@@ -20,7 +20,7 @@ from api_client.clock import FakeClock
 from api_client.emulator import EmulatorConfig, create_app
 from bot.app import App, build_application, handler_list, start_application, stop_application
 from bot.config import Secret, Settings
-from bot.handlers import account, admin, groups
+from bot.handlers import access, account, admin, groups, payments
 from bot.handlers.context import SERVICES_KEY
 from bot.handlers.permissions import CACHE_KEY, ChatAdminCache
 from bot.services import Services, open_services
@@ -134,4 +134,8 @@ async def test_group_gate_runs_before_the_user_gate(tmp_path: Path) -> None:
     app = build_application(settings)
     gate_groups = {group: [_callback(h) for h in hs] for group, hs in app.handlers.items() if group < 0}
     assert groups.group_gate in gate_groups[-2]
-    assert min(gate_groups) == -2
+    # Before it only the payment updates (always answered / credited) and private mode (stores nothing).
+    assert {group: hs for group, hs in gate_groups.items() if group < -2} == {
+        -4: [payments.pre_checkout, payments.successful_payment],
+        -3: [access.guard],
+    }

@@ -8,7 +8,7 @@ from tests.e2e.conftest import Harness, Person, says
 
 async def test_start_welcomes_by_name_and_shows_todays_quota(alice: Person) -> None:
     reply = await alice.say("/start")
-    assert reply.body == t("start.welcome", "en", name="Alice", free_left=3, daily=3, credits=0)
+    assert reply.body == t("start.welcome", "en", name="Alice", free_left=3, daily=3, credits="0 credits")
     assert reply.reply_to is not None and reply.reply_to.body == "/start"
 
 

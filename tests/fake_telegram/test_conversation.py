@@ -143,6 +143,7 @@ async def test_wrong_token_is_invalid_token(fake: FakeTelegram) -> None:
 
 async def test_commands_are_recorded_per_scope(fake: FakeTelegram, echo: EchoBot) -> None:
     bot = echo.app.bot
+    fake.private_chat(fake.add_user(1001, "Owner"))  # a chat scope needs a chat Telegram knows
     await bot.set_my_commands([BotCommand("start", "Start"), BotCommand("anime", "Make a portrait")])
     await bot.set_my_commands([BotCommand("stats", "Stats")], scope=BotCommandScopeChat(1001))
 
