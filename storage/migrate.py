@@ -84,7 +84,9 @@ def _has_sql(text: str) -> bool:
 async def applied_versions(conn: aiosqlite.Connection) -> set[int]:
     """Versions recorded in the file; reads only (a file without the table is at nothing)."""
     exists = list(
-        await conn.execute_fetchall("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
+        await conn.execute_fetchall(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        )
     )
     if not exists:
         return set()
@@ -103,9 +105,7 @@ def unknown_versions(applied: set[int]) -> set[int]:
 
 def pending(applied: set[int], target: int | None = None) -> list[Migration]:
     """Shipped migrations not yet recorded (up to `target`), in the order they must run."""
-    return [
-        m for m in available() if m.version not in applied and (target is None or m.version <= target)
-    ]
+    return [m for m in available() if m.version not in applied and (target is None or m.version <= target)]
 
 
 async def migrate(conn: aiosqlite.Connection, *, now: float, target: int | None = None) -> int:

@@ -37,11 +37,11 @@ asyncio.run(main())
 
 
 async def _open_together(path: Path, count: int) -> list[tuple[int | None, str, str]]:
+    pipe = asyncio.subprocess.PIPE
     children = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _CHILD, str(path), str(ROOT),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable, "-c", _CHILD, str(path), str(ROOT), stdin=pipe, stdout=pipe, stderr=pipe
+        )
         for _ in range(count)
     ]
     for child in children:
