@@ -4,16 +4,22 @@ SQL only: no HTTP, no Telegram. See docs/ARCHITECTURE.md ("storage") for the con
 """
 
 from .admin import AuditEntry, Stats, TopUser
+from .backup import BackupError, BackupResult, backup_database
 from .chats import NO_CAP, Chat
 from .clock import ClockLike, QuotaCalendar
 from .errors import (
     GroupCapReached,
+    HasActiveTasks,
     IllegalTransition,
     NotFound,
     QuotaExhausted,
+    QuotaTimezoneMismatch,
+    ReadOnlyStore,
+    SchemaMismatch,
     StorageError,
     TooManyActiveTasks,
 )
+from .privacy import Forgotten, Purged
 from .quotas import Balance, LedgerCheck, LedgerEntry
 from .store import Store
 from .tasks import ALLOWED, TERMINAL, NewTask, Task, TaskState
@@ -24,18 +30,26 @@ __all__ = [
     "NO_CAP",
     "TERMINAL",
     "AuditEntry",
+    "BackupError",
+    "BackupResult",
     "Balance",
     "Chat",
     "ClockLike",
+    "Forgotten",
     "GroupCapReached",
+    "HasActiveTasks",
     "IllegalTransition",
     "LedgerCheck",
     "LedgerEntry",
     "NewTask",
     "NotFound",
+    "Purged",
     "QuotaCalendar",
     "QuotaExhausted",
+    "QuotaTimezoneMismatch",
+    "ReadOnlyStore",
     "Role",
+    "SchemaMismatch",
     "Stats",
     "StorageError",
     "Store",
@@ -45,4 +59,5 @@ __all__ = [
     "TopUser",
     "User",
     "UserSettings",
+    "backup_database",
 ]

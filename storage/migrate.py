@@ -23,6 +23,8 @@ from importlib import resources
 
 import aiosqlite
 
+from .errors import SchemaMismatch
+
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 _SCHEMA_VERSION = """
@@ -121,10 +123,7 @@ async def migrate(conn: aiosqlite.Connection, *, now: float, target: int | None 
             applied = await applied_versions(conn)
             newer = unknown_versions(applied)
             if newer:
-                raise RuntimeError(
-                    f"database schema has migration(s) {sorted(newer)} that this code does not know: "
-                    f"it is newer than this code ({latest_version()})"
-                )
+                raise SchemaMismatch(behind=[], unknown=sorted(newer), expected=latest_version())
             todo = pending(applied, target)
             if todo:
                 step = todo[0]
