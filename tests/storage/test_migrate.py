@@ -8,8 +8,8 @@ import aiosqlite
 import pytest
 
 from storage import Store, TaskState
-from storage.errors import SchemaMismatch
 from storage import migrate as migrate_module
+from storage.errors import SchemaMismatch
 from storage.migrate import Migration, available, current_version, latest_version, migrate, statements
 
 from .conftest import FakeClock
@@ -45,7 +45,7 @@ SHIPPED = [m.version for m in available()]
 
 def test_migrations_are_numbered_uniquely_from_one() -> None:
     # Numbers are reserved per change in flight, so a build may skip some (see migrate.py).
-    assert SHIPPED[0] == 1 and SHIPPED == sorted(set(SHIPPED)) and len(SHIPPED) >= 2
+    assert SHIPPED[0] == 1 and sorted(set(SHIPPED)) == SHIPPED and len(SHIPPED) >= 2
 
 
 async def test_from_empty(db_path: Path, clock: FakeClock) -> None:
@@ -114,7 +114,7 @@ async def test_a_failing_migration_leaves_the_previous_version_intact(
 async def test_a_migration_numbered_below_the_newest_applied_one_still_runs(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Branches reserve numbers ahead: a file may have 1, 2, 5 applied when a build that also has 3 opens it."""
+    """Numbers are reserved ahead: a file may have 1, 2, 5 applied when a build that also has 3 opens it."""
     shipped = available()
     later = Migration(latest_version() + 2, "later", "CREATE TABLE later_t (x INTEGER);")
     between = Migration(latest_version() + 1, "between", "CREATE TABLE between_t (x INTEGER); -- a; comment")

@@ -105,12 +105,16 @@ async def test_purge_deletes_only_old_finished_tasks(store: Store, clock: FakeCl
     assert (await store.quotas.check()).ok
     assert (await store.tasks.transition(old_running.id, TaskState.FAILED)).reservation == "refunded"
     assert (await store.quotas.check()).ok
-    assert "2 finished tasks older than 30 days deleted: retention" in (await store.admin.audit_log())[0].details
+    audit = (await store.admin.audit_log())[0]
+    assert audit.action == "purge"
+    assert audit.details == "2 finished tasks older than 30 days deleted: retention"
     with pytest.raises(ValueError):
         await store.privacy.purge_finished(0, actor=0)
 
 
-async def test_purge_works_in_batches(store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_purge_works_in_batches(
+    store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from storage import privacy
 
     monkeypatch.setattr(privacy, "PURGE_BATCH", 2)
