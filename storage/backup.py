@@ -57,12 +57,12 @@ async def backup_database(source: str | os.PathLike[str], target: str | os.PathL
 def _check_paths(source: Path, target: Path) -> None:
     if not source.exists():
         raise BackupError(f"no database at {source}")
+    if target.resolve() == source.resolve():
+        raise BackupError("the backup must go to another file than the database")
     if target.exists():
         raise BackupError(f"{target} exists already; choose a new file name")
     if not target.parent.is_dir():
         raise BackupError(f"directory {target.parent} does not exist")
-    if target.resolve() == source.resolve():
-        raise BackupError("the backup must go to another file than the database")
 
 
 def _finish(copy: sqlite3.Connection) -> str:
