@@ -125,6 +125,9 @@ class Database:
         if read_only:
             if memory:
                 raise ValueError("an in-memory database cannot be opened read-only")
+            # Checked up front: a failed aiosqlite connect leaves its worker thread behind.
+            if not await asyncio.to_thread(Path(path).is_file):
+                raise FileNotFoundError(f"no database at {path}")
             conn = await _connect(read_only_uri(path), busy_timeout_ms, uri=True)
             try:
                 await conn.execute("PRAGMA query_only=ON")
