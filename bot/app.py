@@ -34,6 +34,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.handlers import account, admin, errors, gate, generate, groups, images, prompt, settings, start
 from bot.handlers.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
+from bot.handlers.privacy import privacy_handlers
 from bot.replies import LANGUAGES, t
 from bot.services import Services, ServicesFactory, open_services
 
@@ -70,6 +71,7 @@ def handler_list() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("quota", account.quota),
         CommandHandler("history", account.history),
         CommandHandler("lang", account.lang),
+        *privacy_handlers(),  # /forgetme and its confirmation buttons
         MessageHandler(NEW & (filters.PHOTO | filters.Document.ALL), images.on_image),
         CallbackQueryHandler(settings.on_button, pattern=r"^(set|menu):"),
         CallbackQueryHandler(generate.repeat, pattern=r"^(again|seed):"),
