@@ -9,7 +9,8 @@ last seen, `forgotten_at`), and empties the `reason` text of their ledger rows (
 a name there); the rows themselves stay, so `quotas.check()` still adds up. Purging deletes finished tasks
 older than a cutoff. Neither touches an unfinished task: its reservation is still held and a runner may be
 working on it. A deleted task's ledger rows stay; the ledger check verifies them on their own (a reserve,
-then exactly one commit or refund).
+then exactly one commit or refund). (A group's daily cap counts today's tasks, so a user who forgets
+today's group tasks frees their share of that cap for the rest of the day.)
 
 Purge works in batches of short transactions, so a running bot is never kept waiting for the write lock
 for long.
@@ -51,9 +52,10 @@ class PrivacyRepo:
     def __init__(self, ctx: StoreContext) -> None:
         self._ctx = ctx
 
-    async def forget_user(self, user_id: int) -> Forgotten:
+    async def forget_user(self, user_id: int, *, actor: int | None = None, reason: str = "") -> Forgotten:
         """Delete the user's tasks, settings, images and names; keep the anonymised accounting. One
-        transaction, so a task started at the same moment either blocks it (HasActiveTasks) or is deleted."""
+        transaction, so a task started at the same moment either blocks it (HasActiveTasks) or is deleted.
+        `actor` is who asked (default: the user, through /forgetme; an operator for a request by mail)."""
         now = self._ctx.now()
         async with self._ctx.db.transaction() as tx:
             if await tx.value("SELECT 1 FROM users WHERE id = ?", (user_id,)) is None:
@@ -72,9 +74,12 @@ class PrivacyRepo:
             ledger = await tx.execute(
                 "UPDATE ledger SET reason = '' WHERE user_id = ? AND reason != ''", (user_id,)
             )
+            details = f"{tasks} tasks deleted, {ledger} ledger reasons cleared" + (
+                f": {reason}" if reason else ""
+            )
             await write_audit(
-                tx, actor=user_id, action="forget", target=str(user_id),
-                details=f"{tasks} tasks deleted, {ledger} ledger reasons cleared", at=now,
+                tx, actor=user_id if actor is None else actor, action="forget", target=str(user_id),
+                details=details, at=now,
             )  # fmt: skip
         return Forgotten(user_id, tasks, ledger)
 

@@ -23,7 +23,7 @@ from bot.admin.args import AdminError, clean_reason
 from bot.admin.ops import CLI_ACTOR
 from bot.admin.preflight import refusal_line
 from bot.config import Settings
-from storage import BackupError, SchemaMismatch, StorageError, Store, backup_database
+from storage import BackupError, HasActiveTasks, SchemaMismatch, StorageError, Store, backup_database
 from storage.zone import check_zone
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -40,6 +40,9 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     p.add_argument("path", help="the new file to write (never overwritten)")
     p = command("purge", "delete finished tasks (file ids, prompts) older than DAYS; unfinished ones stay")
     p.add_argument("--older-than", dest="days", required=True, metavar="DAYS")
+    p.add_argument("--reason", default="")
+    p = command("forget", "delete one user's images, prompt, settings and history, as /forgetme does")
+    p.add_argument("user", help="numeric id or @username")
     p.add_argument("--reason", default="")
     p = command("set-timezone", "move the quota time zone stored in the database (stop the bot first)")
     p.add_argument("zone", help="IANA time zone, e.g. Asia/Shanghai")
@@ -113,6 +116,39 @@ async def purge(
         "unfinished_kept": result.unfinished_kept,
     }  # fmt: skip
     emit(out, args, data, text)
+    return EXIT_OK
+
+
+async def forget(
+    args: argparse.Namespace, settings: Settings, db: Path, out: TextIO, emit: Emit, via: str
+) -> int:
+    """/forgetme on a user's behalf (a request by mail); refused while a portrait of theirs is running."""
+    async with await open_store(settings, db) as store:
+        ref = args.user.strip()
+        user = await store.users.find(ref)
+        if user is None:
+            raise AdminError("admin.error.unknown_user", user=ref)
+        try:
+            result = await store.privacy.forget_user(user.id, actor=CLI_ACTOR, reason=_why(args, via))
+        except HasActiveTasks as exc:
+            message = (
+                f"user {user.id} has {exc.active} unfinished task(s): cancel them (ban) or wait, then retry"
+            )
+            raise AdminError("admin.cli.usage", message=message) from None
+    text = (
+        f"user {user.id} forgotten: {result.tasks_deleted} tasks deleted, {result.ledger_rows_anonymised} "
+        "ledger reasons cleared; balance kept"
+    )
+    emit(
+        out,
+        args,
+        {
+            "user_id": user.id,
+            "tasks_deleted": result.tasks_deleted,
+            "ledger_rows_anonymised": result.ledger_rows_anonymised,
+        },
+        text,
+    )
     return EXIT_OK
 
 
@@ -191,5 +227,5 @@ def running_bot(db: Path) -> bool:
 
 
 COMMANDS: dict[str, Command] = {
-    "health": health, "backup": backup, "purge": purge, "set-timezone": set_timezone,
+    "health": health, "backup": backup, "purge": purge, "forget": forget, "set-timezone": set_timezone,
 }  # fmt: skip

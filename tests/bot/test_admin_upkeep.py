@@ -253,6 +253,25 @@ def test_backup_while_the_bot_writes_passes_the_ledger_check(tmp_path: Path) -> 
     assert code == EXIT_USAGE and "exists already" in err
 
 
+def test_forget_from_the_cli_waits_for_running_work_then_deletes(tmp_path: Path) -> None:
+    db = seed(tmp_path / "bot.db")
+    credits = account(db)[2]
+    code, _, err = admin(db, "forget", "@ann", "--reason", "asked by mail")
+    assert code == EXIT_USAGE and "unfinished task(s)" in err
+    assert len(read(db, lambda s: s.tasks.recent_for_user(ANN))) == 2
+    assert admin(db, "ban", "@ann")[0] == EXIT_OK  # cancels (and refunds) the queued task
+    code, out, _ = admin(db, "forget", str(ANN), "--reason", "asked by mail")
+    assert code == EXIT_OK and out.startswith(f"user {ANN} forgotten: 2 tasks deleted")
+    assert read(db, lambda s: s.tasks.recent_for_user(ANN)) == []
+    user = read(db, lambda s: s.users.get(ANN))
+    assert (user.username, user.first_name, user.banned) == (None, "", True)
+    assert account(db)[2] == credits
+    assert admin(db, "ledger", "check")[:2] == (EXIT_OK, "ledger OK\n")
+    (entry, *_) = read(db, lambda s: s.admin.audit_log())
+    assert (entry.action, entry.actor) == ("forget", 0) and "asked by mail (via cli:" in entry.details
+    assert admin(db, "forget", "@nobody")[0] == EXIT_USAGE
+
+
 # -- every sub-command is in --help and in docs/ADMIN.md -------------------------------------------------
 
 
