@@ -19,9 +19,10 @@ RUN useradd --create-home --uid 10001 portrait \
     && mkdir -p /data && chown portrait:portrait /data
 USER portrait
 VOLUME ["/data"]
-# The health check opens the database read-only and runs the ledger check: it fails when the
-# store is unreadable or the balances disagree with the ledger.
+# The health check opens the database read-only (mode=ro: it never migrates, writes or checkpoints)
+# and fails when the file is unreadable, its schema is not this image's (not migrated yet, or newer),
+# its quota time zone is not QUOTA_TIMEZONE, or the balances disagree with the ledger.
 HEALTHCHECK --interval=60s --timeout=10s --start-period=20s --retries=3 \
-    CMD ["portrait-bot", "admin", "ledger", "check"]
+    CMD ["portrait-bot", "admin", "health"]
 ENTRYPOINT ["portrait-bot"]
 CMD ["run"]

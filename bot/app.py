@@ -54,6 +54,7 @@ from bot.handlers import (
     start,
 )
 from bot.handlers.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
+from bot.handlers.privacy import privacy_handlers
 from bot.proxy import with_telegram_proxy
 from bot.services import Services, ServicesFactory, open_services
 
@@ -96,6 +97,7 @@ def handler_list() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("buy", payments.buy, filters=PRIVATE),
         CommandHandler("paysupport", payments.paysupport),
         CommandHandler("invite", invite.invite, filters=PRIVATE),
+        *privacy_handlers(),  # /forgetme and its confirmation buttons
         MessageHandler(NEW & (filters.PHOTO | filters.Document.ALL), images.on_image),
         CallbackQueryHandler(settings.on_button, pattern=r"^(set|menu):"),
         CallbackQueryHandler(generate.repeat, pattern=r"^(again|seed):"),

@@ -19,6 +19,7 @@ from pathlib import Path
 from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 
+from bot.admin.preflight import store_problem
 from bot.config import ConfigError, Settings
 from bot.jobs.worker_lock import WorkerLock, WorkerLockHeld
 from bot.log import setup_logging
@@ -61,7 +62,7 @@ def run(env: dict[str, str] | None = None) -> int:
     except ConfigError as exc:
         print(f"portrait-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    problem = _database_problem(settings.db_path)
+    problem = _database_problem(settings.db_path) or asyncio.run(store_problem(settings))
     if problem:
         print(f"portrait-bot: {problem}", file=sys.stderr)
         return EXIT_CONFIG

@@ -4,17 +4,23 @@ SQL only: no HTTP, no Telegram. See docs/ARCHITECTURE.md ("storage") for the con
 """
 
 from .admin import AuditEntry, Stats, TopUser
+from .backup import BackupError, BackupResult, backup_database
 from .chats import NO_CAP, Chat
 from .clock import ClockLike, QuotaCalendar
 from .errors import (
     GroupCapReached,
+    HasActiveTasks,
     IllegalTransition,
     NotFound,
     QuotaExhausted,
+    QuotaTimezoneMismatch,
+    ReadOnlyStore,
+    SchemaMismatch,
     StorageError,
     TooManyActiveTasks,
 )
 from .payments import AlreadyRefunded, CreditSources, Payment, PurchaseResult, RefundResult
+from .privacy import Forgotten, Purged
 from .quotas import Balance, LedgerCheck, LedgerEntry
 from .referrals import Claim, ClaimOutcome
 from .store import Store
@@ -28,6 +34,8 @@ __all__ = [
     "TERMINAL",
     "AlreadyRefunded",
     "AuditEntry",
+    "BackupError",
+    "BackupResult",
     "Balance",
     "Chat",
     "Claim",
@@ -35,7 +43,9 @@ __all__ = [
     "ClockLike",
     "CreditSources",
     "Delivery",
+    "Forgotten",
     "GroupCapReached",
+    "HasActiveTasks",
     "IllegalTransition",
     "Keep",
     "LedgerCheck",
@@ -44,11 +54,15 @@ __all__ = [
     "NotFound",
     "Payment",
     "PurchaseResult",
+    "Purged",
     "QuotaCalendar",
     "QuotaExhausted",
+    "QuotaTimezoneMismatch",
+    "ReadOnlyStore",
     "RefundResult",
     "RetryReason",
     "Role",
+    "SchemaMismatch",
     "Stats",
     "StorageError",
     "Store",
@@ -58,4 +72,5 @@ __all__ = [
     "TopUser",
     "User",
     "UserSettings",
+    "backup_database",
 ]

@@ -14,6 +14,9 @@ Why this shape:
   reservation or a commit the bot has acted on survives power loss, not only a process crash (NORMAL survives
   a crash but may lose the last commits on power loss). The bot does a few transactions per generation and the
   upstream API allows ~5 QPS, so the fsync costs nothing that matters; the benchmark shows both.
+- `read_only=True` opens one connection with the `mode=ro` URI (and `query_only`): health checks and reports
+  must not migrate, switch the journal mode, write or checkpoint a file the bot is using. Such a database
+  refuses `transaction()` with ReadOnlyStore.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import aiosqlite
+
+from .errors import ReadOnlyStore
 
 Synchronous = Literal["NORMAL", "FULL"]
 Params = Sequence[Any]
@@ -95,20 +100,41 @@ class Session:
 class Database:
     """The writer and reader connections of one SQLite file."""
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection | None) -> None:
+    def __init__(
+        self, writer: aiosqlite.Connection, reader: aiosqlite.Connection | None, *, read_only: bool = False
+    ) -> None:
         self._writer = writer
         self._reader = reader
+        self.read_only = read_only
         self._write_lock = asyncio.Lock()
         # ":memory:" has no second connection: reads then share the writer and its lock.
         self._read_lock = asyncio.Lock() if reader is not None else self._write_lock
 
     @classmethod
     async def open(
-        cls, path: str | os.PathLike[str], *, synchronous: Synchronous = "FULL", busy_timeout_ms: int = 5000
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout_ms: int = 5000,
+        read_only: bool = False,
     ) -> Database:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         memory = str(path) == ":memory:"
+        if read_only:
+            if memory:
+                raise ValueError("an in-memory database cannot be opened read-only")
+            # Checked up front: a failed aiosqlite connect leaves its worker thread behind.
+            if not await asyncio.to_thread(Path(path).is_file):
+                raise FileNotFoundError(f"no database at {path}")
+            conn = await _connect(read_only_uri(path), busy_timeout_ms, uri=True)
+            try:
+                await conn.execute("PRAGMA query_only=ON")
+            except BaseException:
+                await conn.close()
+                raise
+            return cls(conn, None, read_only=True)
         if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path, busy_timeout_ms)
@@ -133,6 +159,8 @@ class Database:
         a BEGIN that finished after its awaiter was cancelled would otherwise leave the shared connection
         inside a transaction ("cannot start a transaction within a transaction" for every later write).
         """
+        if self.read_only:
+            raise ReadOnlyStore("this database was opened read-only")
         async with self._write_lock:
             await self._open(self._writer, "BEGIN IMMEDIATE")
             try:
@@ -173,10 +201,23 @@ class Database:
         if conn.in_transaction:
             await _run_to_completion(conn.rollback())
 
+    async def backup(self, target: sqlite3.Connection) -> None:
+        """Copy the whole database into `target` with SQLite's online backup API.
+
+        All pages are copied in one step, inside one read transaction of the reader connection: the copy is
+        the state of one commit, and in WAL mode the bot's writers carry on meanwhile. `target` must allow
+        use from another thread (`check_same_thread=False`): aiosqlite runs the copy on its own thread.
+        """
+        async with self._read_lock:
+            await (self._reader or self._writer).backup(target)
+
     async def close(self) -> None:
         async with self._write_lock:
             if self._reader is not None:
                 await self._reader.close()
+            if self.read_only:
+                await self._writer.close()
+                return
             # Fold the WAL back so the file on disk is complete on its own after a clean shutdown.
             try:
                 await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -189,9 +230,16 @@ class Database:
         return self._writer
 
 
-async def _connect(path: str | os.PathLike[str], busy_timeout_ms: int) -> aiosqlite.Connection:
+def read_only_uri(path: str | os.PathLike[str]) -> str:
+    """`file:///abs/path?mode=ro`: SQLite then refuses every write, including creating a missing file."""
+    return Path(path).resolve().as_uri() + "?mode=ro"
+
+
+async def _connect(
+    path: str | os.PathLike[str], busy_timeout_ms: int, *, uri: bool = False
+) -> aiosqlite.Connection:
     # isolation_level=None: sqlite3 must not open transactions behind our back; we issue BEGIN ourselves.
-    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    conn = await aiosqlite.connect(str(path), isolation_level=None, uri=uri)
     conn.row_factory = sqlite3.Row
     await conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     await conn.execute("PRAGMA foreign_keys=ON")

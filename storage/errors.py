@@ -54,3 +54,44 @@ class TooManyActiveTasks(StorageError):
         self.active = active
         self.limit = limit
         super().__init__(f"user {user_id} has {active} active tasks (limit {limit})")
+
+
+class ReadOnlyStore(StorageError):
+    """A change was asked of a store opened read-only (health checks, reports)."""
+
+
+class SchemaMismatch(StorageError):
+    """The file's schema is not the one this code expects: behind (not migrated yet) or from a newer version.
+
+    Raised when opening read-only (which never migrates) finds pending migrations, and by any open that
+    finds migrations this code does not ship.
+    """
+
+    def __init__(self, *, behind: list[int], unknown: list[int], expected: int) -> None:
+        self.behind = behind
+        self.unknown = unknown
+        self.expected = expected
+        if unknown:
+            detail = f"has migration(s) {unknown} that this code does not know: it is newer than this code"
+        else:
+            detail = f"lacks migration(s) {behind}: it is behind this code"
+        super().__init__(f"database schema {detail} (schema {expected})")
+
+
+class QuotaTimezoneMismatch(StorageError):
+    """The file counts quota days in another time zone than the one asked for: opening it would move
+    everyone's quota day, so it is refused until the zones agree or the stored one is changed on purpose."""
+
+    def __init__(self, stored: str, requested: str) -> None:
+        self.stored = stored
+        self.requested = requested
+        super().__init__(f"the database counts quota days in {stored}, not {requested}")
+
+
+class HasActiveTasks(StorageError):
+    """The user has unfinished tasks, so their data cannot be forgotten yet (a runner is working on them)."""
+
+    def __init__(self, user_id: int, active: int) -> None:
+        self.user_id = user_id
+        self.active = active
+        super().__init__(f"user {user_id} has {active} unfinished task(s)")

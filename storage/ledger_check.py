@@ -64,7 +64,6 @@ ORDER BY t.id
 _STRAY = """
 SELECT l.id, l.task_id, l.kind FROM ledger l
 WHERE (l.kind IN ('reserve', 'commit', 'refund')) != (l.task_id IS NOT NULL)
-   OR (l.task_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = l.task_id))
    OR (l.kind IN ('purchase', 'purchase_refund', 'referral')) != (l.ref IS NOT NULL)
 """
 
@@ -107,6 +106,25 @@ WHERE l.kind = 'referral'
   AND NOT EXISTS (SELECT 1 FROM referrals f WHERE l.ref = 'referral:' || f.invitee_id)
 """
 
+# A task is deleted (purge, /forgetme) only once it is settled, and its ledger rows stay: on their own they
+# must show one reserve of one unit, then exactly one commit (no deltas) or refund (the exact opposite),
+# all for one user and one quota day. A reservation still held for a task that is gone is a lost unit.
+_GONE = """
+SELECT l.task_id FROM ledger l
+WHERE l.task_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = l.task_id)
+GROUP BY l.task_id
+HAVING NOT (
+    SUM(l.kind = 'reserve') = 1 AND SUM(l.kind IN ('commit', 'refund')) = 1
+    AND COUNT(l.user_id) = COUNT(*) AND COUNT(DISTINCT l.user_id) = 1
+    AND COUNT(l.day) = COUNT(*) AND COUNT(DISTINCT l.day) = 1
+    AND SUM(CASE WHEN l.kind = 'reserve'
+                 THEN (l.free = 1 AND l.credits = 0) OR (l.free = 0 AND l.credits = -1) ELSE 0 END) = 1
+    AND SUM(CASE WHEN l.kind = 'commit' THEN l.free != 0 OR l.credits != 0 ELSE 0 END) = 0
+    AND (SUM(l.kind = 'commit') = 1 OR (SUM(l.free) = 0 AND SUM(l.credits) = 0))
+)
+ORDER BY l.task_id
+"""
+
 
 async def find_problems(s: Session) -> list[str]:
     problems: list[str] = []
@@ -132,6 +150,8 @@ async def find_problems(s: Session) -> list[str]:
     for row in await s.all(_STRAY):
         problems.append(f"ledger {row['id']}: {row['kind']} with task {row['task_id']} is misplaced")
     problems.extend(await _payment_problems(s))
+    for row in await s.all(_GONE):
+        problems.append(f"task {row['task_id']}: deleted, but its ledger rows do not show it settled")
     latest_default = await s.value(
         "SELECT COALESCE(allowance, -1) FROM ledger WHERE user_id IS NULL AND kind = 'daily' "
         "ORDER BY id DESC LIMIT 1"

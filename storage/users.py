@@ -122,7 +122,8 @@ class UsersRepo:
                 "INSERT INTO users (id, username, first_name, language, first_seen, last_seen) "
                 "VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET username = excluded.username, "
-                "first_name = excluded.first_name, last_seen = excluded.last_seen "
+                "first_name = excluded.first_name, last_seen = excluded.last_seen, "
+                "language = COALESCE(users.language, excluded.language) "  # none after /forgetme
                 f"RETURNING {_USER_COLUMNS}",
                 (user_id, username, first_name or "", language_code, now, now),
             )

@@ -4,11 +4,16 @@ Why a CLI next to the chat commands: an operator on the server should not need T
 balance at 3 a.m. It opens the same SQLite file the running bot uses; WAL mode lets both work at once, and
 every change is one short `BEGIN IMMEDIATE` transaction that the bot's next read sees.
 
+Reports (users, user, stats, tasks, ledger check, audit, export) open the file read-only: they never
+migrate, write or checkpoint it. Commands that change something open it as the bot does, with the bot's
+quota settings, and are refused (one line) when the file counts quota days in another zone. The upkeep
+commands (health, backup, purge, set-timezone) live in data_cli.py.
+
 Audit: actions are recorded with actor 0 (no Telegram user has that id) and `via cli:<os user>` appended to
 the reason, so the audit log says which operator account did it.
 
-Exit codes: 0 done, 1 `ledger check` found problems, 2 bad arguments or a refused action (the message says
-which rule), 3 no database at the configured path.
+Exit codes: 0 done, 1 `ledger check`/`health`/`backup` found problems, 2 bad arguments or a refused action
+(the message says which rule), 3 no database at the configured path.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.admin import data_cli
 from bot.admin.args import MAX_AMOUNT, AdminError, parse_amount
 from bot.admin.ops import CLI_ACTOR, AdminOps
 from bot.admin.refund_cli import PAYMENT_COLUMNS, cli_refunder
@@ -30,13 +36,15 @@ from bot.admin.refunds import payments_of, refund
 from bot.admin.tables import as_row, fields_block, rows_of, table, to_json
 from bot.config import ConfigError, Settings
 from bot.replies import t
-from storage import Store, TaskState
+from storage import TaskState
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_NO_DB = 0, 1, 2, 3
 USER_COLUMNS = ("id", "username", "first_name", "role", "banned", "language", "last_seen")
 TASK_COLUMNS = ("id", "user_id", "chat_id", "state", "error_code", "attempts", "created_at", "finished_at")
 LEDGER_COLUMNS = ("id", "user_id", "task_id", "kind", "free", "credits", "actor", "reason", "at")
 PAGE = 500
+#: Commands that only read: the file is opened read-only (mode=ro), so they cannot change it.
+READ_ONLY = frozenset({"users", "user", "stats", "tasks", "ledger", "audit", "export"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "json"], default="json")
     p.add_argument("--table", choices=["users", "ledger"], help="only one table (CSV on stdout needs it)")
     p.add_argument("--out", help="file to write; CSV of both tables puts the ledger in <stem>.ledger<ext>")
+    data_cli.add_commands(command)
     return parser
 
 
@@ -125,11 +134,13 @@ def _settings(env: dict[str, str] | None) -> Settings:
 
 async def _run(args: argparse.Namespace, settings: Settings, db_path: Path, out: TextIO) -> int:
     """Open the store with the bot's quota settings, so balances read exactly as the bot computes them."""
-    store = await Store.open(
-        db_path, daily_free_quota=settings.daily_free_quota, quota_timezone=settings.quota_timezone
-    )
+    via = f"cli:{_os_user()}"
+    upkeep = data_cli.COMMANDS.get(args.command)
+    if upkeep is not None:
+        return await upkeep(args, settings, db_path, out, _emit, via)
+    store = await data_cli.open_store(settings, db_path, read_only=args.command in READ_ONLY)
     try:
-        ops = AdminOps(store, actor=CLI_ACTOR, via=f"cli:{_os_user()}")
+        ops = AdminOps(store, actor=CLI_ACTOR, via=via)
         args.settings = settings  # a refund reaches Telegram with the bot's token, URL and proxy
         handler = _COMMANDS[args.command]
         return await handler(ops, args, out)

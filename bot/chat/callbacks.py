@@ -10,6 +10,7 @@ Grammar (one parser, `parse`):
     menu:<name>             open a settings screen  (`menu:size`, `menu:main`, `menu:close`)
     again:<task_id>         repeat a finished task with the same seed
     seed:<task_id>          repeat it with a new random seed
+    forget:<yes|no>:<user>  answer /forgetme's question (only that user's tap counts)
 
 The settings part is not written here: fields, values, sub-screens and the rows of the main screen all come
 from the table of user settings (`bot.preferences.table`), so this module only draws what it describes.
@@ -69,7 +70,18 @@ class Repeat:
         return _checked(f"{'seed' if self.new_seed else 'again'}:{self.task_id}")
 
 
-Callback = SetOption | OpenMenu | Repeat
+@dataclass(frozen=True)
+class Forget:
+    """`forget:yes:<user_id>` / `forget:no:<user_id>`: confirm or decline /forgetme."""
+
+    user_id: int
+    confirm: bool
+
+    def encode(self) -> str:
+        return _checked(f"forget:{'yes' if self.confirm else 'no'}:{self.user_id}")
+
+
+Callback = SetOption | OpenMenu | Repeat | Forget
 
 
 def _checked(data: str) -> str:
@@ -90,6 +102,9 @@ def parse(data: str | object | None) -> Callback | None:
         return OpenMenu(rest) if rest in MENUS else None
     if kind in ("again", "seed") and rest.isdigit() and len(rest) <= 18:
         return Repeat(int(rest), new_seed=kind == "seed")
+    answer, _, user = rest.partition(":")
+    if kind == "forget" and answer in ("yes", "no") and user.isdigit() and len(user) <= 18:
+        return Forget(int(user), confirm=answer == "yes")
     return None
 
 

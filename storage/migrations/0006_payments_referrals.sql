@@ -8,7 +8,7 @@
 CREATE TABLE ledger_new (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id   INTEGER REFERENCES users (id),
-    task_id   INTEGER REFERENCES tasks (id),
+    task_id   INTEGER,                               -- a plain number since 0005: tasks may be purged
     kind      TEXT NOT NULL CHECK (kind IN ('grant', 'adjust', 'reserve', 'commit', 'refund', 'daily', 'reset',
                                             'purchase', 'purchase_refund', 'referral')),
     free      INTEGER NOT NULL DEFAULT 0,

@@ -14,7 +14,8 @@ import pytest
 from storage import NewTask, Store
 
 # 2026-11-26 10:00 in Shanghai (UTC+8), i.e. 02:00 UTC: midnight is local, not UTC's.
-START = datetime(2026, 11, 26, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+ZONE = "Asia/Shanghai"
+START = datetime(2026, 11, 26, 10, 0, tzinfo=ZoneInfo(ZONE)).timestamp()
 
 
 class FakeClock:
@@ -40,8 +41,8 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A freshly migrated file, made once: copying it is much cheaper than migrating for every test."""
     path = tmp_path_factory.mktemp("template") / "template.db"
 
-    async def make() -> None:
-        await (await Store.open(path)).close()
+    async def make() -> None:  # the zone the `store` fixture uses: the file remembers it (storage/zone.py)
+        await (await Store.open(path, quota_timezone=ZONE)).close()
 
     asyncio.run(make())
     return path
@@ -62,7 +63,7 @@ def migrated_path(db_path: Path, migrated_template: Path) -> Path:
 @pytest.fixture
 async def store(migrated_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
     s = await Store.open(
-        migrated_path, clock=clock, daily_free_quota=2, quota_timezone="Asia/Shanghai", synchronous="NORMAL"
+        migrated_path, clock=clock, daily_free_quota=2, quota_timezone=ZONE, synchronous="NORMAL"
     )
     try:
         yield s
