@@ -27,11 +27,14 @@ from __future__ import annotations
 import ssl
 import urllib.request
 from collections.abc import Mapping
-from typing import Final, Literal, get_args
+from functools import cache
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 from urllib.parse import urlsplit
 
-import aiohttp
 import httpx
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -50,21 +53,41 @@ DEFAULT_LIMITS: Final = httpx.Limits(max_connections=32, max_keepalive_connectio
 
 _HTTP11: Final = {"http_version": b"HTTP/1.1"}
 
-# aiohttp failure -> httpx error, most specific first. Only the first three kinds are "connect phase"
-# (errors.error_from_transport): raised before a byte of the request could have been written.
-_ERRORS: Final[tuple[tuple[type[BaseException], type[httpx.TransportError]], ...]] = (
-    (aiohttp.ClientConnectorError, httpx.ConnectError),  # refused, DNS, TLS handshake, proxy connect
-    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # connecting, or waiting for a pooled one
-    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
-    (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
-    (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
-    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
-    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
-    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
-    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
-    (aiohttp.ClientOSError, httpx.ReadError),  # reset while writing or reading
-    (aiohttp.ClientError, httpx.TransportError),
-)
+
+
+@cache
+def _errors() -> tuple[tuple[type[BaseException], type[httpx.TransportError]], ...]:
+    """aiohttp failure -> httpx error, most specific first. Only the first kinds are "connect phase"
+    (errors.error_from_transport): raised before a byte of the request could have been written.
+    (aiohttp is imported on first use: it takes ~0.2 s, which every `portrait-bot admin` run would pay.)"""
+    import aiohttp
+
+    return (
+        (aiohttp.ClientConnectorError, httpx.ConnectError),  # refused, DNS, TLS handshake, proxy connect
+        (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # connecting, or waiting for a pooled one
+        (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+        (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
+        (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
+        (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+        (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+        (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
+        (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+        (aiohttp.ClientOSError, httpx.ReadError),  # reset while writing or reading
+        (aiohttp.ClientError, httpx.TransportError),
+    )
+
+
+def _aiohttp() -> Any:
+    """The aiohttp module (imported by the first session; by then this is a dictionary look-up)."""
+    import aiohttp
+
+    return aiohttp
+
+
+@cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """httpx's default (the same CA bundle as its transport), made once: loading it takes ~0.1 s."""
+    return httpx.create_ssl_context()
 
 
 def env_proxy(url: str) -> str | None:
@@ -77,7 +100,7 @@ def env_proxy(url: str) -> str | None:
 
 
 def _map_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
-    for source, target in _ERRORS:
+    for source, target in _errors():
         if isinstance(exc, source):
             return target(f"{type(exc).__name__}: {exc}", request=request)
     return httpx.TransportError(f"{type(exc).__name__}: {exc}", request=request)  # pragma: no cover
@@ -111,11 +134,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return f"AiohttpTransport(limits={self.limits!r}, proxy={'set' if self.proxy else None})"
 
     def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         ssl_context: ssl.SSLContext | bool
         if isinstance(self._verify, ssl.SSLContext) or not self._verify:
             ssl_context = self._verify
         else:
-            ssl_context = httpx.create_ssl_context()  # the same CA bundle as httpx's transport
+            ssl_context = _default_ssl_context()
         connector = aiohttp.TCPConnector(
             limit=self.limits.max_connections or 0,
             limit_per_host=0,
@@ -137,7 +162,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         cached = self._timeouts.get(key)
         if cached is None:
             acquire = None if connect is None or pool is None else connect + pool
-            cached = aiohttp.ClientTimeout(total=None, connect=acquire, sock_connect=connect, sock_read=read)
+            cached = _aiohttp().ClientTimeout(
+                total=None, connect=acquire, sock_connect=connect, sock_read=read
+            )
             if len(self._timeouts) < 16:
                 self._timeouts[key] = cached
         return cached
@@ -161,7 +188,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             ) as answer:
                 content = await answer.read()
                 status, raw_headers, reason = answer.status, answer.raw_headers, answer.reason
-        except aiohttp.ClientError as exc:
+        except _aiohttp().ClientError as exc:
             raise _map_error(exc, request) from exc
         extensions: dict[str, object] = dict(_HTTP11)
         if reason:
