@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 
 import httpx
 
@@ -103,24 +103,37 @@ class VolcengineAuth(httpx.Auth):
                 if name in headers:
                     del headers[name]
             pairs = [pair for pair in pairs if pair[0].lower() not in _STALE_LOWER]
+        added = self._added(request.method, request.url.path, request.url.query.decode("ascii"), pairs,
+                            request.content)
+        for name, value in added:
+            headers[name] = value
+
+    def signing_headers(
+        self, method: str, path: str, query: str, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> list[tuple[str, str]]:
+        """The headers `sign` would add to a request with these headers (wire spelling, `Host` among them:
+        it is signed), this decoded path and wire query and body; for senders that build no httpx.Request.
+        """
+        pairs = [(_SDK_SPELLING.get(name.lower(), name), value) for name, value in headers]
+        return self._added(method, path, query, pairs, body)
+
+    def _added(
+        self, method: str, path: str, query: str, pairs: list[tuple[str, str]], body: bytes
+    ) -> list[tuple[str, str]]:
+        """X-Date, X-Content-Sha256, (X-Security-Token), Authorization for headers in the SDK's spelling."""
         x_date = self.x_date()
-        payload_hash = hashlib.sha256(request.content).hexdigest()
+        payload_hash = hashlib.sha256(body).hexdigest()
         added = [("X-Date", x_date), ("X-Content-Sha256", payload_hash)]
         if self._session_token:
             added.append(("X-Security-Token", self._session_token))
         authorization = self._signer.authorization(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query.decode("ascii"),
-            headers=pairs + added,
-            x_date=x_date,
+            method=method, path=path, query=query, headers=pairs + added, x_date=x_date,
             payload_hash=payload_hash,
         )
-        for name, value in added:
-            headers[name] = value
-        headers["Authorization"] = authorization
+        added.append(("Authorization", authorization))
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("signed %s %s at %s", request.method, request.url.path, x_date)
+            log.debug("signed %s %s at %s", method, path, x_date)
+        return added
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         self.sign(request)

@@ -6,11 +6,14 @@ every attempt; asks `retry.classify` whether a failure may be retried, `RetryPol
 injected clock) and `RetryBudget` whether the process can still afford it.
 
 CPU per call is kept low on purpose (a bot polls many tasks at once; `benchmarks/bench_client.py` holds it
-against the official SDK): requests go straight to the transport's `handle_async_request` (no
-`httpx.AsyncClient`: its URL merging, cookie jar and default-header merging cost more than the rest of a
-poll), to a URL built once per action; JSON goes through orjson and base64 through pybase64 (each several
-times faster than the standard library on a multi-MB image body); the image bytes are encoded once into
-the body and decoded once out of the answer. The transport is a constructor choice, see `transport.py`.
+against the official SDK): no `httpx.AsyncClient` (its URL merging, cookie jar and default-header merging
+cost more than the rest of a poll); a URL and headers built once per action, the signature computed from
+them (`VolcengineAuth.signing_headers`) and the request handed to the transport's `exchange`
+(`transport.exchange_for`: the aiohttp transport's own, without httpx Request/Response objects, or one
+through `handle_async_request` for any other httpx transport). JSON goes through orjson and base64 through
+pybase64 (each several times faster than the standard library on a multi-MB image body); the image bytes
+are encoded once into the body and decoded once out of the answer. The transport is a constructor choice,
+see `transport.py`.
 
 A submit is billed. It is resent only when the service surely never ran it: a connect-phase failure or a
 definite throttle answer (HTTP 429, 50429, 50430, 100018). A read timeout, a dropped connection or a 5xx
@@ -52,7 +55,7 @@ from .models import REQ_KEY, SubmitRequest, TaskResult, TaskStatus, Watermark
 from .polling import DEFAULT_DEADLINE, PollSchedule, ProgressCallback, wait
 from .retry import RetryBudget, RetryKind, RetryPolicy, classify, parse_retry_after, retry_after_of
 from .throttle import Throttle
-from .transport import DEFAULT_LIMITS, DEFAULT_TRANSPORT, TransportName, make_transport
+from .transport import DEFAULT_LIMITS, DEFAULT_TRANSPORT, Answer, TransportName, exchange_for, make_transport
 
 __all__ = [
     "API_VERSION",
@@ -133,11 +136,15 @@ class PortraitClient:
             transport = make_transport(transport or DEFAULT_TRANSPORT, endpoint=self.endpoint,
                                        limits=DEFAULT_LIMITS)
         self._transport: httpx.AsyncBaseTransport = transport
+        self._exchange = exchange_for(transport)
         self._timeout = (timeout if timeout is not None else DEFAULT_TIMEOUT).as_dict()
         self._urls = {
             action: httpx.URL(f"{self.endpoint}/", params={"Action": action, "Version": API_VERSION})
             for action in (SUBMIT_ACTION, RESULT_ACTION)
         }
+        # Host is signed, so it is set here, as httpx would set it from the URL (punycode, non-default port).
+        host = self._urls[SUBMIT_ACTION].netloc.decode("ascii")
+        self._headers: Final = (("Host", host), *_HEADERS)
 
     def __repr__(self) -> str:
         return f"PortraitClient(endpoint={self.endpoint!r}, {self.throttle!r})"
@@ -222,14 +229,14 @@ class PortraitClient:
             await self.throttle.acquire_request()
             started = self.clock.monotonic()
             try:
-                response = await self._send(url, content)
+                answer = await self._send(url, content)
             except httpx.RequestError as exc:
                 error: PortraitAPIError = error_from_transport(exc)
                 status: int | None = None
             else:
-                status = response.status_code
+                status = answer.status
                 try:
-                    reply = self._parse(response)
+                    reply = self._parse(answer)
                 except PortraitAPIError as exc:
                     error = exc
                 else:
@@ -252,38 +259,33 @@ class PortraitClient:
                               retry_in=delay)
             await self.clock.sleep(delay)
 
-    async def _send(self, url: httpx.URL, content: bytes) -> httpx.Response:
-        """One signed POST, its answer read whole. A new Request per attempt: each is signed afresh."""
-        request = httpx.Request("POST", url, headers=_HEADERS, content=content,
-                                extensions={"timeout": self._timeout})
-        self._auth.sign(request)
-        response = await self._transport.handle_async_request(request)
-        response.request = request
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
+    async def _send(self, url: httpx.URL, content: bytes) -> Answer:
+        """One signed POST, its answer read whole; each attempt is signed afresh (a new X-Date)."""
+        signature = self._auth.signing_headers(
+            "POST", url.path, url.query.decode("ascii"), self._headers, content
+        )
+        return await self._exchange("POST", url, [*self._headers, *signature], content, self._timeout)
 
-    def _parse(self, response: httpx.Response) -> _Reply:
+    def _parse(self, answer: Answer) -> _Reply:
         """Return the reply of a success; raise the mapped error for anything else (either body shape)."""
-        payload = _loads(response.content)
-        if isinstance(payload, Mapping) and payload.get("code") == SUCCESS_CODE and response.is_success:
+        payload = _loads(answer.content)
+        success = 200 <= answer.status < 300
+        if isinstance(payload, Mapping) and payload.get("code") == SUCCESS_CODE and success:
             data = payload.get("data")
             request_id = payload.get("request_id")
             request_id = request_id if isinstance(request_id, str) else ""
             if not isinstance(data, Mapping):
-                raise ServerError("success without a data object", http_status=response.status_code,
+                raise ServerError("success without a data object", http_status=answer.status,
                                   request_id=request_id or None)
             return _Reply(data, request_id)
-        retry_after = parse_retry_after(response.headers, now=self.clock.now())
-        if response.is_success and not (
+        retry_after = parse_retry_after(answer.headers, now=self.clock.now())
+        if success and not (
             isinstance(payload, Mapping) and ("code" in payload or "ResponseMetadata" in payload)
         ):
             # A 2xx that is not an API answer (a proxy page, a truncated body): the call's fate is unknown.
-            raise ServerError("malformed success response", http_status=response.status_code)
-        body = payload if isinstance(payload, Mapping) else response.content
-        raise error_from_response(response.status_code, body, retry_after=retry_after)
+            raise ServerError("malformed success response", http_status=answer.status)
+        body = payload if isinstance(payload, Mapping) else answer.content
+        raise error_from_response(answer.status, body, retry_after=retry_after)
 
     def _log_attempt(
         self,

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import ssl
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, get_args
 from urllib.parse import urlsplit
 
 import httpx
@@ -40,8 +40,11 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TRANSPORT",
     "AiohttpTransport",
+    "Answer",
+    "Exchange",
     "TransportName",
     "env_proxy",
+    "exchange_for",
     "make_transport",
 ]
 
@@ -99,11 +102,46 @@ def env_proxy(url: str) -> str | None:
     return proxies.get(parts.scheme) or proxies.get("all") or None
 
 
-def _map_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+def _map_error(exc: BaseException, request: httpx.Request | None) -> httpx.TransportError:
     for source, target in _errors():
         if isinstance(exc, source):
             return target(f"{type(exc).__name__}: {exc}", request=request)
     return httpx.TransportError(f"{type(exc).__name__}: {exc}", request=request)  # pragma: no cover
+
+
+class Answer(NamedTuple):
+    """An HTTP answer read whole: status, case-insensitive headers, the decoded body."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+#: `exchange(method, url, headers, body, timeouts)`: one request, its answer read whole.
+Exchange = Callable[
+    [str, httpx.URL, list[tuple[str, str]], bytes, Mapping[str, float | None]], Awaitable[Answer]
+]
+
+
+def exchange_for(transport: httpx.AsyncBaseTransport) -> Exchange:
+    """`transport`'s own `exchange` (AiohttpTransport), else one through `handle_async_request`."""
+    if isinstance(transport, AiohttpTransport):
+        return transport.exchange
+
+    async def through_httpx(
+        method: str, url: httpx.URL, headers: list[tuple[str, str]], body: bytes,
+        timeouts: Mapping[str, float | None],
+    ) -> Answer:
+        request = httpx.Request(method, url, headers=headers, content=body, extensions={"timeout": timeouts})
+        response = await transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return Answer(response.status_code, response.headers, response.content)
+
+    return through_httpx
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -168,6 +206,25 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             if len(self._timeouts) < 16:
                 self._timeouts[key] = cached
         return cached
+
+    async def exchange(
+        self, method: str, url: httpx.URL, headers: list[tuple[str, str]], body: bytes,
+        timeouts: Mapping[str, float | None],
+    ) -> Answer:
+        """One request without httpx's Request/Response objects (PortraitClient's path: it saves ~80 us of
+        a ~0.7 ms call). aiohttp decodes any Content-Encoding here; errors are mapped as in
+        `handle_async_request`."""
+        session = self._session
+        if session is None or session.closed:
+            session = self._open()
+        try:
+            async with session.request(
+                method, str(url), headers=headers, data=body or None, allow_redirects=False,
+                auto_decompress=True, timeout=self._timeout(timeouts), proxy=self.proxy,
+            ) as answer:
+                return Answer(answer.status, answer.headers, await answer.read())
+        except _aiohttp().ClientError as exc:
+            raise _map_error(exc, None) from exc
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session

@@ -152,3 +152,18 @@ def test_env_proxy_follows_the_environment(no_proxy_env: pytest.MonkeyPatch) -> 
     no_proxy_env.setenv("NO_PROXY", "volcengineapi.com")
     assert env_proxy("https://visual.volcengineapi.com") is None
     assert make_transport(endpoint="https://visual.volcengineapi.com").proxy is None  # type: ignore[attr-defined]
+
+
+async def test_aiohttp_transport_serves_an_httpx_client_too(running: RunningEmulator) -> None:
+    """Outside PortraitClient it is a plain httpx transport: here under httpx.AsyncClient and our Auth."""
+    from api_client.auth import VolcengineAuth
+
+    auth = VolcengineAuth(AK, SK, region="cn-north-1", service="cv")
+    params = {"Action": RESULT, "Version": "2022-08-31"}
+    async with httpx.AsyncClient(transport=AiohttpTransport(), auth=auth) as client:
+        body = {"req_key": "x", "task_id": "1"}
+        answer = await client.post(f"{running.base_url}/", params=params, json=body)
+        assert answer.status_code == 400 and answer.json()["code"] == 50201  # signed, then judged on the body
+        assert answer.headers["content-type"] == "application/json"
+        with pytest.raises(httpx.ConnectError):
+            await client.get("http://127.0.0.1:1/")
