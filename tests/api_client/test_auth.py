@@ -243,3 +243,20 @@ def test_non_ascii_header_values_are_signed_as_httpx_decodes_them() -> None:
         service=V1["service"], x_date="20240101T000000Z",
     )
     assert request.headers["authorization"] == expected.authorization
+
+
+def test_signing_headers_of_a_header_list_are_what_sign_adds() -> None:
+    auth = _auth(V1, token="sts-token")
+    request = httpx.Request(
+        "POST", "http://127.0.0.1:8080/?Action=A&Version=1", content=b'{"a":1}',
+        headers={"Content-Type": "application/json", "X-Extra": "1"},
+    )
+    listed = [(name.decode(), value.decode()) for name, value in request.headers.raw]
+    added = auth.signing_headers("POST", "/", "Action=A&Version=1", listed, b'{"a":1}')
+    auth.sign(request)
+    assert [name for name, _ in added] == ["X-Date", "X-Content-Sha256", "X-Security-Token", "Authorization"]
+    for name, value in added:
+        assert request.headers[name] == value, name
+    assert "SignedHeaders=content-type;host;x-content-sha256;x-date;x-extra;x-security-token," in dict(added)[
+        "Authorization"
+    ]
