@@ -1,19 +1,27 @@
 """The HTTP transports `PortraitClient` can send through, and the choice of the default.
 
-Decision (measured with `benchmarks/bench_client.py`: 300 submit+poll tasks, 100 in flight, polling every
-0.2 s against a signature-checking upstream in its own process): the default is `"aiohttp"`, an httpx
-transport that sends over an `aiohttp` connection pool. Per finished task it spends well under half the
-CPU of httpx's own transport (httpcore's pure-Python HTTP/1.1 state machine and anyio's per-read
-machinery dominate there, while aiohttp parses HTTP in C), and under a third of the official SDK's with
-uvloop (see `api_client.loop`). The README's Benchmarks section has the figures of one run.
-The third-party `httpx-aiohttp` package does the same job but maps a dropped connection to
-`httpx.ConnectTimeout`, a connect-phase error after which a billed submit would be resent; the mapping
-here keeps "surely never sent" (`ConnectError`, `ConnectTimeout`, `UnsupportedProtocol`) apart from
-everything that may have reached the service.
+Decision: the default is `"aiohttp"`, `AiohttpTransport`, over an `aiohttp` connection pool. Measured with
+`benchmarks/bench_client.py` (300 submit+poll tasks of photo-sized images, 100 in flight, polling every
+0.2 s, a signature-checking upstream in its own process, each client in its own process; one run on a
+2-core machine, 2026-12-06), CPU per finished task against the official SDK with 100 threads:
+
+    aiohttp, PortraitClient's direct path (`exchange`), uvloop    0.20x   <- the default
+    the same on asyncio's own loop                                 0.22x
+    httpx-aiohttp (the same engine behind httpx Request/Response)  0.27x
+    httpx's own transport (httpcore + anyio), uvloop / asyncio     0.81x / 0.82x
+
+httpcore's pure-Python HTTP/1.1 state machine and anyio's per-read machinery are most of the difference;
+aiohttp parses HTTP in C. Through httpx's transport interface, pyreqwest (Rust) cost about the same CPU
+per call as aiohttp and curl-cffi (`httpx-curl-cffi`) ~1.6x; neither has a lower-level path to add.
+uvloop moved the figure by a few per cent at most (within a shared machine's noise); it costs nothing.
+`httpx-aiohttp` itself is not used: it maps a dropped connection to `httpx.ConnectTimeout`, a
+connect-phase error after which a billed submit would be resent; the mapping here keeps "surely never
+sent" (`ConnectError`, `ConnectTimeout`, `UnsupportedProtocol`) apart from everything that may have
+reached the service.
 
 `"httpx"` (httpx's `AsyncHTTPTransport`) stays available: it honours `write` timeouts and SOCKS proxies,
 which aiohttp lacks. Any `httpx.AsyncBaseTransport` may be passed instead of a name (tests use
-`httpx.MockTransport` and `httpx.ASGITransport`), since the client only ever calls
+`httpx.MockTransport` and `httpx.ASGITransport`): `exchange_for` sends through its
 `handle_async_request`.
 
 Both named transports read `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY` once, for the one endpoint the
