@@ -8,7 +8,7 @@ COPY pyproject.toml README.md ./
 COPY api_client ./api_client
 COPY storage ./storage
 COPY bot ./bot
-RUN pip install --no-cache-dir --prefix=/install .
+RUN pip install --no-cache-dir --prefix=/install ".[fast]"
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \

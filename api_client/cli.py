@@ -10,7 +10,6 @@ content, 1 for anything else, 130 when interrupted. Progress goes to stderr, the
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -39,6 +38,7 @@ from .errors import (
     TransportError,
 )
 from .images import prepare_image
+from .loop import run
 from .models import DEFAULT_PROMPT, SubmitRequest, TaskStatus, Watermark
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "friendly", "main", "run_generate"]
@@ -203,7 +203,7 @@ def run_generate(
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        saved = asyncio.run(_generate(args, transport=transport, clock=clock or SystemClock(), err=err))
+        saved = run(_generate(args, transport=transport, clock=clock or SystemClock(), err=err))
     except _UsageError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_USAGE

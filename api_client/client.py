@@ -5,18 +5,26 @@ once, compactly, so the bytes signed by `VolcengineAuth` are the bytes sent; tak
 every attempt; asks `retry.classify` whether a failure may be retried, `RetryPolicy` how long to wait (on the
 injected clock) and `RetryBudget` whether the process can still afford it.
 
+CPU per call is kept low on purpose (a bot polls many tasks at once; `benchmarks/bench_client.py` holds it
+against the official SDK): no `httpx.AsyncClient` (its URL merging, cookie jar and default-header merging
+cost more than the rest of a poll); a URL and headers built once per action, the signature computed from
+them (`VolcengineAuth.signing_headers`) and the request handed to the transport's `exchange`
+(`transport.exchange_for`: the aiohttp transport's own, without httpx Request/Response objects, or one
+through `handle_async_request` for any other httpx transport). JSON goes through orjson and base64 through
+pybase64 (each several times faster than the standard library on a multi-MB image body); the image bytes
+are encoded once into the body and decoded once out of the answer. The transport is a constructor choice,
+see `transport.py`.
+
 A submit is billed. It is resent only when the service surely never ran it: a connect-phase failure or a
 definite throttle answer (HTTP 429, 50429, 50430, 100018). A read timeout, a dropped connection or a 5xx
 after the request was written become `SubmitOutcomeUnknown` and are never resent (it may bill twice).
 
 Logging goes to the "api_client" logger: action, attempt, HTTP status, code, request_id and latency, never
-headers or bodies (the Authorization header and base64 images stay out). httpx's own INFO line prints the
-URL; Volcengine URLs carry only `Action` and `Version`, no credentials, so it leaks nothing.
+headers or bodies (the Authorization header and base64 images stay out).
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import logging
@@ -29,6 +37,8 @@ from types import TracebackType
 from typing import Any, Final
 
 import httpx
+import orjson
+import pybase64
 
 from .auth import VolcengineAuth
 from .clock import Clock, SystemClock
@@ -45,6 +55,7 @@ from .models import REQ_KEY, SubmitRequest, TaskResult, TaskStatus, Watermark
 from .polling import DEFAULT_DEADLINE, PollSchedule, ProgressCallback, wait
 from .retry import RetryBudget, RetryKind, RetryPolicy, classify, parse_retry_after, retry_after_of
 from .throttle import Throttle
+from .transport import DEFAULT_LIMITS, DEFAULT_TRANSPORT, Answer, TransportName, exchange_for, make_transport
 
 __all__ = [
     "API_VERSION",
@@ -68,7 +79,8 @@ SUCCESS_CODE: Final = 10000
 
 #: Per phase: connecting should be quick; a submit writes up to ~8 MB and a result reads a few MB.
 DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
-DEFAULT_LIMITS: Final = httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30.0)
+_HEADERS: Final = (("Content-Type", "application/json"), ("Accept", "application/json"),
+                   ("Accept-Encoding", "gzip, deflate"), ("User-Agent", "portrait-bot"))
 
 log = logging.getLogger("api_client")
 
@@ -82,9 +94,12 @@ class _Reply:
 
 
 class PortraitClient:
-    """Async client of the portrait API over one keep-alive `httpx.AsyncClient`.
+    """Async client of the portrait API over one keep-alive connection pool.
 
     Use one per process (it holds the shared throttle and retry budget): `async with PortraitClient() as c`.
+    `transport` is a name (`"aiohttp"`, the default, or `"httpx"`; see `api_client.transport`) or any
+    `httpx.AsyncBaseTransport`, such as `httpx.MockTransport` or `httpx.ASGITransport` in tests. A transport
+    passed in is closed with the client, as `httpx.AsyncClient` did.
     """
 
     def __init__(
@@ -95,7 +110,7 @@ class PortraitClient:
         endpoint: str = DEFAULT_ENDPOINT,
         region: str = REGION,
         service: str = SERVICE,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | TransportName | None = None,
         timeout: httpx.Timeout | None = None,
         max_retries: int = 3,
         qps: float = 5.0,
@@ -116,15 +131,20 @@ class PortraitClient:
         self.policy = RetryPolicy(max_attempts=max_retries + 1, rng=rng)
         self.budget = RetryBudget()
         self.throttle = Throttle(qps, max_concurrent_tasks, self.clock)
-        auth = VolcengineAuth(access_key, secret_key, region=region, service=service, clock=self.clock)
-        self._http = httpx.AsyncClient(
-            base_url=self.endpoint,
-            auth=auth,
-            transport=transport,
-            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
-            limits=DEFAULT_LIMITS,
-            follow_redirects=False,
-        )
+        self._auth = VolcengineAuth(access_key, secret_key, region=region, service=service, clock=self.clock)
+        if transport is None or isinstance(transport, str):
+            transport = make_transport(transport or DEFAULT_TRANSPORT, endpoint=self.endpoint,
+                                       limits=DEFAULT_LIMITS)
+        self._transport: httpx.AsyncBaseTransport = transport
+        self._exchange = exchange_for(transport)
+        self._timeout = (timeout if timeout is not None else DEFAULT_TIMEOUT).as_dict()
+        self._urls = {
+            action: httpx.URL(f"{self.endpoint}/", params={"Action": action, "Version": API_VERSION})
+            for action in (SUBMIT_ACTION, RESULT_ACTION)
+        }
+        # Host is signed, so it is set here, as httpx would set it from the URL (punycode, non-default port).
+        host = self._urls[SUBMIT_ACTION].netloc.decode("ascii")
+        self._headers: Final = (("Host", host), *_HEADERS)
 
     def __repr__(self) -> str:
         return f"PortraitClient(endpoint={self.endpoint!r}, {self.throttle!r})"
@@ -141,7 +161,7 @@ class PortraitClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     def task_slot(self) -> AbstractAsyncContextManager[None]:
         """One of `max_concurrent_tasks` places, held from submit until the result (or failure)."""
@@ -200,9 +220,8 @@ class PortraitClient:
 
     async def _call(self, action: str, body: Mapping[str, object], *, resend_safe: bool) -> _Reply:
         """POST `body` to `action`, retrying what may be retried; the one retry loop of the package."""
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        params = {"Action": action, "Version": API_VERSION}
-        headers = {"Content-Type": "application/json"}
+        content = orjson.dumps(body)  # compact UTF-8: json.dumps(separators=(",", ":"), ensure_ascii=False)
+        url = self._urls[action]
         attempt = 0
         spent = 0
         while True:
@@ -210,19 +229,21 @@ class PortraitClient:
             await self.throttle.acquire_request()
             started = self.clock.monotonic()
             try:
-                response = await self._http.post("/", params=params, content=content, headers=headers)
+                answer = await self._send(url, content)
             except httpx.RequestError as exc:
                 error: PortraitAPIError = error_from_transport(exc)
                 status: int | None = None
             else:
-                status = response.status_code
+                status = answer.status
                 try:
-                    reply = self._parse(response)
+                    reply = self._parse(answer)
                 except PortraitAPIError as exc:
                     error = exc
                 else:
                     self.budget.succeed(spent)
-                    self._log_attempt(logging.DEBUG, action, attempt, started, status, reply.request_id, None)
+                    if log.isEnabledFor(logging.DEBUG):  # a poll's success: skip building the record
+                        self._log_attempt(logging.DEBUG, action, attempt, started, status, reply.request_id,
+                                          None)
                     return reply
             kind = classify(error, resend_safe=resend_safe)
             cost = self.budget.spend(error) if self.policy.should_retry(attempt, kind) else None
@@ -238,27 +259,33 @@ class PortraitClient:
                               retry_in=delay)
             await self.clock.sleep(delay)
 
-    def _parse(self, response: httpx.Response) -> _Reply:
+    async def _send(self, url: httpx.URL, content: bytes) -> Answer:
+        """One signed POST, its answer read whole; each attempt is signed afresh (a new X-Date)."""
+        signature = self._auth.signing_headers(
+            "POST", url.path, url.query.decode("ascii"), self._headers, content
+        )
+        return await self._exchange("POST", url, [*self._headers, *signature], content, self._timeout)
+
+    def _parse(self, answer: Answer) -> _Reply:
         """Return the reply of a success; raise the mapped error for anything else (either body shape)."""
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if isinstance(payload, Mapping) and payload.get("code") == SUCCESS_CODE and response.is_success:
+        payload = _loads(answer.content)
+        success = 200 <= answer.status < 300
+        if isinstance(payload, Mapping) and payload.get("code") == SUCCESS_CODE and success:
             data = payload.get("data")
             request_id = payload.get("request_id")
             request_id = request_id if isinstance(request_id, str) else ""
             if not isinstance(data, Mapping):
-                raise ServerError("success without a data object", http_status=response.status_code,
+                raise ServerError("success without a data object", http_status=answer.status,
                                   request_id=request_id or None)
             return _Reply(data, request_id)
-        retry_after = parse_retry_after(response.headers, now=self.clock.now())
-        if response.is_success and not (
+        retry_after = parse_retry_after(answer.headers, now=self.clock.now())
+        if success and not (
             isinstance(payload, Mapping) and ("code" in payload or "ResponseMetadata" in payload)
         ):
             # A 2xx that is not an API answer (a proxy page, a truncated body): the call's fate is unknown.
-            raise ServerError("malformed success response", http_status=response.status_code)
-        raise error_from_response(response.status_code, response.content, retry_after=retry_after)
+            raise ServerError("malformed success response", http_status=answer.status)
+        body = payload if isinstance(payload, Mapping) else answer.content
+        raise error_from_response(answer.status, body, retry_after=retry_after)
 
     def _log_attempt(
         self,
@@ -293,6 +320,19 @@ class PortraitClient:
         )
 
 
+def _loads(content: bytes) -> Any:
+    """The parsed JSON body, or None. The standard library gets a second look at what orjson refuses
+    (integers past 64 bits, UTF-16), so no valid answer is mistaken for a malformed one."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def _submit_failure(error: PortraitAPIError) -> PortraitAPIError:
     """The error a submit ends with: anything after which the service may have run it is outcome-unknown."""
     if isinstance(error, TransportError) and error.connect_phase:
@@ -319,7 +359,7 @@ def _task_result(reply: _Reply) -> TaskResult:
     encoded = data.get("binary_data_base64") or []
     urls = data.get("image_urls") or []
     try:
-        images = tuple(base64.b64decode(item, validate=True) for item in encoded if item)
+        images = tuple(pybase64.b64decode(item, validate=True) for item in encoded if item)
     except (binascii.Error, TypeError, ValueError):
         raise ServerError("result images are not valid base64", request_id=reply.request_id) from None
     image_urls = tuple(url for url in urls if isinstance(url, str) and url)

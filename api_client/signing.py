@@ -6,6 +6,10 @@ key only (a repeated key keeps its values in the order given). See `/work/shared
 
 No HTTP library is imported here, so the steps can be checked against the vectors on their own; `auth.py`
 adapts an httpx request to them. Nothing here logs: the inputs include the secret key and the session token.
+
+`Signer` is the same steps for a client that signs request after request with one key: what repeats is
+computed once (kSigning once per UTC day, the canonical path and query once per distinct URL), and the
+HMACs use `hmac.digest`, OpenSSL's one-shot call. Tests hold it equal to `sign_request`.
 """
 
 from __future__ import annotations
@@ -15,15 +19,17 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 __all__ = [
     "ALGORITHM",
     "SIGNED_EXACT_NAMES",
     "SignedRequest",
+    "Signer",
     "SigningKey",
     "authorization_header",
     "body_sha256",
+    "canonical_header_block",
     "canonical_headers",
     "canonical_path",
     "canonical_query",
@@ -110,6 +116,13 @@ def signed_headers(headers: Pairs) -> str:
     return ";".join(sorted(headers_to_sign(headers)))
 
 
+def canonical_header_block(headers: Pairs) -> tuple[str, str]:
+    """(`canonical_headers`, `signed_headers`) from one pass over the headers."""
+    chosen = headers_to_sign(headers)
+    names = sorted(chosen)
+    return "".join(f"{name}:{chosen[name]}\n" for name in names), ";".join(names)
+
+
 def canonical_request(
     method: str,
     canonical_path: str,
@@ -148,7 +161,7 @@ class SigningKey:
 
 
 def _hmac(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, message.encode("utf-8"), "sha256")
 
 
 def signing_key(secret_key: str, date: str, region: str, service: str) -> SigningKey:
@@ -162,7 +175,7 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> Signin
 def signature(key: SigningKey | bytes, string_to_sign: str) -> str:
     """Lower-case hex HMAC-SHA256 of the string to sign under kSigning."""
     k_signing = key.k_signing if isinstance(key, SigningKey) else key
-    return hmac.new(k_signing, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(k_signing, string_to_sign.encode("utf-8"), "sha256").hex()
 
 
 def authorization_header(access_key: str, credential_scope: str, signed_headers: str, signature: str) -> str:
@@ -218,7 +231,7 @@ def sign_request(
     """
     payload_hash = payload_hash or body_sha256(body)
     c_path, c_query = canonical_path(path), canonical_query(query)
-    c_headers, s_headers = canonical_headers(headers), signed_headers(headers)
+    c_headers, s_headers = canonical_header_block(headers)
     c_request = canonical_request(method, c_path, c_query, c_headers, s_headers, payload_hash)
     scope = credential_scope(x_date, region, service)
     to_sign = string_to_sign(x_date, scope, c_request)
@@ -239,3 +252,61 @@ def sign_request(
         signature=sig,
         authorization=authorization_header(access_key, scope, s_headers, sig),
     )
+
+
+class Signer:
+    """`sign_request`'s Authorization for one credential, with the repeating work done once.
+
+    kSigning depends only on the date, so it is kept for the current UTC day (one key: a client signs
+    with the clock, and the date moves forward). The canonical path and query depend only on the URL, and
+    a client talks to a handful of URLs, so they are kept per (path, wire query), up to `MAX_TARGETS`.
+    """
+
+    MAX_TARGETS = 64
+
+    def __init__(self, access_key: str, secret_key: str, *, region: str, service: str) -> None:
+        self.access_key = access_key
+        self._secret = secret_key.encode("utf-8")
+        self.region = region
+        self.service = service
+        self._date = ""
+        self._k_signing = b""
+        self._targets: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"Signer(region={self.region!r}, service={self.service!r})"
+
+    def k_signing(self, x_date: str) -> bytes:
+        """kSigning for the date of `x_date` (computed once per date)."""
+        date = x_date[:8]
+        if date != self._date:
+            key = self._secret
+            for part in (date, self.region, self.service, "request"):
+                key = hmac.digest(key, part.encode("utf-8"), "sha256")
+            self._date, self._k_signing = date, key
+        return self._k_signing
+
+    def canonical_target(self, path: str, query: str) -> tuple[str, str]:
+        """(canonical path, canonical query) of a decoded path and a wire query string (`a=1&b=x+y`)."""
+        key = (path, query)
+        target = self._targets.get(key)
+        if target is None:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            target = (canonical_path(path), canonical_query(pairs))
+            if len(self._targets) >= self.MAX_TARGETS:
+                self._targets.clear()
+            self._targets[key] = target
+        return target
+
+    def authorization(
+        self, *, method: str, path: str, query: str, headers: Pairs, x_date: str, payload_hash: str
+    ) -> str:
+        """The Authorization header; `headers` must hold X-Date and X-Content-Sha256 (see sign_request)."""
+        c_path, c_query = self.canonical_target(path, query)
+        c_headers, s_headers = canonical_header_block(headers)
+        c_request = "\n".join((method, c_path, c_query, c_headers, s_headers, payload_hash))
+        scope = f"{x_date[:8]}/{self.region}/{self.service}/request"
+        hashed = hashlib.sha256(c_request.encode("utf-8")).hexdigest()
+        to_sign = f"{ALGORITHM}\n{x_date}\n{scope}\n{hashed}"
+        sig = hmac.digest(self.k_signing(x_date), to_sign.encode("utf-8"), "sha256").hex()
+        return authorization_header(self.access_key, scope, s_headers, sig)

@@ -19,6 +19,7 @@ from pathlib import Path
 from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 
+from api_client.loop import install_fast_loop
 from bot.admin.preflight import store_problem
 from bot.config import ConfigError, Settings
 from bot.jobs.worker_lock import WorkerLock, WorkerLockHeld
@@ -68,6 +69,8 @@ def run(env: dict[str, str] | None = None) -> int:
         return EXIT_CONFIG
     setup_logging(settings.log_level, settings.secret_values(), settings.log_format)
     log.info("starting: %s", settings.describe())
+    # uvloop where installed (the `fast` extra): run_polling makes its loop through the policy set here.
+    log.info("event loop: %s", "uvloop" if install_fast_loop() else "asyncio")
 
     if asyncio.run(_token_refused(settings)):
         print("portrait-bot: Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)

@@ -213,3 +213,50 @@ def test_secrets_stay_out_of_repr_and_logs(caplog: pytest.LogCaptureFixture) -> 
 def test_missing_credentials_are_refused(ak: str, sk: str) -> None:
     with pytest.raises(ValueError):
         VolcengineAuth(ak, sk, region="cn-north-1", service="cv")
+
+
+def test_x_date_is_the_clock_second_also_when_reused_within_it() -> None:
+    clock = FakeClock(FROZEN + 0.25)
+    auth = _auth(V1, clock)
+    assert auth.x_date() == "20240101T000000Z"
+    clock.advance(0.74)
+    assert auth.x_date() == "20240101T000000Z"
+    clock.advance(0.01)
+    assert auth.x_date() == "20240101T000001Z"
+
+
+def test_non_ascii_header_values_are_signed_as_httpx_decodes_them() -> None:
+    from api_client.signing import sign_request
+
+    auth = _auth(V1)
+    request = httpx.Request(
+        "POST", "https://visual.volcengineapi.com/?Action=A&Version=1", content=b"{}",
+        headers={"Content-Type": "application/json", "X-Note": "caf\u00e9".encode()},
+    )
+    auth.sign(request)
+    expected = sign_request(
+        method="POST", path="/", query=[("Action", "A"), ("Version", "1")],
+        headers=[("Host", "visual.volcengineapi.com"), ("Content-Type", "application/json"),
+                 ("X-Note", "caf\u00e9"), ("X-Date", "20240101T000000Z"),
+                 ("X-Content-Sha256", hashlib.sha256(b"{}").hexdigest())],
+        body=b"{}", access_key=V1["access_key"], secret_key=V1["secret_key"], region=V1["region"],
+        service=V1["service"], x_date="20240101T000000Z",
+    )
+    assert request.headers["authorization"] == expected.authorization
+
+
+def test_signing_headers_of_a_header_list_are_what_sign_adds() -> None:
+    auth = _auth(V1, token="sts-token")
+    request = httpx.Request(
+        "POST", "http://127.0.0.1:8080/?Action=A&Version=1", content=b'{"a":1}',
+        headers={"Content-Type": "application/json", "X-Extra": "1"},
+    )
+    listed = [(name.decode(), value.decode()) for name, value in request.headers.raw]
+    added = auth.signing_headers("POST", "/", "Action=A&Version=1", listed, b'{"a":1}')
+    auth.sign(request)
+    assert [name for name, _ in added] == ["X-Date", "X-Content-Sha256", "X-Security-Token", "Authorization"]
+    for name, value in added:
+        assert request.headers[name] == value, name
+    assert "SignedHeaders=content-type;host;x-content-sha256;x-date;x-extra;x-security-token," in dict(added)[
+        "Authorization"
+    ]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api_client import signing
 
@@ -238,3 +241,67 @@ def test_signing_key_repr_hides_material() -> None:
 def test_signing_module_does_not_import_httpx() -> None:
     source = Path(signing.__file__).read_text("utf-8")
     assert "import httpx" not in source and "from httpx" not in source
+
+
+# --- Signer: the same Authorization as sign_request, with the repeating parts cached ---
+
+
+def _wire_query(v: dict[str, Any]) -> str:
+    return urlencode(_query(v))
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=IDS)
+def test_signer_authorization_matches_the_vector(v: dict[str, Any]) -> None:
+    signer = signing.Signer(v["access_key"], v["secret_key"], region=v["region"], service=v["service"])
+    for _ in range(2):  # the second time from the caches
+        got = signer.authorization(
+            method=v["method"], path=v["path"], query=_wire_query(v), headers=_all_headers(v),
+            x_date=v["x_date"], payload_hash=v["body_sha256"],
+        )
+        assert got == v["authorization"]
+    assert signer.k_signing(v["x_date"]).hex() == v["signing_key_chain"]["k_signing"]
+    assert v["secret_key"] not in repr(signer)
+
+
+def test_signer_key_follows_the_date() -> None:
+    v = VECTORS[0]
+    signer = signing.Signer(v["access_key"], v["secret_key"], region=v["region"], service=v["service"])
+    for x_date in ("20240101T000000Z", "20240101T235959Z", "20240102T000000Z", "20231231T120000Z"):
+        expected = signing.signing_key(v["secret_key"], x_date, v["region"], v["service"]).k_signing
+        assert signer.k_signing(x_date) == expected
+
+
+def test_signer_target_cache_is_bounded_and_right_after_a_clear() -> None:
+    signer = signing.Signer("AK", "SK", region="cn-north-1", service="cv")
+    for i in range(signing.Signer.MAX_TARGETS * 2 + 1):
+        query = f"Action=A{i}&Version=2022-08-31&x=a+b%20c"
+        assert signer.canonical_target("/p q", query) == (
+            "/p%20q", f"Action=A{i}&Version=2022-08-31&x=a%20b%20c"
+        )
+        assert len(signer._targets) <= signing.Signer.MAX_TARGETS
+
+
+@given(
+    query=st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=5),
+    extra=st.lists(
+        st.tuples(st.sampled_from(["X-Foo", "x-bar", "Content-Type", "Host", "Accept", "X-Security-Token"]),
+                  st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)),
+        max_size=5,
+    ),
+    path=st.text(max_size=10).map(lambda p: "/" + p),
+    x_date=st.sampled_from(["20240101T000000Z", "20261206T235959Z"]),
+)
+def test_signer_agrees_with_sign_request(
+    query: list[tuple[str, str]], extra: list[tuple[str, str]], path: str, x_date: str
+) -> None:
+    headers = [("Host", "visual.volcengineapi.com:443"), *extra, ("X-Date", x_date),
+               ("X-Content-Sha256", signing.body_sha256(b"{}"))]
+    expected = signing.sign_request(
+        method="POST", path=path, query=parse_qsl(urlencode(query), keep_blank_values=True), headers=headers,
+        body=b"{}", access_key="AK", secret_key="SK/secret==", region="cn-north-1", service="cv",
+        x_date=x_date,
+    )
+    signer = signing.Signer("AK", "SK/secret==", region="cn-north-1", service="cv")
+    got = signer.authorization(method="POST", path=path, query=urlencode(query), headers=headers,
+                               x_date=x_date, payload_hash=expected.body_sha256)
+    assert got == expected.authorization
