@@ -68,7 +68,9 @@ async def test_unsized_documents_and_a_self_hosted_download_limit() -> None:
     fake = FakeTelegram(max_download=None)
     alice = fake.add_user(1, "Alice")
     big = b"\xff\xd8\xff" + b"\0" * (21 * 1024 * 1024)
-    sent = fake.send_document(alice, fake.private_chat(alice), big, "big.jpg", "image/jpeg", report_size=False)
+    sent = fake.send_document(
+        alice, fake.private_chat(alice), big, "big.jpg", "image/jpeg", report_size=False
+    )
     assert sent.document is not None
     transport = httpx.ASGITransport(app=create_app(fake))
     async with httpx.AsyncClient(transport=transport, base_url="http://fake") as http:
