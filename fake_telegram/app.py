@@ -18,7 +18,7 @@ from fake_telegram.model import BotCall
 from fake_telegram.params import Params, parse_body
 from fake_telegram.service import METHODS
 
-DOWNLOAD_CHUNK = 64 * 1024
+DOWNLOAD_CHUNK = 256 * 1024
 
 
 def create_app(fake: FakeCore) -> Starlette:
@@ -63,10 +63,10 @@ def create_app(fake: FakeCore) -> Starlette:
         if stored.max_side is not None and stored.rendered is None:
             stored.rendered = await asyncio.to_thread(render, stored.source, stored.max_side)
         content = stored.rendered if stored.rendered is not None else stored.source
+        # An unsized file says its size nowhere, not even in the download (sent chunked).
+        headers = {"content-length": str(len(content))} if stored.report_size else None
         return StreamingResponse(
-            _chunks(content),
-            media_type=stored.mime_type or "application/octet-stream",
-            headers={"content-length": str(len(content))},
+            _chunks(content), media_type=stored.mime_type or "application/octet-stream", headers=headers
         )
 
     return Starlette(

@@ -78,7 +78,7 @@ class StoredFile:
     file_name: str | None = None
     mime_type: str | None = None
     rendered: bytes | None = None
-    #: False: the document's `file_size` is left out, as Telegram may do (the bot must bound what it reads).
+    #: False: the size is said nowhere (update, getFile, download headers): the bot must bound what it reads.
     report_size: bool = True
 
     @property
