@@ -1,5 +1,6 @@
-"""Runs before every other handler (group -1): drop edits, stop posts made on behalf of a chat, record the
-user, pick their language, stop banned users, and never run a command someone else wrote (forwarded).
+"""Runs before every other handler (group -1): drop edits, hold each sender to their update budget, stop
+posts made on behalf of a chat, record the user, pick their language, stop banned users, and never run a
+command someone else wrote (forwarded).
 
 Why one gate: "every update upserts the user", "banned users get one clear message and nothing else" and
 "an edited message is never acted on" must hold for every command, photo and button, including ones added
@@ -13,6 +14,8 @@ Edits: PTB's CommandHandler also matches edited messages, so fixing a typo in `/
 again, an edited `/cancel` would cancel whatever runs now. The bot answers what was sent, never an edit.
 
 Forwarded commands and posts as a group or channel: bot/handlers/senders.py says why they are stopped here.
+The update budget (bot/handlers/flood.py) comes first, so a flood costs no database write and no reply
+beyond one "slow down".
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, filters
 
-from bot.handlers import senders
+from bot.handlers import flood, senders
 from bot.handlers.context import BotContext
 from bot.handlers.reply import say
 from bot.replies import pick_language, t
@@ -32,6 +35,7 @@ async def admit(update: Update, context: BotContext) -> None:
         raise ApplicationHandlerStop
     service = is_service(update)
     if not service:
+        await flood.enforce(update, context)
         await senders.refuse_chat_senders(update, context)
     user = update.effective_user
     if user is None or user.is_bot:
