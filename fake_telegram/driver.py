@@ -219,13 +219,19 @@ class UserSide(FakeCore):
         callback_data: str | None = None,
         *,
         text: str | None = None,
+        forged: bool = False,
     ) -> str:
-        """Press an inline button (by callback_data or by its label); returns the callback query id."""
+        """Press an inline button (by callback_data or by its label); returns the callback query id.
+
+        `forged=True` sends `callback_data` whatever the message's buttons say, as a modified client can.
+        """
         person = self._user(user)
         buttons = [b for row in message.buttons for b in row]
         pressed = next(
             (b for b in buttons if (b[1] == callback_data if text is None else b[0] == text)), None
         )
+        if forged and callback_data is not None:
+            pressed = ("(forged)", callback_data)
         if pressed is None or pressed[1] is None or message.deleted:
             raise LookupError(f"message #{message.message_id} has no such button; it has {buttons}")
         query_id = str(4_000_000_000 + self._next_query)
