@@ -30,6 +30,7 @@ __all__ = [
     "MIN_SIDE",
     "PreparedImage",
     "base64_length",
+    "check_image",
     "prepare_image",
     "read_header_size",
     "sniff_format",
@@ -115,7 +116,23 @@ async def prepare_image(
     return await asyncio.to_thread(_prepare, raw, max_side, max_base64_bytes)
 
 
+def check_image(raw: bytes, *, max_side: int = MAX_SIDE) -> tuple[int, int]:
+    """Decode every pixel of `raw` exactly as `prepare_image` will, keep nothing; the fitted (width, height).
+
+    For checking an upload when it arrives: an image whose header is fine but whose data is truncated or
+    corrupt is refused then (ImageRejected "not_image"), not at generation time, when the user has moved
+    on. The bomb guard runs before any pixel is decoded. Blocking CPU work: call it in a worker thread.
+    """
+    return _decode(raw, max_side).size
+
+
 def _prepare(raw: bytes, max_side: int, max_base64_bytes: int) -> PreparedImage:
+    return _encode_within(_decode(raw, max_side), max_base64_bytes)
+
+
+def _decode(raw: bytes, max_side: int) -> Image.Image:
+    """`raw` decoded to RGB (EXIF-oriented, alpha on white) and fitted within `max_side`; the size and pixel
+    checks come first."""
     if len(raw) > MAX_INPUT_BYTES:
         raise ImageRejected(f"file is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MB", reason="too_large")
     fmt = sniff_format(raw)
@@ -144,7 +161,7 @@ def _prepare(raw: bytes, max_side: int, max_base64_bytes: int) -> PreparedImage:
             f"image is too narrow: after fitting {max_side} px it would be {rgb.size[0]}x{rgb.size[1]} px",
             reason="too_small",
         )
-    return _encode_within(rgb, max_base64_bytes)
+    return rgb
 
 
 def _check_pixels(width: int, height: int) -> None:

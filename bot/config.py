@@ -76,6 +76,11 @@ class Settings:
     #: Seconds between the job side's messages to one chat after a short burst (0: no pacing).
     chat_send_interval: float = 1.0
     max_prompt_length: int = 300
+    #: Images being downloaded and checked at once, whole process: each holds up to 20 MB while it runs.
+    max_concurrent_downloads: int = 4
+    #: Updates per minute one user may send (token bucket; 0 = no limit) and how many may come at once.
+    user_rate_limit: float = 30.0
+    user_rate_burst: int = 10
     log_level: str = "INFO"
     worker_id: str = "portrait-bot"
     #: Packs sold for Telegram Stars (`/buy`); empty: no selling at all.
@@ -138,6 +143,9 @@ class Settings:
             group_status_edit_interval=reader.number("GROUP_STATUS_EDIT_INTERVAL", 10.0, float, 0.0, 600.0),
             chat_send_interval=reader.number("CHAT_SEND_INTERVAL", 1.0, float, 0.0, 60.0),
             max_prompt_length=reader.number("MAX_PROMPT_LENGTH", 300, int, 1, 2000),
+            max_concurrent_downloads=reader.number("MAX_CONCURRENT_DOWNLOADS", 4, int, 1, 64),
+            user_rate_limit=reader.number("USER_RATE_LIMIT", 30.0, float, 0.0, 6000.0),
+            user_rate_burst=reader.number("USER_RATE_BURST", 10, int, 1, 1000),
             log_level=reader.parse("LOG_LEVEL", "INFO", _log_level),
             # Task leases are held under this name: stable across restarts so a restarted (even killed)
             # bot takes its own tasks back at once; distinct per worker when several share a database.

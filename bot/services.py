@@ -19,6 +19,8 @@ from api_client import PortraitClient
 from api_client.clock import Clock
 from bot.config import Settings
 from bot.handlers.albums import DEFAULT_WINDOW, AlbumCollector
+from bot.handlers.downloads import ImageDownloads
+from bot.handlers.flood import FloodGuard
 from bot.jobs.notifier import Notifier
 from bot.jobs.runner import JobRunner
 from bot.proxy import upstream_transport
@@ -39,6 +41,14 @@ class Services:
     #: user id -> "face" | "style": what the next photo is for, after /face or /style (memory only).
     awaiting: dict[int, str] = field(default_factory=dict)
     albums: AlbumCollector = field(default_factory=AlbumCollector)
+    #: Received images being downloaded and checked, bounded process-wide (MAX_CONCURRENT_DOWNLOADS).
+    downloads: ImageDownloads = field(init=False)
+    #: Each sender's update budget (USER_RATE_LIMIT, USER_RATE_BURST), checked by the gate.
+    flood: FloodGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.downloads = ImageDownloads(self.settings.max_concurrent_downloads)
+        self.flood = FloodGuard(self.settings.user_rate_limit, self.settings.user_rate_burst)
 
     async def stop_runner(self) -> None:
         """Stop taking work; unfinished tasks stay in the database for the next start (post_stop)."""
@@ -51,6 +61,7 @@ class Services:
         """Close the client and the store (post_shutdown, after the runner stopped)."""
         try:
             await self.client.aclose()
+            await self.downloads.aclose()
         finally:
             await self.store.close()
 

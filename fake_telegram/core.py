@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fake_telegram.errors import ApiError, bad_request, forbidden
-from fake_telegram.media import photo_ladder
+from fake_telegram.media import MAX_DOWNLOAD, photo_ladder
 from fake_telegram.model import JSON, BotCall, FakeChat, FakeMessage, FakeUser, PaymentsState, StoredFile
 
 T = TypeVar("T")
@@ -37,8 +37,11 @@ class FakeCore:
         bot_name: str = "Portrait Bot",
         privacy_mode: bool = True,
         clock: Callable[[], float] = time.time,
+        max_download: int | None = MAX_DOWNLOAD,
     ) -> None:
         self.token = token
+        #: getFile refuses bigger files (None: a self-hosted Bot API server, which serves up to 2 GB).
+        self.max_download = max_download
         self.clock = clock
         self.privacy_mode = privacy_mode
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 1

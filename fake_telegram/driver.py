@@ -7,10 +7,12 @@ and queues the update unless privacy mode keeps it from the bot, as Telegram doe
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from fake_telegram.core import FakeCore
 from fake_telegram.media import image_size
 from fake_telegram.model import JSON, FakeChat, FakeMessage, FakeUser
+from fake_telegram.origins import SERVICE_ACCOUNT, ForwardFrom, forward_origin, shown_sender
 from fake_telegram.service import member_json
 from fake_telegram.text import detect_entities, leading_command, mentions
 from fake_telegram.transcript import describe
@@ -66,6 +68,12 @@ class UserSide(FakeCore):
         self.chats[chat_id] = chat
         return chat
 
+    def channel(self, chat_id: int, title: str) -> FakeChat:
+        """A channel: users post as it in groups (`as_chat=`), and messages are forwarded from it."""
+        chat = FakeChat(chat_id, "channel", title, bot_status="left")
+        self.chats[chat_id] = chat
+        return chat
+
     # -- messages ----------------------------------------------------------------------------------
     def _deliverable(self, chat: FakeChat, message: FakeMessage) -> bool:
         """Privacy mode: in groups the bot sees commands for it, replies to it, mentions, service messages."""
@@ -100,18 +108,49 @@ class UserSide(FakeCore):
             return reply_to
         return self.messages[(chat.id, reply_to)]
 
+    def _who(
+        self, user: UserRef, chat: FakeChat, forward_from: ForwardFrom | None, as_chat: FakeChat | None
+    ) -> dict[str, Any]:
+        """`from`, `sender_chat` and `forward_origin` of a message `user` posts (see origins.py)."""
+        person = self._user(user)
+        origin = None if forward_from is None else forward_origin(forward_from, int(self.clock()) - 60)
+        return {
+            "sender": shown_sender(person, chat, as_chat),
+            "sender_chat": as_chat,
+            "forward_origin": origin,
+        }
+
     def send_text(
-        self, user: UserRef, chat: FakeChat, text: str, reply_to: FakeMessage | int | None = None
+        self,
+        user: UserRef,
+        chat: FakeChat,
+        text: str,
+        reply_to: FakeMessage | int | None = None,
+        *,
+        forward_from: ForwardFrom | None = None,
+        as_chat: FakeChat | None = None,
     ) -> FakeMessage:
-        """A text message; /commands (also /cmd@bot) and @mentions get their entities."""
+        """A text message; /commands (also /cmd@bot) and @mentions get their entities.
+
+        `forward_from`: the user forwards someone else's message (text and entities kept, as Telegram does);
+        `as_chat`: posted in a group on behalf of that group (anonymous admin) or of a channel.
+        """
         message = self.new_message(
             chat,
-            self._user(user),
             text=text,
             entities=detect_entities(text),
             reply_to=self._reply(chat, reply_to),
+            **self._who(user, chat, forward_from, as_chat),
         )
         return self._post(chat, message)
+
+    def auto_forward(self, channel: FakeChat, group: FakeChat, text: str) -> FakeMessage:
+        """A linked channel's post copied into its discussion group (`is_automatic_forward`)."""
+        message = self.new_message(
+            group, SERVICE_ACCOUNT, text=text, entities=detect_entities(text), sender_chat=channel,
+            forward_origin=forward_origin(channel, int(self.clock())), is_automatic_forward=True,
+        )  # fmt: skip
+        return self._post(group, message)
 
     def send_photo(
         self,
@@ -121,6 +160,9 @@ class UserSide(FakeCore):
         caption: str | None = None,
         media_group_id: str | None = None,
         reply_to: FakeMessage | int | None = None,
+        *,
+        forward_from: ForwardFrom | None = None,
+        as_chat: FakeChat | None = None,
     ) -> FakeMessage:
         """A compressed photo: PhotoSize list smallest first; a caption command gets caption_entities."""
         size = image_size(image_bytes)
@@ -128,9 +170,9 @@ class UserSide(FakeCore):
             raise ValueError("send_photo needs image bytes Pillow can read (use send_document otherwise)")
         ladder = self.store_photo(image_bytes, *size)
         message = self.new_message(
-            chat, self._user(user), photo=ladder, caption=caption,
+            chat, photo=ladder, caption=caption,
             caption_entities=detect_entities(caption or ""), media_group_id=media_group_id,
-            reply_to=self._reply(chat, reply_to),
+            reply_to=self._reply(chat, reply_to), **self._who(user, chat, forward_from, as_chat),
         )  # fmt: skip
         return self._post(chat, message)
 
@@ -143,12 +185,20 @@ class UserSide(FakeCore):
         mime_type: str | None,
         caption: str | None = None,
         reply_to: FakeMessage | int | None = None,
+        *,
+        report_size: bool = True,
+        forward_from: ForwardFrom | None = None,
+        as_chat: FakeChat | None = None,
     ) -> FakeMessage:
-        """A file sent "as document": the bot gets it uncompressed, with the client's name and mime type."""
+        """A file sent "as document": the bot gets it uncompressed, with the client's name and mime type.
+
+        `report_size=False` leaves `file_size` out of the update and of getFile, as Telegram may.
+        """
         stored = self.store_document(data, file_name, mime_type)
+        stored.report_size = report_size
         message = self.new_message(
-            chat, self._user(user), document=stored, caption=caption,
-            caption_entities=detect_entities(caption or ""), reply_to=self._reply(chat, reply_to),
+            chat, document=stored, caption=caption, caption_entities=detect_entities(caption or ""),
+            reply_to=self._reply(chat, reply_to), **self._who(user, chat, forward_from, as_chat),
         )  # fmt: skip
         return self._post(chat, message)
 
@@ -169,13 +219,19 @@ class UserSide(FakeCore):
         callback_data: str | None = None,
         *,
         text: str | None = None,
+        forged: bool = False,
     ) -> str:
-        """Press an inline button (by callback_data or by its label); returns the callback query id."""
+        """Press an inline button (by callback_data or by its label); returns the callback query id.
+
+        `forged=True` sends `callback_data` whatever the message's buttons say, as a modified client can.
+        """
         person = self._user(user)
         buttons = [b for row in message.buttons for b in row]
         pressed = next(
             (b for b in buttons if (b[1] == callback_data if text is None else b[0] == text)), None
         )
+        if forged and callback_data is not None:
+            pressed = ("(forged)", callback_data)
         if pressed is None or pressed[1] is None or message.deleted:
             raise LookupError(f"message #{message.message_id} has no such button; it has {buttons}")
         query_id = str(4_000_000_000 + self._next_query)

@@ -7,6 +7,10 @@ from typing import Any
 
 JSON = dict[str, Any]
 
+#: Telegram's service accounts (GroupAnonymousBot, Channel_Bot, "Telegram"): marked as bots or not, they
+#: stand in for people and chats, so their messages are never the bot's own.
+SERVICE_ACCOUNT_IDS = frozenset({1087968824, 136817688, 777000})
+
 
 @dataclass(frozen=True)
 class FakeUser:
@@ -74,6 +78,8 @@ class StoredFile:
     file_name: str | None = None
     mime_type: str | None = None
     rendered: bytes | None = None
+    #: False: the size is said nowhere (update, getFile, download headers): the bot must bound what it reads.
+    report_size: bool = True
 
     @property
     def size(self) -> int:
@@ -91,7 +97,9 @@ class StoredFile:
         return data
 
     def document_json(self) -> JSON:
-        data: JSON = {"file_id": self.file_id, "file_unique_id": self.file_unique_id, "file_size": self.size}
+        data: JSON = {"file_id": self.file_id, "file_unique_id": self.file_unique_id}
+        if self.report_size:
+            data["file_size"] = self.size
         if self.file_name:
             data["file_name"] = self.file_name
         if self.mime_type:
@@ -121,10 +129,15 @@ class FakeMessage:
     delivered: bool = True  # False: privacy mode kept it from the bot
     history: list[str] = field(default_factory=list)
     service: JSON = field(default_factory=dict)  # new_chat_members, migrate_to_chat_id, ...
+    #: A forwarded message's MessageOrigin (its text is someone else's words, entities included).
+    forward_origin: JSON | None = None
+    #: Posted on behalf of a chat: the group itself (anonymous admin) or a channel.
+    sender_chat: FakeChat | None = None
+    is_automatic_forward: bool = False  # a linked channel's post copied into its discussion group
 
     @property
     def from_bot(self) -> bool:
-        return self.sender.is_bot
+        return self.sender.is_bot and self.sender.id not in SERVICE_ACCOUNT_IDS
 
     @property
     def body(self) -> str:
@@ -171,6 +184,12 @@ class FakeMessage:
             data["reply_markup"] = self.reply_markup
         if self.edit_date is not None:
             data["edit_date"] = self.edit_date
+        if self.forward_origin is not None:
+            data["forward_origin"] = self.forward_origin
+        if self.sender_chat is not None:
+            data["sender_chat"] = self.sender_chat.to_json()
+        if self.is_automatic_forward:
+            data["is_automatic_forward"] = True
         data.update(self.service)
         return data
 

@@ -12,7 +12,7 @@ from typing import Any
 from fake_telegram import payments, profile, send
 from fake_telegram.core import DEFAULT_UPDATES, FakeCore
 from fake_telegram.errors import ApiError, bad_request
-from fake_telegram.media import MAX_DOWNLOAD, render
+from fake_telegram.media import render
 from fake_telegram.model import JSON, FakeChat, FakeUser
 from fake_telegram.params import Params
 from fake_telegram.profile import checked_scope, scope_key
@@ -153,14 +153,13 @@ async def get_file(fake: FakeCore, p: Params) -> Any:
         raise bad_request("invalid file_id")
     if stored.max_side is not None and stored.rendered is None:
         stored.rendered = await asyncio.to_thread(render, stored.source, stored.max_side)
-    if stored.size > MAX_DOWNLOAD:
+    if fake.max_download is not None and stored.size > fake.max_download:
         raise bad_request("file is too big")
-    return {
-        "file_id": stored.file_id,
-        "file_unique_id": stored.file_unique_id,
-        "file_size": stored.size,
-        "file_path": stored.path,
-    }
+    result: JSON = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id}
+    if stored.report_size:
+        result["file_size"] = stored.size
+    result["file_path"] = stored.path
+    return result
 
 
 def member_json(fake: FakeCore, chat: FakeChat, user: FakeUser) -> JSON:

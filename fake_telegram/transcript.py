@@ -19,6 +19,14 @@ def _document(document: StoredFile) -> str:
     return f"[document {' '.join(parts)}]"
 
 
+def _origin(origin: dict[str, object]) -> str:
+    for key in ("sender_user", "sender_chat", "chat"):
+        value = origin.get(key)
+        if isinstance(value, dict):
+            return str(value.get("first_name") or value.get("title") or value.get("id"))
+    return str(origin.get("sender_user_name", "?"))
+
+
 def describe(message: FakeMessage, *, edited: bool = False) -> str:
     """`#12 bot (re #11): text` plus photo/document markers and the inline keyboard underneath."""
     who = "bot" if message.from_bot else message.sender.first_name
@@ -27,6 +35,10 @@ def describe(message: FakeMessage, *, edited: bool = False) -> str:
         tags.append("edited")
     if message.reply_to is not None and not edited:
         tags.append(f"re #{message.reply_to.message_id}")
+    if message.sender_chat is not None:
+        tags.append(f"as {message.sender_chat.label}")
+    if message.forward_origin is not None:
+        tags.append(f"forwarded from {_origin(message.forward_origin)}")
     if not message.delivered:
         tags.append("not delivered: privacy mode")
     head = f"#{message.message_id} {who}" + (f" ({', '.join(tags)})" if tags else "")

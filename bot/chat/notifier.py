@@ -25,9 +25,9 @@ import logging
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
-from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, Message, MessageEntity, ReplyParameters, User
 from telegram.constants import FileSizeLimit
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
@@ -56,6 +56,7 @@ MAX_PHOTO_BYTES: Final = int(FileSizeLimit.PHOTOSIZE_UPLOAD)
 #: Telegram's photo sizes top out around here; a bigger result also goes out untouched, as a document.
 RECOMPRESSED_ABOVE: Final = 1280
 RESULT_FILENAME: Final = "portrait.jpg"
+_MAX_NAME_CHARS: Final = 64  # Telegram's own limit for a first name
 
 
 class TelegramNotifier:
@@ -120,6 +121,7 @@ class TelegramNotifier:
             keyboard=result_keyboard(task.id, lang),
             as_photo=_photo_ok(len(image), width, height),
             on_send=on_send,
+            mention=await self._requester(task, lang),
         )
         chat_id, reply = await self._destination(task)
         private = chat_id != task.chat_id
@@ -174,8 +176,8 @@ class TelegramNotifier:
                 async with self.pacer.turn(chat_id):
                     await result.about_to_send()
                     message = await self._bot.send_photo(
-                        chat_id, photo=result.image, caption=result.caption, reply_markup=result.keyboard,
-                        reply_parameters=reply, filename=RESULT_FILENAME,
+                        chat_id, photo=result.image, reply_markup=result.keyboard,
+                        reply_parameters=reply, filename=RESULT_FILENAME, **result.caption_in(chat_id),
                     )
                 return message, True
             except BadRequest as exc:  # e.g. PHOTO_INVALID_DIMENSIONS: the document path still works
@@ -185,10 +187,21 @@ class TelegramNotifier:
         async with self.pacer.turn(chat_id):
             await result.about_to_send()
             message = await self._bot.send_document(
-                chat_id, document=result.image, filename=RESULT_FILENAME, caption=result.caption,
-                reply_markup=result.keyboard, reply_parameters=reply,
+                chat_id, document=result.image, filename=RESULT_FILENAME, reply_markup=result.keyboard,
+                reply_parameters=reply, **result.caption_in(chat_id),
             )
         return message, False
+
+    async def _requester(self, task: Task, lang: str) -> _Mention | None:
+        """Who asked, for a result shown in a group: the group issue asked that results name the requester
+        (a reply alone is easy to miss in a busy group). The name is the stored one; a text_mention entity
+        works for users without a username and needs no markup escaping."""
+        if self._store is None or task.chat_id == task.user_id:
+            return None
+        user = await self._store.users.get(task.user_id)
+        if user is None or not user.first_name:
+            return None
+        return _Mention(task.user_id, user.first_name[:_MAX_NAME_CHARS], lang)
 
     async def failed(self, task: Task, error: FriendlyError, lang: str) -> None:
         text = t(error.key, lang, **error.values)
@@ -250,12 +263,41 @@ def _reply_to(message_id: int | None) -> ReplyParameters | None:
 
 
 @dataclass(frozen=True)
+class _Mention:
+    user_id: int
+    name: str
+    lang: str
+
+    def caption(self, caption: str) -> dict[str, Any]:
+        """`caption` naming the requester, with the text_mention entity (offsets in UTF-16 units)."""
+        marker = "\x00"
+        template = t("result.caption_for", self.lang, caption=caption, name=marker)
+        before, _, after = template.partition(marker)
+        entity = MessageEntity(
+            MessageEntity.TEXT_MENTION, _utf16_len(before), _utf16_len(self.name),
+            user=User(self.user_id, self.name, is_bot=False),
+        )  # fmt: skip
+        return {"caption": before + self.name + after, "caption_entities": [entity]}
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass(frozen=True)
 class _Result:
     image: bytes
     caption: str
     keyboard: InlineKeyboardMarkup
     as_photo: bool
     on_send: OnSend | None = None
+    mention: _Mention | None = None
+
+    def caption_in(self, chat_id: int) -> dict[str, Any]:
+        """The caption for `chat_id`: naming the requester anywhere but their own private chat."""
+        if self.mention is None or chat_id == self.mention.user_id:
+            return {"caption": self.caption}
+        return self.mention.caption(self.caption)
 
     async def about_to_send(self) -> None:
         """Inside the chat's turn, right before the request: the caller's "may be out from here" hook."""

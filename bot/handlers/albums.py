@@ -66,7 +66,7 @@ async def handle_album(parts: list[Update], context: BotContext) -> None:
     context.services.awaiting.pop(user.id, None)  # the album said which is which
     for slot, part in zip(("face", "style"), parts, strict=False):
         try:
-            ref = await accept_image(part.effective_message, context.bot)  # type: ignore[arg-type]
+            ref = await accept_image(part.effective_message, context)  # type: ignore[arg-type]
         except UploadRejected as rejected:
             await say_error(part, context, rejected.reply)
             return

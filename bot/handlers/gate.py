@@ -1,5 +1,6 @@
-"""Runs before every other handler (group -1): drop edits, record the user, pick their language, stop banned
-users.
+"""Runs before every other handler (group -1): drop edits, hold each sender to their update budget, stop
+posts made on behalf of a chat, record the user, pick their language, stop banned users, and never run a
+command someone else wrote (forwarded).
 
 Why one gate: "every update upserts the user", "banned users get one clear message and nothing else" and
 "an edited message is never acted on" must hold for every command, photo and button, including ones added
@@ -11,6 +12,10 @@ what users author (commands, text, photos, buttons) is stopped.
 
 Edits: PTB's CommandHandler also matches edited messages, so fixing a typo in `/grant @ann 5` would grant
 again, an edited `/cancel` would cancel whatever runs now. The bot answers what was sent, never an edit.
+
+Forwarded commands and posts as a group or channel: bot/handlers/senders.py says why they are stopped here.
+The update budget (bot/handlers/flood.py) comes first, so a flood costs no database write and no reply
+beyond one "slow down".
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, filters
 
+from bot.handlers import flood, senders
 from bot.handlers.context import BotContext
 from bot.handlers.reply import say
 from bot.replies import pick_language, t
@@ -27,6 +33,10 @@ async def admit(update: Update, context: BotContext) -> None:
     """Upsert the sender; a banned sender hears why once per attempt and nothing else happens."""
     if is_edit(update):
         raise ApplicationHandlerStop
+    service = is_service(update)
+    if not service:
+        await flood.enforce(update, context)
+        await senders.refuse_chat_senders(update, context)
     user = update.effective_user
     if user is None or user.is_bot:
         return
@@ -35,13 +45,15 @@ async def admit(update: Update, context: BotContext) -> None:
     )
     context.account = account
     context.lang = pick_language(account.language)
-    if not account.banned or is_service(update):
+    if service:
         return
-    if update.callback_query is not None:
-        await update.callback_query.answer(t("banned", context.lang), show_alert=True)
-    elif _addressed_to_us(update):
-        await say(update, context, "banned")
-    raise ApplicationHandlerStop
+    if account.banned:
+        if update.callback_query is not None:
+            await update.callback_query.answer(t("banned", context.lang), show_alert=True)
+        elif _addressed_to_us(update):
+            await say(update, context, "banned")
+        raise ApplicationHandlerStop
+    await senders.refuse_forwarded_command(update, context)
 
 
 def is_edit(update: Update) -> bool:

@@ -42,7 +42,7 @@ async def _replied_face(message: Message, context: BotContext) -> str | None:
         return None
     if replied.from_user is not None and replied.from_user.id == context.bot.id:
         return None
-    return (await accept_image(replied, context.bot)).file_id
+    return (await accept_image(replied, context)).file_id
 
 
 async def cancel(update: Update, context: BotContext) -> None:

@@ -116,7 +116,7 @@ def slot_for(command: CaptionCommand | None, awaiting: str | None) -> str:
 
 async def _accept(update: Update, context: BotContext, message: Message) -> ImageRef | None:
     try:
-        return await accept_image(message, context.bot)
+        return await accept_image(message, context)
     except UploadRejected as rejected:
         await say_error(update, context, rejected.reply)
         return None

@@ -1,26 +1,30 @@
 """Turn an incoming photo or file into a stored image reference, or a friendly reason why not.
 
-Why check at upload time: a user who sends a PDF or a 30 MB scan should hear so at once, not minutes later
-when a generation fails. Compressed photos are always images (Telegram re-encodes them), so only their
-size is checked, from metadata. Files sent "as document" are judged by their bytes, never by the name or
-the MIME type the client claims: the header is read (cheap, no pixel decoding, in a thread) to catch
-non-images, tiny images and decompression bombs. Only the Telegram file id is kept; the runner downloads
-the file again when it builds the request, so nothing large sits in the database or in memory.
+Why check at upload time: a user who sends a PDF, a 30 MB scan or a broken picture should hear so at once,
+not minutes later when a generation fails (and blames a picture they no longer think about). So every
+received image, compressed photo or file, selfie or style image, is downloaded and decoded in full, in a
+worker thread, with the decompression-bomb guard, by the same code that prepares it for the service
+(`api_client.images.check_image`): what is accepted here will decode at generation time. Sizes are read
+from metadata first, so what is too large or too small is refused before a byte is downloaded; downloads
+and checks are bounded process-wide (bot/handlers/downloads.py). Files sent "as document" are judged by
+their bytes, never by the name or the MIME type the client claims. Only the Telegram file id is kept; the
+runner downloads the file again when it builds the request, so nothing large sits in the database.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from telegram import Bot, Message
+from telegram import Message
 
 from api_client.errors import ImageRejected
-from api_client.images import MIN_SIDE, read_header_size, sniff_format
+from api_client.images import MIN_SIDE
+from bot.handlers.downloads import DownloadFailed
 from bot.replies.errors import upload_refusal
 
-MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile refuses more (Bot API limit without a local server)
-ACCEPTED_FORMATS = frozenset({"jpeg", "png", "bmp", "webp", "heif"})
+if TYPE_CHECKING:
+    from bot.handlers.context import BotContext
 
 
 @dataclass(frozen=True)
@@ -49,31 +53,22 @@ def has_image(message: Message) -> bool:
     return bool(message.photo) or message.document is not None
 
 
-async def accept_image(message: Message, bot: Bot) -> ImageRef:
+async def accept_image(message: Message, context: BotContext) -> ImageRef:
     """The image reference in `message`, or UploadRejected with the reason in catalogue terms."""
     if message.photo:
         photo = message.photo[-1]  # sizes arrive smallest first
         if min(photo.width, photo.height) < MIN_SIDE:
             raise UploadRejected.because("too_small")
-        return ImageRef(photo.file_id, photo.file_unique_id)
-    document = message.document
-    if document is None:
-        raise UploadRejected.because("not_image")
-    if document.file_size is not None and document.file_size > MAX_DOWNLOAD_BYTES:
-        raise UploadRejected.because("too_large")
-    raw = bytes(await (await bot.get_file(document.file_id)).download_as_bytearray())
-    await _check_bytes(raw)
-    return ImageRef(document.file_id, document.file_unique_id)
-
-
-async def _check_bytes(raw: bytes) -> None:
-    if len(raw) > MAX_DOWNLOAD_BYTES:
-        raise UploadRejected.because("too_large")
-    if sniff_format(raw) not in ACCEPTED_FORMATS:
+        ref, size = ImageRef(photo.file_id, photo.file_unique_id), photo.file_size
+    elif message.document is not None:
+        document = message.document
+        ref, size = ImageRef(document.file_id, document.file_unique_id), document.file_size
+    else:
         raise UploadRejected.because("not_image")
     try:
-        width, height = await asyncio.to_thread(read_header_size, raw)
+        await context.services.downloads.check(context.bot, ref.file_id, size)
     except ImageRejected as exc:
         raise UploadRejected.because(exc.reason) from None
-    if min(width, height) < MIN_SIDE:
-        raise UploadRejected.because("too_small")
+    except DownloadFailed:
+        raise UploadRejected.because("fetch_failed") from None
+    return ref

@@ -118,6 +118,7 @@ _UPLOAD_KEYS: Final[dict[str, str]] = {
     "too_small": "upload.too_small",
     "too_large": "upload.too_large",
     "bomb": "upload.bomb",
+    "fetch_failed": "upload.fetch_failed",  # Telegram would not hand the file over (nothing wrong with it)
 }
 
 #: Upstream InvalidRequest codes that describe the user's picture rather than our request.

@@ -95,3 +95,17 @@ def test_group_status_interval_and_chat_pacing_are_configuration() -> None:
         bad = {"GROUP_STATUS_EDIT_INTERVAL": "-1", "CHAT_SEND_INTERVAL": "x"}
         Settings.from_env(GOOD | bad, dotenv=False)
     assert "GROUP_STATUS_EDIT_INTERVAL" in str(info.value) and "CHAT_SEND_INTERVAL" in str(info.value)
+
+
+def test_update_budget_and_download_bound_are_configuration() -> None:
+    defaults = Settings.from_env(GOOD, dotenv=False)
+    assert (defaults.user_rate_limit, defaults.user_rate_burst, defaults.max_concurrent_downloads) == (
+        30.0, 10, 4,
+    )  # fmt: skip
+    env = GOOD | {"USER_RATE_LIMIT": "0", "USER_RATE_BURST": "3", "MAX_CONCURRENT_DOWNLOADS": "2"}
+    s = Settings.from_env(env, dotenv=False)
+    assert (s.user_rate_limit, s.user_rate_burst, s.max_concurrent_downloads) == (0, 3, 2)
+    with pytest.raises(ConfigError) as info:
+        bad = {"USER_RATE_LIMIT": "-1", "USER_RATE_BURST": "0", "MAX_CONCURRENT_DOWNLOADS": "many"}
+        Settings.from_env(GOOD | bad, dotenv=False)
+    assert all(name in str(info.value) for name in bad)

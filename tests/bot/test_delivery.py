@@ -6,7 +6,7 @@ import asyncio
 import io
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -229,9 +229,17 @@ class FakeChats:
         return Chat(chat_id, "group", "Friends", results_private=chat_id in self.private_in)
 
 
+class FakeUsers:
+    """`store.users.get`, which names a group result's requester: nobody is known here (no mention)."""
+
+    async def get(self, user_id: int) -> None:
+        return None
+
+
 @dataclass
 class FakeStore:
     chats: FakeChats
+    users: FakeUsers = field(default_factory=FakeUsers)
 
 
 def group_task(rig: Rig, group: FakeChat, user_id: int) -> Task:

@@ -152,6 +152,7 @@ class Harness:
             admin_chat_id=ADMIN_CHAT,
             status_edit_interval=0.0,
             chat_send_interval=0.0,  # pacing is tested with a fake clock (tests/bot/test_pacing.py)
+            user_rate_limit=0.0,  # tests act fast; the limit is tested on its own (tests/e2e/test_flood.py)
         )
         return replace(base, **self.overrides)
 

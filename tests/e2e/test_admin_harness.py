@@ -76,6 +76,7 @@ def harness_settings(fake: FakeTelegram, url: str, db_path: Path, **overrides: A
         "daily_free_quota": 3,
         "status_edit_interval": 0.0,
         "chat_send_interval": 0.0,  # pacing is tested with a fake clock (tests/bot/test_pacing.py)
+        "user_rate_limit": 0.0,  # tests act fast; the limit is tested on its own (tests/e2e/test_flood.py)
     }
     values.update(overrides)
     return Settings(**values)
