@@ -17,6 +17,7 @@ from .errors import (
 from .quotas import Balance, LedgerCheck, LedgerEntry
 from .store import Store
 from .tasks import ALLOWED, TERMINAL, NewTask, Task, TaskState
+from .timings import TimingsRepo
 from .users import Role, User, UserSettings
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Store",
     "Task",
     "TaskState",
+    "TimingsRepo",
     "TooManyActiveTasks",
     "TopUser",
     "User",

@@ -2,6 +2,12 @@
 
 Each file runs inside one BEGIN IMMEDIATE together with its `schema_version` row, so a crash mid-migration
 leaves the previous version intact and the next start simply applies it again.
+
+A number in `RESERVED` belongs to a change that is being made alongside and may not be in this code yet.
+While its file is missing it stands in as an empty migration named `reserved` (so the numbers stay
+1..n and every version is recorded); when the real file arrives, a database that recorded the stand-in
+applies it then, even though later numbers are already in. Only independent changes may share the
+numbers this way: the reserved one may run after those that follow it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,11 @@ CREATE TABLE IF NOT EXISTS schema_version (
 """
 
 
+#: Numbers taken by changes made alongside this one (see the module docstring).
+RESERVED: frozenset[int] = frozenset({3})
+PLACEHOLDER = "reserved"
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -31,12 +42,16 @@ class Migration:
 
 
 def available() -> list[Migration]:
-    """Every migration shipped with the package, in version order; gaps or duplicates are a packaging bug."""
+    """Every migration shipped with the package, in version order; gaps or duplicates are a packaging bug
+    (a reserved number below the newest one is filled by an empty stand-in)."""
     found: list[Migration] = []
     for entry in resources.files("storage.migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    shipped = {m.version for m in found}
+    newest = max(shipped, default=0)
+    found += [Migration(v, PLACEHOLDER, "") for v in RESERVED if v not in shipped and v < newest]
     found.sort(key=lambda m: m.version)
     if [m.version for m in found] != list(range(1, len(found) + 1)):
         raise RuntimeError(f"migrations must be numbered 1..n without gaps: {[m.version for m in found]}")
@@ -58,13 +73,18 @@ async def migrate(conn: aiosqlite.Connection, *, now: float, target: int | None 
     version = await current_version(conn)
     if version > latest_version():
         raise RuntimeError(f"database schema {version} is newer than this code ({latest_version()})")
+    rows = await conn.execute_fetchall("SELECT version, name FROM schema_version")
+    recorded = {int(v): str(name) for v, name in rows}
     for migration in available():
-        if migration.version <= version or (target is not None and migration.version > target):
+        stand_in_replaced = recorded.get(migration.version) == PLACEHOLDER != migration.name
+        if (migration.version in recorded and not stand_in_replaced) or (
+            target is not None and migration.version > target
+        ):
             continue
         # executescript runs the whole file; the explicit BEGIN/COMMIT make it one atomic step.
         script = (
             f"BEGIN IMMEDIATE;\n{migration.sql}\n;"
-            f"INSERT INTO schema_version (version, name, applied_at) "
+            f"INSERT OR REPLACE INTO schema_version (version, name, applied_at) "
             f"VALUES ({migration.version}, '{migration.name}', {float(now)!r});\nCOMMIT;"
         )
         try:
@@ -73,5 +93,5 @@ async def migrate(conn: aiosqlite.Connection, *, now: float, target: int | None 
             if conn.in_transaction:
                 await conn.rollback()
             raise
-        version = migration.version
+        version = max(version, migration.version)
     return version

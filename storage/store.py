@@ -13,6 +13,7 @@ from .db import Database, Synchronous
 from .migrate import migrate
 from .quotas import QuotasRepo
 from .tasks import TasksRepo
+from .timings import TimingsRepo
 from .users import UsersRepo
 
 
@@ -27,6 +28,7 @@ class Store:
         self.quotas = QuotasRepo(ctx)
         self.tasks = TasksRepo(ctx)
         self.admin = AdminRepo(ctx)
+        self.timings = TimingsRepo(ctx)
 
     @classmethod
     async def open(
