@@ -89,7 +89,8 @@ async def test_a_missing_reserved_number_is_an_empty_stand_in(db_path: Path, clo
     async with await Store.open(db_path, clock=clock):
         pass
     async with aiosqlite.connect(db_path) as conn:
-        names = dict(list(await conn.execute_fetchall("SELECT version, name FROM schema_version")))
+        rows = await conn.execute_fetchall("SELECT version, name FROM schema_version")
+        names: dict[int, str] = {version: name for version, name in rows}
         tables = {r[0] for r in await conn.execute_fetchall("SELECT name FROM sqlite_master")}
     assert {v for v, name in names.items() if name == PLACEHOLDER} == missing
     assert "generation_timings" in tables
