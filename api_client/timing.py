@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 from typing import Any, Final, Literal
 
@@ -57,7 +57,10 @@ SHIFT_OF: Final = 4
 #: must not make the schedule bet on a single instant.
 MIN_SD: Final = 0.15
 MIN_REL_SD: Final = 0.06
-_EM_ITERATIONS: Final = 40
+_EM_WARM: Final = 40
+_EM_COLD: Final = 400
+_SQRT2: Final = math.sqrt(2.0)
+_SQRT_2PI: Final = math.sqrt(2.0 * math.pi)
 _STATE_VERSION: Final = 1
 
 Side = Literal["ok", "late", "early"]
@@ -112,8 +115,10 @@ class Estimate:
         return self.mean + self.spread(NormalDist().inv_cdf(p))
 
     def spread(self, z: float) -> float:
-        """How far from the mean the quantile of the normal quantile `z` lies (widened for few samples)."""
-        return self.sd * _student_t(z, max(self.weight - 1.0, 1.0))
+        """How far from the mean the quantile of the normal quantile `z` lies. The next task's spread is
+        the durations' widened by the doubt about the mean itself, sqrt(1 + 1/n)."""
+        predictive = self.sd * math.sqrt(1.0 + 1.0 / self.weight)
+        return predictive * _student_t(z, max(self.weight - 1.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -216,15 +221,20 @@ class BucketTimes:
             self.recent = []
         else:
             return side  # an outlier so far (a stuck task?): held back, it moves nothing
-        self._estimate = fit(self.window)
+        self._estimate = fit(self.window, None if side != "ok" else self._estimate)
         return side
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        """Plain JSON data. The fit goes along: it was warm-started task by task, so refitting the window
+        from cold after a restart could plan a little differently."""
+        state: dict[str, object] = {
             "v": _STATE_VERSION,
             "window": [[round(lo, 4), round(hi, 4)] for lo, hi in self.window],
             "recent": [[round(lo, 4), round(hi, 4), side] for lo, hi, side in self.recent],
         }
+        if self._estimate is not None:
+            state["fit"] = [self._estimate.mean, self._estimate.sd]
+        return state
 
     @classmethod
     def from_dict(cls, state: Mapping[str, object]) -> BucketTimes:
@@ -238,7 +248,14 @@ class BucketTimes:
                 raise ValueError(f"bad recent observation {item!r}")
             low, high = _checked(*_pair(item[:2]))
             recent.append((low, high, item[2]))
-        return cls(window=window, recent=recent)
+        times = cls(window=window, recent=recent)
+        saved = state.get("fit")
+        if saved is not None and times._estimate is not None and times._estimate.weight > 1.0:
+            mean, sd = _pair(saved)
+            if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0):
+                raise ValueError(f"bad fit {saved!r}")
+            times._estimate = replace(times._estimate, mean=mean, sd=sd)
+        return times
 
 
 class TimingModel:
@@ -278,23 +295,32 @@ class TimingModel:
 # --- the fit ---------------------------------------------------------------------------------------------
 
 
-def fit(window: Sequence[tuple[float, float]]) -> Estimate | None:
-    """Maximum-likelihood normal for interval-censored durations (EM), newest weighted most."""
+def fit(window: Sequence[tuple[float, float]], start: Estimate | None = None) -> Estimate | None:
+    """Maximum-likelihood normal for interval-censored durations (EM), newest weighted most.
+
+    EM creeps when most intervals are censored, so a bucket warm-starts from its previous estimate (the
+    window changed by one task: a few dozen iterations follow the optimum); a cold start (first task,
+    after a shift) iterates longer."""
     if not window:
         return None
     weights = [DECAY ** (len(window) - 1 - i) for i in range(len(window))]
     total = sum(weights)
+    effective = total**2 / sum(w * w for w in weights)
     if all(low <= 0 for low, _ in window):
         # Every task was done at its first poll: the data say "earlier than that", nothing more. Aim
         # below the earliest of those polls, so the next tasks get observed and the fit has something.
         first = min(high for _, high in window)
         return Estimate(0.75 * first, _floor(0.75 * first), len(window), 1.0)
-    # Start from the midpoints (the lower end for censored ones), which EM then corrects.
-    points = [(low + high) / 2 if low > 0 else high / 2 for low, high in window]
-    mean = sum(w * x for w, x in zip(weights, points, strict=True)) / total
-    var = sum(w * (x - mean) ** 2 for w, x in zip(weights, points, strict=True)) / total
-    sd = max(math.sqrt(var), _floor(mean))
-    for _ in range(_EM_ITERATIONS):
+    if start is not None:
+        mean, sd, iterations = start.mean, max(start.sd, _floor(start.mean)), _EM_WARM
+    else:
+        # The midpoints (the upper bound for censored ones: the plan polls near the finish, so that is
+        # closer than anything lower), which EM then corrects.
+        points = [(low + high) / 2 if low > 0 else high for low, high in window]
+        mean = sum(w * x for w, x in zip(weights, points, strict=True)) / total
+        var = sum(w * (x - mean) ** 2 for w, x in zip(weights, points, strict=True)) / total
+        sd, iterations = max(math.sqrt(var), _floor(mean)), _EM_COLD
+    for _ in range(iterations):
         first_moment = second_moment = 0.0
         for w, (low, high) in zip(weights, window, strict=True):
             m1, m2 = _truncated_moments(mean, sd, low, high)
@@ -302,28 +328,33 @@ def fit(window: Sequence[tuple[float, float]]) -> Estimate | None:
             second_moment += w * m2
         new_mean = first_moment / total
         new_sd = max(math.sqrt(max(second_moment / total - new_mean**2, 0.0)), _floor(new_mean))
-        done = abs(new_mean - mean) < 1e-4 and abs(new_sd - sd) < 1e-4
+        done = abs(new_mean - mean) < 1e-5 and abs(new_sd - sd) < 1e-5
         mean, sd = new_mean, new_sd
         if done:
             break
-    effective = total**2 / sum(w * w for w in weights)
-    # Predictive spread: the mean itself is uncertain with few samples, so widen by sqrt(1 + 1/n).
-    return Estimate(mean, sd * math.sqrt(1.0 + 1.0 / effective), len(window), effective)
+    return Estimate(mean, sd, len(window), effective)
 
 
 def _truncated_moments(mean: float, sd: float, low: float, high: float) -> tuple[float, float]:
     """E[T] and E[T^2] of normal(mean, sd) restricted to (low, high]."""
-    unit = NormalDist()
     a, b = (low - mean) / sd, (high - mean) / sd
-    mass = unit.cdf(b) - unit.cdf(a)
+    mass = _cdf(b) - _cdf(a)
     if mass < 1e-12:  # the interval is far in a tail: its nearest end is as good as anything
         point = min(max(mean, low), high)
         return point, point * point
-    pa, pb = unit.pdf(a), unit.pdf(b)
+    pa, pb = _pdf(a), _pdf(b)
     ratio = (pa - pb) / mass
     m1 = mean + sd * ratio
     var = sd * sd * max(1.0 + (a * pa - b * pb) / mass - ratio * ratio, 0.0)
     return m1, m1 * m1 + var
+
+
+def _cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / _SQRT2))
+
+
+def _pdf(z: float) -> float:
+    return math.exp(-0.5 * z * z) / _SQRT_2PI
 
 
 def _student_t(z: float, dof: float) -> float:
