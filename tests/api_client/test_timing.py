@@ -149,7 +149,7 @@ def test_plan_probe_comes_before_the_first_poll() -> None:
 )
 def test_plan_rejects_nonsense(fields: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        PlanTuning(**fields)
+        PlanTuning(**fields)  # type: ignore[arg-type]
 
 
 # --- learning --------------------------------------------------------------------------------------------
