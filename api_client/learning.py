@@ -86,17 +86,7 @@ class PollingLearner:
 
     def schedule_bucket(self, bucket: str, *, elapsed: float = 0.0, learn: bool = True) -> LearnedSchedule:
         elapsed = max(0.0, elapsed)
-        plan = self.model.poll_times(bucket)
-        times: tuple[float, ...] = ()
-        if plan is not None:
-            planned: list[float] = []
-            for at in plan:
-                planned.append(at)
-                if len(planned) >= _MAX_PLANNED or (
-                    len(planned) > 1 and at - planned[-2] >= self.base.max_delay - 1e-9
-                ):
-                    break
-            times = tuple(planned)
+        times = self.plan(bucket)
         first_poll = times[0] if times else elapsed + self.base.first_delay
         watched_from_submit = elapsed <= (times[0] if times else self.base.first_delay)
         recorder = self._recorder(bucket, elapsed) if learn and watched_from_submit else None
@@ -107,8 +97,25 @@ class PollingLearner:
             not_found_grace=self.base.not_found_grace,
             times=times,
             elapsed=elapsed,
+            min_gap=self.model.plan.dense_min,
             on_finished=recorder,
+            replan=lambda: self.plan(bucket),
         )
+
+    def plan(self, bucket: str) -> tuple[float, ...]:
+        """The planned poll times (since the submit) for a task of `bucket` as of now, until the delays
+        reach the cap; empty while nothing is known of the bucket."""
+        poll_times = self.model.poll_times(bucket)
+        if poll_times is None:
+            return ()
+        planned: list[float] = []
+        for at in poll_times:
+            planned.append(at)
+            if len(planned) >= _MAX_PLANNED or (
+                len(planned) > 1 and at - planned[-2] >= self.base.max_delay - 1e-9
+            ):
+                break
+        return tuple(planned)
 
     def _recorder(self, bucket: str, elapsed: float) -> FinishedCallback:
         async def record(outcome: PollOutcome) -> None:

@@ -81,32 +81,49 @@ class LearnedSchedule(PollSchedule):
     when `wait()` starts, so a wait that begins late still polls at the planned moments (and at once when
     it began after some of them). `on_finished` receives the `PollOutcome`: that is how it learns.
 
+    `replan`, when given, returns the plan as known *now* (same shape as `times`; empty: keep the old
+    one): it is asked before every poll after the first, so a task that is running while the service slows
+    down moves to the new plan as soon as other tasks have shown it, instead of backing off through polls
+    that are now surely too early. Two polls are never closer than `min_gap`, however the plan moved.
+
     It is a `PollSchedule`, so `PortraitClient.wait(schedule=...)` takes it unchanged, and the deadline
     and not_found grace (`not_found_grace`, the base field) apply exactly as for the fixed one.
     """
 
     times: tuple[float, ...] = ()
     elapsed: float = 0.0
+    min_gap: float = 0.0
     on_finished: FinishedCallback | None = field(default=None, compare=False, repr=False)
+    replan: Callable[[], tuple[float, ...]] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.elapsed < 0 or any(t < 0 for t in self.times) or list(self.times) != sorted(self.times):
+        if (
+            self.elapsed < 0
+            or self.min_gap < 0
+            or any(t < 0 for t in self.times)
+            or list(self.times) != sorted(self.times)
+        ):
             raise ValueError(f"invalid learned schedule: {self!r}")
 
     def delays(self) -> Iterator[float]:
         if not self.times:
             yield from super().delays()
             return
-        due = [t for t in self.times if t >= self.elapsed]
-        previous = self.elapsed
-        if len(due) < len(self.times):  # the wait began after a planned poll: that poll is overdue
+        # Planned times are sums of floats: a hair of tolerance keeps a dense poll exactly min_gap on,
+        # and a hair of progress keeps a poll from being planned twice.
+        gap = max(self.min_gap - 1e-9, 1e-6)
+        previous, after = self.elapsed, self.elapsed
+        if self.times[0] < previous:  # the wait began after a planned poll: that poll is overdue
             yield 0.0
-        for at in due:
-            yield at - previous
-            previous = at
+            after = previous + gap
+        plan = self.times
         while True:
-            yield self.max_delay
+            at = next((t for t in plan if t >= after), previous + self.max_delay)
+            yield at - previous
+            previous, after = at, at + gap
+            if self.replan is not None:
+                plan = self.replan() or plan
 
     async def finished(self, outcome: PollOutcome) -> None:
         if self.on_finished is not None:

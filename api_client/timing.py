@@ -17,13 +17,16 @@ The model, per bucket (a kind of request, see `bucket_key`):
   observations censored on purpose (it polls when the task is probably done), so treating `high` as the
   duration would only ever learn "it takes as long as we waited" and never notice a speed-up.
 * The estimate is a normal distribution fitted to the window of recent intervals by maximum likelihood
-  (EM over the censored intervals, a few dozen iterations of closed-form truncated-normal moments), with
-  newer observations weighted more (`DECAY`), a floor on the spread, and a small-sample widening.
-* Robustness: an observation far outside the current estimate (beyond `OUTLIER_Z` spreads) is clipped to
-  that bound before it enters the window, so one stuck task moves nothing much. But when `SHIFT_AFTER` of
-  the last `SHIFT_OF` observations are outside on the same side, the service itself changed speed: the
-  window restarts from those observations, so the schedule adapts within a few tasks instead of the
-  window's length.
+  (EM over the censored intervals: closed-form truncated-normal moments, warm-started from the previous
+  fit), with newer observations weighted more (`DECAY`), a floor on the spread, and quantiles widened for
+  few samples (Student-t).
+* Robustness: an observation far outside the current estimate (beyond `OUTLIER_Z` spreads) is held back,
+  so one stuck task moves nothing. But when `SHIFT_AFTER` of the last `SHIFT_OF` observations are outside
+  on the same side, the service itself changed speed: the window restarts from those observations, so the
+  schedule adapts within a few tasks instead of the window's length.
+* A faster service is harder to see: its tasks are done at the first poll and say only "earlier". After a
+  run of such tasks the plan adds one earlier poll (`PlanTuning.probe_after`), whose answers the fit (or,
+  when they are far below it, the shift rule) turns into an earlier schedule.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ __all__ = [
 WINDOW: Final = 24
 #: Weight of an observation relative to the next newer one.
 DECAY: Final = 0.9
-#: Beyond this many spreads from the estimate an observation is an outlier (clipped) or a shift.
+#: Beyond this many spreads from the estimate an observation is an outlier (held back) or a shift.
 OUTLIER_Z: Final = 3.0
 #: A shift: this many of the last SHIFT_OF observations beyond OUTLIER_Z on the same side.
 SHIFT_AFTER: Final = 3

@@ -103,7 +103,33 @@ def test_learned_schedule_without_times_is_the_fixed_one() -> None:
     assert list(itertools.islice(LearnedSchedule().delays(), 8)) == fixed
 
 
-@pytest.mark.parametrize("fields", [{"elapsed": -1.0}, {"times": (2.0, 1.0)}, {"times": (-1.0,)}])
+def test_a_running_task_follows_the_plan_as_it_changes_but_never_polls_closer_than_min_gap() -> None:
+    plans = [(5.0, 5.5, 6.0, 7.0)]
+    schedule = LearnedSchedule(times=plans[0], min_gap=0.5, replan=lambda: plans[-1])
+    delays = schedule.delays()
+    assert next(delays) == 5.0
+    plans.append((5.2, 5.7, 6.2))  # the estimate moved a little: no poll 0.2 s after the last one
+    assert next(delays) == pytest.approx(0.7)
+    plans.append((13.0, 14.0))  # the service slowed down meanwhile
+    assert next(delays) == pytest.approx(13.0 - 5.7)
+    plans.append(())  # nothing known any more (e.g. forgotten): keep the plan it had
+    assert next(delays) == pytest.approx(1.0)
+    assert next(delays) == 5.0
+
+
+async def test_tasks_in_flight_move_to_the_new_plan_once_a_slowdown_shows() -> None:
+    learner = PollingLearner()
+    await run_tasks(jittered(5.0, 30, random.Random(21)), learner)
+    delays = learner.schedule(REQUEST).delays()
+    first = next(delays)
+    for duration in (11.5, 12.0, 12.5):  # three other tasks finish, all far too late for the old plan
+        learner.model.observe(BUCKET, duration - 0.5, duration)
+    assert first + next(delays) > 10.0  # not the old dense window at ~6 s
+
+
+@pytest.mark.parametrize(
+    "fields", [{"elapsed": -1.0}, {"times": (2.0, 1.0)}, {"times": (-1.0,)}, {"min_gap": -1.0}]
+)
 def test_learned_schedule_rejects_nonsense(fields: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         LearnedSchedule(**fields)  # type: ignore[arg-type]
