@@ -104,7 +104,7 @@ def test_learned_schedule_without_times_is_the_fixed_one() -> None:
 
 
 def test_a_running_task_follows_the_plan_as_it_changes_but_never_polls_closer_than_min_gap() -> None:
-    plans = [(5.0, 5.5, 6.0, 7.0)]
+    plans: list[tuple[float, ...]] = [(5.0, 5.5, 6.0, 7.0)]
     schedule = LearnedSchedule(times=plans[0], min_gap=0.5, replan=lambda: plans[-1])
     delays = schedule.delays()
     assert next(delays) == 5.0
