@@ -81,10 +81,11 @@ class LearnedSchedule(PollSchedule):
     when `wait()` starts, so a wait that begins late still polls at the planned moments (and at once when
     it began after some of them). `on_finished` receives the `PollOutcome`: that is how it learns.
 
-    `replan`, when given, returns the plan as known *now* (same shape as `times`; empty: keep the old
-    one): it is asked before every poll after the first, so a task that is running while the service slows
-    down moves to the new plan as soon as other tasks have shown it, instead of backing off through polls
-    that are now surely too early. Two polls are never closer than `min_gap`, however the plan moved.
+    `replan`, when given, returns the plan as known *now* (same shape as `times`), asked before every poll
+    after the first: when it starts later than this task's next poll, other tasks have shown the service
+    slower than planned, and the task moves to it instead of backing off through polls that are now surely
+    too early. Smaller changes are ignored: a dense window re-aligned to every re-estimate would poll at
+    uneven, on average longer, intervals. Two polls are never closer than `min_gap`.
 
     It is a `PollSchedule`, so `PortraitClient.wait(schedule=...)` takes it unchanged, and the deadline
     and not_found grace (`not_found_grace`, the base field) apply exactly as for the fixed one.
@@ -113,17 +114,19 @@ class LearnedSchedule(PollSchedule):
         # Planned times are sums of floats: a hair of tolerance keeps a dense poll exactly min_gap on,
         # and a hair of progress keeps a poll from being planned twice.
         gap = max(self.min_gap - 1e-9, 1e-6)
-        previous, after = self.elapsed, self.elapsed
+        previous, after, polled = self.elapsed, self.elapsed, False
         if self.times[0] < previous:  # the wait began after a planned poll: that poll is overdue
             yield 0.0
-            after = previous + gap
+            after, polled = previous + gap, True
         plan = self.times
         while True:
             at = next((t for t in plan if t >= after), previous + self.max_delay)
+            if self.replan is not None and polled:
+                newer = self.replan()
+                if newer and newer[0] > at:  # others showed the service slower: skip what is surely early
+                    plan, at = newer, newer[0]
             yield at - previous
-            previous, after = at, at + gap
-            if self.replan is not None:
-                plan = self.replan() or plan
+            previous, after, polled = at, at + gap, True
 
     async def finished(self, outcome: PollOutcome) -> None:
         if self.on_finished is not None:

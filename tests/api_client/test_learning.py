@@ -103,17 +103,18 @@ def test_learned_schedule_without_times_is_the_fixed_one() -> None:
     assert list(itertools.islice(LearnedSchedule().delays(), 8)) == fixed
 
 
-def test_a_running_task_follows_the_plan_as_it_changes_but_never_polls_closer_than_min_gap() -> None:
+def test_a_running_task_moves_to_a_later_plan_only() -> None:
     plans: list[tuple[float, ...]] = [(5.0, 5.5, 6.0, 7.0)]
     schedule = LearnedSchedule(times=plans[0], min_gap=0.5, replan=lambda: plans[-1])
     delays = schedule.delays()
     assert next(delays) == 5.0
-    plans.append((5.2, 5.7, 6.2))  # the estimate moved a little: no poll 0.2 s after the last one
-    assert next(delays) == pytest.approx(0.7)
-    plans.append((13.0, 14.0))  # the service slowed down meanwhile
-    assert next(delays) == pytest.approx(13.0 - 5.7)
-    plans.append(())  # nothing known any more (e.g. forgotten): keep the plan it had
+    plans.append((5.2, 5.7, 6.2))  # the estimate moved a little: keep the cadence
+    assert next(delays) == pytest.approx(0.5)
+    plans.append((13.0, 14.0))  # the service slowed down meanwhile: skip the polls now surely too early
+    assert next(delays) == pytest.approx(13.0 - 5.5)
+    plans.append((4.0, 4.5))  # earlier plans (or an empty one) change nothing for a task under way
     assert next(delays) == pytest.approx(1.0)
+    plans.append(())
     assert next(delays) == 5.0
 
 
