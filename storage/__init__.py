@@ -17,7 +17,6 @@ from .errors import (
 from .quotas import Balance, LedgerCheck, LedgerEntry
 from .store import Store
 from .tasks import ALLOWED, TERMINAL, NewTask, Task, TaskState
-from .timings import TimingsRepo
 from .users import Role, User, UserSettings
 
 __all__ = [
@@ -42,7 +41,6 @@ __all__ = [
     "Store",
     "Task",
     "TaskState",
-    "TimingsRepo",
     "TooManyActiveTasks",
     "TopUser",
     "User",

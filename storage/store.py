@@ -24,11 +24,11 @@ class Store:
         self._ctx = ctx
         self.schema_version = schema_version
         self.users = UsersRepo(ctx)
+        self.timings = TimingsRepo(ctx)
         self.chats = ChatsRepo(ctx)
         self.quotas = QuotasRepo(ctx)
         self.tasks = TasksRepo(ctx)
         self.admin = AdminRepo(ctx)
-        self.timings = TimingsRepo(ctx)
 
     @classmethod
     async def open(

@@ -1,6 +1,6 @@
 -- 0004: learned generation times (the poll schedule's model), one row per kind of request, so that a
--- restart polls as well as the run before it. `state` is api_client's own JSON for one bucket; storage
--- keeps it without reading it. A few rows in all (sizes x fast mode x steps).
+-- restart polls as well as the run before it. `state` is api_client's own JSON for one bucket, which
+-- storage keeps without reading it. A few rows in all (sizes x fast mode x steps).
 
 CREATE TABLE generation_timings (
     bucket     TEXT PRIMARY KEY,                     -- e.g. '1.00mp/full/s18'
