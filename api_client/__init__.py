@@ -26,8 +26,10 @@ from .errors import (
     TransportError,
 )
 from .images import PreparedImage, prepare_image, sniff_format
+from .learning import PollingLearner, TimingStore
 from .models import DEFAULT_PROMPT, REQ_KEY, SubmitRequest, TaskResult, TaskStatus, Watermark
-from .polling import PollSchedule, ProgressCallback
+from .polling import LearnedSchedule, PollOutcome, PollSchedule, ProgressCallback
+from .timing import bucket_of
 
 # A library stays silent unless the application configures logging (no "last resort" output on stderr).
 logging.getLogger("api_client").addHandler(logging.NullHandler())
@@ -43,10 +45,13 @@ __all__ = [
     "FakeClock",
     "ImageRejected",
     "InvalidRequest",
+    "LearnedSchedule",
     "LocalValidationError",
     "NoFaceDetected",
     "PollDeadlineExceeded",
+    "PollOutcome",
     "PollSchedule",
+    "PollingLearner",
     "PortraitAPIError",
     "PortraitClient",
     "PreparedImage",
@@ -61,8 +66,10 @@ __all__ = [
     "TaskNotFound",
     "TaskResult",
     "TaskStatus",
+    "TimingStore",
     "TransportError",
     "Watermark",
+    "bucket_of",
     "prepare_image",
     "sniff_format",
 ]

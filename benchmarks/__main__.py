@@ -6,7 +6,12 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("benchmarks.bench_client", "benchmarks.bench_storage", "benchmarks.bench_bot")
+BENCHMARKS = (
+    "benchmarks.bench_client",
+    "benchmarks.bench_storage",
+    "benchmarks.bench_bot",
+    "benchmarks.bench_polling",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from .privacy import PrivacyRepo
 from .quotas import QuotasRepo
 from .referrals import ReferralsRepo
 from .tasks import TasksRepo
+from .timings import TimingsRepo
 from .users import UsersRepo
 from .zone import ZoneRepo, agreed_zone, check_zone, pin_zone, stored_zone
 
@@ -33,6 +34,7 @@ class Store:
         self._ctx = ctx
         self.schema_version = schema_version
         self.users = UsersRepo(ctx)
+        self.timings = TimingsRepo(ctx)
         self.chats = ChatsRepo(ctx)
         self.quotas = QuotasRepo(ctx)
         self.tasks = TasksRepo(ctx)

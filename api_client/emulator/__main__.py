@@ -18,6 +18,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str, 
     parser.add_argument("--secret-key", default=os.environ.get("VOLC_SECRETKEY", "SK"))
     parser.add_argument("--queue-seconds", type=float, default=1.0)
     parser.add_argument("--generate-seconds", type=float, default=3.0)
+    parser.add_argument("--generate-jitter", type=float, default=0.0,
+                        help="each task's timings scaled by a factor in [1-j, 1+j], e.g. 0.3")
     parser.add_argument("--not-found-window", type=float, default=0.0)
     parser.add_argument("--fault-rate-429", type=float, default=0.0, help="share of answers that are 50429")
     parser.add_argument("--fault-rate-430", type=float, default=0.0, help="share of answers that are 50430")
@@ -36,6 +38,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str, 
         secret_key=args.secret_key,
         queue_seconds=args.queue_seconds,
         generate_seconds=args.generate_seconds,
+        generate_jitter=args.generate_jitter,
         not_found_window=args.not_found_window,
         fault_rate_429=args.fault_rate_429,
         fault_rate_430=args.fault_rate_430,

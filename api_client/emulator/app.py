@@ -159,6 +159,7 @@ async def _submit(state: EmulatorState, raw: bytes, started: float) -> CodedResp
             width=spec.width,
             height=spec.height,
             stuck=state.faults.draw_stuck(),
+            pace=state.store.draw_pace(),
             outcome_code=spec.seed if spec.seed in SEED_TRIGGERS else 10000,
         )
     )
@@ -289,7 +290,9 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     state = EmulatorState(
         config=config,
         faults=FaultState.from_config(config),
-        store=TaskStore(config, random.Random(config.rng_seed + 1)),
+        store=TaskStore(
+            config, random.Random(config.rng_seed + 1), pace_rng=random.Random(config.rng_seed + 3)
+        ),
         rng=random.Random(config.rng_seed + 2),
     )
     app = Starlette(

@@ -104,6 +104,9 @@ class EmulatorConfig:
     # Lifecycle: a task reads in_queue for queue_seconds, then generating for generate_seconds, then done.
     queue_seconds: float = 1.0
     generate_seconds: float = 3.0
+    # Each task runs at its own pace: both phases scaled by one factor drawn uniformly from
+    # [1 - generate_jitter, 1 + generate_jitter] at submit (0.3: "5 s +- 30 %"), from a RNG of rng_seed.
+    generate_jitter: float = 0.0
     not_found_window: float = 0.0  # reads not_found for this long right after submit
     task_ttl_seconds: float = TASK_TTL_SECONDS
     max_clock_skew: float = 900.0  # X-Date may be this far from the clock, either way
@@ -123,3 +126,7 @@ class EmulatorConfig:
     # Injected time: the wall clock (epoch seconds) and the sleep used for added latency.
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.generate_jitter < 1.0:
+            raise ValueError(f"generate_jitter must be in [0, 1): {self.generate_jitter!r}")

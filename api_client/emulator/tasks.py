@@ -34,6 +34,7 @@ class Task:
     width: int
     height: int
     stuck: bool = False
+    pace: float = 1.0  # this task's factor on queue_seconds and generate_seconds (generate_jitter)
     outcome_code: int = 10000  # what GetResult answers once done (a seed trigger sets an error)
     renders: dict[str, bytes] = field(default_factory=dict)  # cache: watermark key -> JPEG
 
@@ -43,6 +44,22 @@ class TaskStore:
     config: EmulatorConfig
     rng: random.Random
     tasks: dict[str, Task] = field(default_factory=dict)
+    # Its own RNG, so turning jitter on leaves the task ids of a seed as they were.
+    pace_rng: random.Random = field(default_factory=random.Random)
+
+    def draw_pace(self) -> float:
+        """A new task's pace: 1 without jitter, else uniform in [1 - jitter, 1 + jitter]."""
+        jitter = self.config.generate_jitter
+        return 1.0 if jitter <= 0 else self.pace_rng.uniform(1.0 - jitter, 1.0 + jitter)
+
+    def duration(self, task: Task) -> float:
+        """Seconds from submit to done, with the timings configured now: changing them moves tasks
+        already running too, as a service that slows down does."""
+        return (self.config.queue_seconds + self.config.generate_seconds) * task.pace
+
+    def done_at(self, task: Task) -> float:
+        """When the task reads done (wall clock), as configured now (see `duration`)."""
+        return task.submitted_at + self.duration(task)
 
     def new_id(self) -> str:
         """A 19-digit id like the service's; drawn from the seeded RNG so runs repeat."""
@@ -74,8 +91,8 @@ class TaskStore:
             return Status.NOT_FOUND, None
         if age < self.config.not_found_window:
             return Status.NOT_FOUND, None
-        if task.stuck or age < self.config.queue_seconds:
+        if task.stuck or age < self.config.queue_seconds * task.pace:
             return Status.IN_QUEUE, task
-        if age < self.config.queue_seconds + self.config.generate_seconds:
+        if age < self.duration(task):
             return Status.GENERATING, task
         return Status.DONE, task

@@ -1,0 +1,284 @@
+"""Polling that learns vs the fixed schedule: `python -m benchmarks.bench_polling [--quick]`.
+
+The emulator runs in-process (ASGI transport) with generations of 5 s +- 30 % (1 s in queue + 4 s
+generating, each task at its own pace, uniform in [0.7, 1.3]); once `--steady` tasks have been submitted
+the service suddenly slows to 12 s +- 30 % (tasks already running too). `--workers` callers (4: the bot's
+MAX_CONCURRENT_TASKS default) each submit one 1000x1000 task and wait for it, one after another. Time runs
+`--speed` times faster on both sides (the client's clock and the emulator's), so every figure is in
+emulated seconds; the HTTP and event-loop overhead counts `speed` times over in them (an upper bound).
+
+Two runs at the same time, each with its own emulator and the same seeded workload:
+  current  `PortraitClient.wait` on the fixed PollSchedule (1.5 s, x1.5, up to 5 s)
+  learned  `PortraitClient.wait(schedule=learner.schedule(request, elapsed=...))` with a PollingLearner
+           on a real SQLite Store (store.timings, synchronous=FULL, one save per finished task, as the bot
+           would wire it); at the end the store is reopened and must give the same plan (a restart).
+
+Per task: GetResult calls (counted at the transport, retries included) and the delivery lag after done:
+from the instant the emulator starts answering `done` to `wait()` returning (so a sleep that overshoots
+the finish, the poll round trip and the learner's save are all in it). Phases: warm-up (the first
+2 x workers tasks: the learner has nothing yet), steady, slowdown (the tasks that finished after the
+switch, in submit order) split into its first 8 (the adaptation) and the rest. The upstream QPS throttle is
+lifted (it would delay the polls of both schedules alike) and the emulator renders once (its rendering
+costs the real service's machine, not ours). Exit status 1 if a task fails or the restart loses the plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import io
+import itertools
+import json
+import math
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import httpx
+from PIL import Image
+
+from api_client import PortraitClient, SubmitRequest
+from api_client.emulator import EmulatorConfig, EmulatorState, create_app
+from api_client.emulator import app as emulator_app
+from api_client.emulator.render import LogoInfo, render_result
+from api_client.learning import PollingLearner
+from api_client.timing import bucket_of
+from storage import Store
+
+AK, SK = "AKbench", "SKbench"
+RESULT = "CVSync2AsyncGetResult"
+QUEUE_SECONDS = 1.0
+STEADY_SECONDS, SLOW_SECONDS = 5.0, 12.0  # queue + generation, before and after the switch
+JITTER = 0.3
+ADAPTATION = 8  # the first tasks after the switch, reported apart
+
+
+class ScaledClock:
+    """Both clocks run `speed` times faster than real time; sleeps are that much shorter."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self._t0 = time.perf_counter()
+        self._wall0 = time.time()
+
+    def monotonic(self) -> float:
+        return (time.perf_counter() - self._t0) * self.speed
+
+    def now(self) -> float:
+        return self._wall0 + self.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The emulator's ASGI transport, counting GetResult requests per task id."""
+
+    def __init__(self, app: Any) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+        self.polls: Counter[str] = Counter()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("Action") == RESULT:
+            self.polls[str(json.loads(request.content).get("task_id"))] += 1
+        return await self._inner.handle_async_request(request)
+
+
+@functools.lru_cache(maxsize=4)
+def _render_cached(face: bytes, style: bytes | None, width: int, height: int, logo: LogoInfo) -> bytes:
+    return render_result(face, style, width, height, logo)
+
+
+def _render_once(
+    face: bytes, style: bytes | None, width: int, height: int, logo: LogoInfo, seed: int = -1
+) -> bytes:
+    return _render_cached(face, style, width, height, logo)
+
+
+def _face() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), (224, 180, 150)).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Record:
+    index: int  # submit order
+    calls: int
+    lag: float  # emulated seconds from done to wait() returning
+    finished: float  # emulated monotonic
+
+
+@dataclass
+class Run:
+    name: str
+    records: list[Record]
+    switched_at: float
+    bucket: str = ""
+    plan: tuple[float, ...] = ()
+    plan_after_restart: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Workload:
+    steady: int
+    slow: int
+    workers: int
+    speed: float
+
+
+async def run_one(name: str, load: Workload, db_path: Path | None) -> Run:
+    """One schedule against its own emulator; `db_path` set means the learned one."""
+    clock = ScaledClock(load.speed)
+    config = EmulatorConfig(
+        access_key=AK, secret_key=SK, queue_seconds=QUEUE_SECONDS,
+        generate_seconds=STEADY_SECONDS - QUEUE_SECONDS, generate_jitter=JITTER, rng_seed=7, clock=clock.now,
+    )
+    app = create_app(config)
+    emulator: EmulatorState = app.state.emulator
+    transport = CountingTransport(app)
+    request = SubmitRequest.from_images(_face(), face_switch=True)
+    store = await Store.open(db_path, clock=clock) if db_path is not None else None
+    learner = await PollingLearner.open(store.timings) if store is not None else None
+    records: list[Record] = []
+    run = Run(name, records, switched_at=math.inf)
+    order = itertools.count()
+
+    async def caller(client: PortraitClient) -> None:
+        while (index := next(order)) < load.steady + load.slow:
+            if index == load.steady:  # the service slows down, for the tasks already running too
+                config.generate_seconds = SLOW_SECONDS - QUEUE_SECONDS
+                run.switched_at = clock.monotonic()
+            submitting = clock.monotonic()
+            task_id = await client.submit(request)
+            schedule = None
+            if learner is not None:
+                schedule = learner.schedule(request, elapsed=clock.monotonic() - submitting)
+            await client.wait(task_id, schedule=schedule)
+            lag = clock.now() - emulator.store.done_at(emulator.tasks[task_id])
+            records.append(Record(index, transport.polls[task_id], lag, clock.monotonic()))
+
+    try:
+        async with PortraitClient(
+            AK, SK, endpoint="http://emulator.bench", transport=transport, clock=clock, qps=1000.0,
+            max_concurrent_tasks=load.workers,
+        ) as client:
+            await warm_up(client, config, request)
+            await asyncio.gather(*(caller(client) for _ in range(load.workers)))
+        if learner is not None and store is not None and db_path is not None:
+            run.bucket, run.plan = bucket_of(request), learner.schedule(request).times
+            await store.close()
+            store = await Store.open(db_path, clock=clock)
+            run.plan_after_restart = (await PollingLearner.open(store.timings)).schedule(request).times
+    finally:
+        if store is not None:
+            await store.close()
+    return run
+
+
+async def warm_up(client: PortraitClient, config: EmulatorConfig, request: SubmitRequest) -> None:
+    """One task done at once, not measured nor learned from: imports, the first render, the first-call
+    paths would otherwise make the first tasks look seconds slower (times `speed`)."""
+    timings = config.queue_seconds, config.generate_seconds
+    config.queue_seconds = config.generate_seconds = 0.0
+    try:
+        await client.get_result(await client.submit(request))
+    finally:
+        config.queue_seconds, config.generate_seconds = timings
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (nearest rank), so p50/p95 are values that were actually measured."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def phases(run: Run, warmup: int) -> Iterator[tuple[str, list[Record]]]:
+    before = sorted((r for r in run.records if r.finished < run.switched_at), key=lambda r: r.index)
+    after = sorted((r for r in run.records if r.finished >= run.switched_at), key=lambda r: r.index)
+    yield f"warm-up (first {warmup})", [r for r in before if r.index < warmup]
+    yield "steady 5 s +-30%", [r for r in before if r.index >= warmup]
+    yield f"slowdown, first {ADAPTATION}", after[:ADAPTATION]
+    yield "slowdown 12 s, after", after[ADAPTATION:]
+    yield "all tasks", sorted(run.records, key=lambda r: r.index)
+
+
+def stats(records: list[Record]) -> tuple[float, float, float]:
+    if not records:
+        return math.nan, math.nan, math.nan
+    lags = [r.lag for r in records]
+    return sum(r.calls for r in records) / len(records), pct(lags, 50), pct(lags, 95)
+
+
+def report(current: Run, learned: Run, warmup: int) -> None:
+    head = (f"{'phase':<24}{'tasks':>6} | {'current: calls':>14}{'lag p50':>9}{'lag p95':>9} |"
+            f" {'learned: calls':>14}{'lag p50':>9}{'lag p95':>9} | {'ratio: calls':>12}{'lag p50':>9}")
+    print(head)
+    print("-" * len(head))
+    for (name, ours), (_, theirs) in zip(phases(learned, warmup), phases(current, warmup), strict=True):
+        c = stats(theirs)
+        learned_stats = stats(ours)
+        ratio_calls = learned_stats[0] / c[0] if c[0] else math.nan
+        ratio_lag = learned_stats[1] / c[1] if c[1] else math.nan
+        print(f"{name:<24}{len(ours):>6} | {c[0]:>14.2f}{c[1]:>9.2f}{c[2]:>9.2f} |"
+              f" {learned_stats[0]:>14.2f}{learned_stats[1]:>9.2f}{learned_stats[2]:>9.2f} |"
+              f" {ratio_calls:>11.2f}x{ratio_lag:>8.2f}x")
+
+
+async def run(load: Workload) -> int:
+    warmup = 2 * load.workers
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(emulator_app, "render_result", _render_once):
+        started = time.perf_counter()
+        current, learned = await asyncio.gather(
+            run_one("current", load, None), run_one("learned", load, Path(tmp) / "bench.db")
+        )
+        elapsed = time.perf_counter() - started
+    total = load.steady + load.slow
+    if len(current.records) != total or len(learned.records) != total:
+        print(f"FAILED: {len(current.records)} and {len(learned.records)} of {total} tasks finished")
+        return 1
+    report(current, learned, warmup)
+    kept = learned.plan == learned.plan_after_restart and bool(learned.plan)
+    first = f"{learned.plan[0]:.2f} s" if learned.plan else "-"
+    print(f"learned plan for {learned.bucket} at the end: first poll {first} after"
+          f" submit, {len(learned.plan)} planned polls; after a restart (store reopened): "
+          f"{'the same plan' if kept else 'LOST'}")
+    print(f"{total} tasks per schedule, {load.workers} at once, x{load.speed:g} time: {elapsed:.1f} s real")
+    return 0 if kept else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_polling", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer tasks, time x8 (default: x2)")
+    parser.add_argument("--steady", type=int, help="tasks before the slowdown (80; 40 with --quick)")
+    parser.add_argument("--slow", type=int, help="tasks after it (40; 24 with --quick)")
+    parser.add_argument("--workers", type=int, default=4, help="tasks in flight at once")
+    parser.add_argument("--speed", type=float, help="emulated seconds per real second (2; 8 with --quick)")
+    args = parser.parse_args(argv)
+    load = Workload(
+        steady=args.steady or (40 if args.quick else 80),
+        slow=args.slow or (24 if args.quick else 40),
+        workers=args.workers,
+        speed=args.speed or (8.0 if args.quick else 2.0),
+    )
+    print(
+        f"GetResult calls per task and delivery lag after done (emulated s): {load.workers} callers, "
+        f"{STEADY_SECONDS:g} s +-{JITTER:.0%} then suddenly {SLOW_SECONDS:g} s +-{JITTER:.0%},"
+        f" time x{load.speed:g}",
+        flush=True,
+    )
+    return asyncio.run(run(load))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
