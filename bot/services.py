@@ -17,6 +17,7 @@ from telegram import Bot
 
 from api_client import PortraitClient
 from api_client.clock import Clock
+from api_client.learning import PollingLearner
 from bot.config import Settings
 from bot.handlers.albums import DEFAULT_WINDOW, AlbumCollector
 from bot.handlers.downloads import ImageDownloads
@@ -103,5 +104,7 @@ async def open_services(
         from bot.chat.notifier import TelegramNotifier
 
         notifier = TelegramNotifier(bot, settings=settings, store=store)
-    runner = JobRunner(store, client, notifier, settings=settings)
+    # Polls planned from the generation times learnt so far, kept in the store across restarts.
+    learner = await PollingLearner.open(store.timings)
+    runner = JobRunner(store, client, notifier, settings=settings, learner=learner)
     return Services(settings, store, client, runner, notifier, albums=AlbumCollector(album_window))

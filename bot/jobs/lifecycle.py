@@ -27,8 +27,9 @@ from typing import Final
 
 from api_client.client import PortraitClient
 from api_client.errors import RateLimited, ServerError, SubmitOutcomeUnknown, TransportError
+from api_client.learning import PollingLearner
 from api_client.models import TaskStatus
-from api_client.polling import ProgressCallback
+from api_client.polling import PollSchedule, ProgressCallback
 from bot.config import Settings
 from bot.jobs.delivery import AlreadySent, ResultDelivery
 from bot.jobs.deps import JobDeps
@@ -62,8 +63,10 @@ class Lifecycle:
         settings: Settings,
         delivery: ResultDelivery,
         outcomes: Outcomes,
+        learner: PollingLearner | None = None,
     ) -> None:
         self._deps = deps
+        self._learner = learner
         self._client = client
         self._settings = settings
         self._delivery = delivery
@@ -139,7 +142,9 @@ class Lifecycle:
                 except RecipientGone as gone:  # wait() would swallow it; the deliver step acts on it
                     self._outcomes.mark_gone(gone.chat_id)
 
-        image = await self._wait(task, lang, on_progress, self._poll_deadline(task))
+        image = await self._wait(
+            task, lang, on_progress, self._poll_deadline(task), schedule=self._schedule(task)
+        )
         if image is None:
             return None
         self._results[task.id] = image
@@ -168,8 +173,24 @@ class Lifecycle:
 
     # -- waiting -----------------------------------------------------------------------------------------
 
+    def _schedule(self, task: Task) -> PollSchedule | None:
+        """Polls planned from the generation times learnt so far (api_client.learning): first near the
+        expected finish. Only a task polled since its submit teaches the model; after a back-off its
+        window restarted, so it polls on the plan without recording."""
+        if self._learner is None:
+            return None
+        since = task.poll_started_at if task.poll_started_at is not None else task.created_at
+        elapsed = self._deps.clock.now() - since
+        return self._learner.schedule(task.params, elapsed=elapsed, learn=task.attempts == 0)
+
     async def _wait(
-        self, task: Task, lang: str, on_progress: ProgressCallback | None, deadline: float
+        self,
+        task: Task,
+        lang: str,
+        on_progress: ProgressCallback | None,
+        deadline: float,
+        *,
+        schedule: PollSchedule | None = None,
     ) -> bytes | None:
         """The result image, or None when polling failed for now and the task backs off."""
         assert task.upstream_task_id is not None, "submitted tasks always carry their upstream id"
@@ -179,6 +200,7 @@ class Lifecycle:
                 watermark=watermark_for(task.params),
                 on_progress=on_progress,
                 deadline=deadline,
+                schedule=schedule,
             )
         except (RateLimited, ServerError, TransportError) as exc:
             if not poll_retryable(exc):

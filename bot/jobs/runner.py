@@ -24,6 +24,7 @@ from typing import Final
 from api_client.client import PortraitClient
 from api_client.clock import Clock, SystemClock
 from api_client.errors import PortraitAPIError
+from api_client.learning import PollingLearner
 from bot.config import Settings
 from bot.jobs.delivery import ResultDelivery
 from bot.jobs.deps import JobDeps
@@ -57,6 +58,7 @@ class JobRunner:
         settings: Settings,
         clock: Clock | None = None,
         owner: str | None = None,
+        learner: PollingLearner | None = None,
     ) -> None:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._deps = JobDeps(ShieldedTasks(store), notifier, self._clock)
@@ -68,7 +70,9 @@ class JobRunner:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._outcomes = Outcomes(self._deps)
         self._delivery = ResultDelivery(self._deps)
-        self._lifecycle = Lifecycle(self._deps, client, settings, self._delivery, self._outcomes)
+        self._lifecycle = Lifecycle(
+            self._deps, client, settings, self._delivery, self._outcomes, learner=learner
+        )
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 

@@ -214,3 +214,14 @@ async def test_again_under_a_message_too_old_to_reach_says_the_button_expired(
     answer = await fake.wait_for(lambda: fake.callback_answer(query_id), 10)
     assert answer["text"] == alice.text("callback.stale")
     assert (await last_task(harness, alice)).id == task.id
+
+
+async def test_generation_times_are_learnt_and_kept_in_the_store(harness: Harness) -> None:
+    """The bot plans its polls from the generation times it has seen (api_client.learning): each finished
+    portrait is recorded in the store, so a restarted bot keeps the schedule it learnt."""
+    alice = harness.person()
+    await selfie(alice)
+    await alice.say("/anime", is_photo)
+    await harness.settle()
+    saved = await harness.services.store.timings.load()
+    assert len(saved) == 1
