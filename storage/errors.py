@@ -27,6 +27,20 @@ class IllegalTransition(StorageError):
         super().__init__(f"task {task_id}: {current} -> {to} is not allowed{detail}")
 
 
+class LeaseLost(IllegalTransition):
+    """A worker's write was refused because it no longer holds the task's lease (it expired, or another
+    worker took the task over): the worker must stop working on the task at once."""
+
+    def __init__(self, task_id: int, owner: str, holder: str | None) -> None:
+        self.owner = owner
+        self.holder = holder
+        StorageError.__init__(self, f"task {task_id}: {owner} no longer holds the lease (holder: {holder})")
+        self.task_id = task_id
+        self.current = "leased elsewhere"
+        self.to = "any"
+        self.expected = None
+
+
 class QuotaExhausted(StorageError):
     """No free unit left today and no credits: nothing was reserved."""
 

@@ -36,7 +36,8 @@ GROUP BY l.user_id
 """
 
 # A task's reservation must match its state and its ledger rows: one 'reserve' of the right unit, then a
-# 'commit' iff done, a 'refund' (the exact opposite deltas, same day) iff failed/cancelled/expired.
+# 'commit' iff done (or ended after the service accepted it: the unit is spent), a 'refund' (the exact
+# opposite deltas, same day) iff failed/cancelled/expired.
 _TASKS = """
 SELECT t.id, t.state, t.reservation, t.quota_unit,
        r.id AS r_id, c.id AS c_id, f.id AS f_id
@@ -51,7 +52,8 @@ WHERE NOT (
     AND CASE t.reservation
         WHEN 'held' THEN t.state IN ('queued', 'submitting', 'submitted', 'polling', 'delivering')
                          AND c.id IS NULL AND f.id IS NULL
-        WHEN 'committed' THEN t.state = 'done' AND f.id IS NULL
+        WHEN 'committed' THEN (t.state = 'done' OR (t.state IN ('failed', 'cancelled', 'expired')
+                                                     AND t.upstream_task_id IS NOT NULL)) AND f.id IS NULL
                          AND c.id IS NOT NULL AND c.user_id = t.user_id AND c.free = 0 AND c.credits = 0
         WHEN 'refunded' THEN t.state IN ('failed', 'cancelled', 'expired') AND c.id IS NULL
                          AND f.id IS NOT NULL AND f.user_id = t.user_id AND f.day = t.quota_day

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from .context import StoreContext
 from .db import Session
-from .errors import GroupCapReached, IllegalTransition, NotFound, TooManyActiveTasks
+from .errors import GroupCapReached, IllegalTransition, LeaseLost, NotFound, TooManyActiveTasks
 from .quotas import ledger_row, reserve, reserve_deltas, settle
 
 
@@ -132,6 +132,10 @@ class Task:
     sent_file_id: str | None = None
     retry_reason: RetryReason | None = None
     poll_started_at: float | None = None
+
+
+def _holds(row: sqlite3.Row, owner: str, now: float) -> bool:
+    return bool(row["lease_owner"] == owner and row["lease_until"] is not None and row["lease_until"] > now)
 
 
 def _time(value: float | int | None) -> float | None:
@@ -243,13 +247,23 @@ class TasksRepo:
         upstream_task_id: str | None = None,
         error_code: str | None = None,
         result_file_id: str | None = None,
+        owner: str | None = None,
+        spend: bool = False,
     ) -> Task:
         """Move a task along ALLOWED, with its quota effect, in one transaction.
 
-        A move to the state the task is already in is a no-op that returns the stored task (a runner retrying
-        after a lost reply must not fail, and must not be charged or refunded twice). `expect` guards against
-        a stale view: a task no longer in `expect` raises IllegalTransition. Entering `submitted` requires the
-        upstream task id (from this call or stored), since only that lets a restart poll instead of resubmit.
+        Fencing, so that two workers can never both act on one task (a worker frozen past its lease wakes
+        up to find its writes refused, not to submit or send a second time):
+        - `expect` is strict: a task not in `expect` raises IllegalTransition, even when it already is in
+          `to` (a stale worker must not take "already there" for "go on").
+        - `owner` (a worker's writes): the move happens only while `owner` holds an unexpired lease, checked
+          in the same statement; otherwise LeaseLost. Moves by people (/cancel, an admin's ban) pass none.
+        Without `expect` and `owner`, a move to the state the task is already in returns the stored task
+        (an admin repeating a command is not charged or refunded twice).
+
+        Quota: reaching `done` commits the reserved unit; reaching failed/cancelled/expired refunds it,
+        unless `spend` says the unit is spent anyway (the service had accepted the task and bills it: a
+        user's cancel or block after the submit). Entering `submitted` requires the upstream task id.
         """
         to = TaskState(to)
         sources = [s.value for s, targets in ALLOWED.items() if to in targets and (expect in (None, s))]
@@ -259,7 +273,8 @@ class TasksRepo:
             row = None
             if sources:
                 # The guarded UPDATE is the transition: it only matches while the task is in a state `to` may
-                # follow, so a concurrent or stale mover changes nothing and is told so below.
+                # follow (and, for a worker, while its lease holds), so a concurrent or stale mover changes
+                # nothing and is told so below.
                 row = await tx.one(
                     "UPDATE tasks SET state = ?, updated_at = ?, "
                     "upstream_task_id = COALESCE(?, upstream_task_id), error_code = COALESCE(?, error_code), "
@@ -267,24 +282,29 @@ class TasksRepo:
                     "lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END, "
                     "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
                     f"WHERE id = ? AND state IN ({', '.join('?' * len(sources))}) "
+                    "AND (? IS NULL OR (lease_owner = ? AND lease_until > ?)) "
                     "AND (? != 'submitted' OR COALESCE(?, upstream_task_id) IS NOT NULL) RETURNING *",
                     (
                         to.value, now, upstream_task_id, error_code, result_file_id,
                         now if terminal else None, terminal, terminal,
-                        task_id, *sources, to.value, upstream_task_id,
+                        task_id, *sources, owner, owner, now, to.value, upstream_task_id,
                     ),
                 )  # fmt: skip
             if row is None:
                 current = await _row(tx, task_id)
                 state = TaskState(current["state"])
-                if state == to:
+                if state == to and expect is None and owner is None:
                     return task_from_row(current)
+                if state.value in sources and owner is not None and not _holds(current, owner, now):
+                    raise LeaseLost(task_id, owner, current["lease_owner"])
                 if state.value in sources:
                     raise ValueError("a task enters 'submitted' only with its upstream task id")
                 raise IllegalTransition(task_id, state, to, expect)
             reservation = row["reservation"]
-            if to == TaskState.DONE and await settle(tx, row, "commit", now, f"task {task_id} done"):
-                reservation = "committed"
+            spent = to == TaskState.DONE or (spend and row["upstream_task_id"] is not None)
+            if to in TERMINAL and spent:
+                if await settle(tx, row, "commit", now, f"task {task_id} {to.value}"):
+                    reservation = "committed"
             elif to in REFUNDING and await settle(
                 tx, row, "refund", now, f"task {task_id} {to.value} {error_code or ''}".strip()
             ):
@@ -303,10 +323,14 @@ class TasksRepo:
         sent_file_id: str | None = None,
         retry_reason: RetryReason | Keep | None = KEEP,
         poll_started_at: float | None = None,
+        owner: str | None = None,
     ) -> Task:
         """Bookkeeping that is not a state change (None leaves a field as it is, except `retry_reason`,
-        which None clears: a resubmit must forget "the last submit was refused" before it goes out)."""
+        which None clears: a resubmit must forget "the last submit was refused" before it goes out).
+
+        `owner` fences a worker's write like `transition` does: LeaseLost unless it holds the lease."""
         keep_reason = retry_reason is KEEP
+        now = self._ctx.now()
         reason = None if retry_reason is KEEP or retry_reason is None else RetryReason(retry_reason).value
         async with self._ctx.db.transaction() as tx:
             changed = await tx.execute(
@@ -315,15 +339,17 @@ class TasksRepo:
                 "last_status = COALESCE(?, last_status), delivery = COALESCE(?, delivery), "
                 "sent_file_id = COALESCE(?, sent_file_id), "
                 "retry_reason = CASE WHEN ? THEN retry_reason ELSE ? END, "
-                "poll_started_at = COALESCE(?, poll_started_at), updated_at = ? WHERE id = ?",
+                "poll_started_at = COALESCE(?, poll_started_at), updated_at = ? WHERE id = ? "
+                "AND (? IS NULL OR (lease_owner = ? AND lease_until > ?))",
                 (
                     status_message_id, next_poll_at, int(attempts_inc), last_status,
                     None if delivery is None else Delivery(delivery).value, sent_file_id,
-                    keep_reason, reason, poll_started_at, self._ctx.now(), task_id,
+                    keep_reason, reason, poll_started_at, now, task_id, owner, owner, now,
                 ),
             )  # fmt: skip
             if not changed:
-                raise NotFound(f"task {task_id}")
+                current = await _row(tx, task_id)  # NotFound for an unknown id
+                raise LeaseLost(task_id, owner or "", current["lease_owner"])
             return task_from_row(await _row(tx, task_id))
 
     async def get(self, task_id: int) -> Task | None:

@@ -281,5 +281,15 @@ async def test_repeating_a_non_terminal_move_is_a_no_op(store: Store, clock: Fak
     await add_user(store)
     task = await drive(store, (await store.tasks.create(new_task()))[0], S.POLLING)
     clock.advance(10)
-    again = await store.tasks.transition(task.id, S.POLLING, expect=S.SUBMITTED)
+    again = await store.tasks.transition(task.id, S.POLLING)
     assert again == task  # nothing rewritten, not even updated_at
+
+
+async def test_a_stale_expect_is_refused_even_when_the_task_is_already_there(store: Store) -> None:
+    """Regression: `transition(SUBMITTING, expect=QUEUED)` on a task another worker had already moved to
+    submitting returned quietly, and the stale worker went on to submit a second time."""
+    await add_user(store)
+    task, _ = await store.tasks.create(new_task())
+    await store.tasks.transition(task.id, S.SUBMITTING, expect=S.QUEUED)
+    with pytest.raises(IllegalTransition):
+        await store.tasks.transition(task.id, S.SUBMITTING, expect=S.QUEUED)
