@@ -8,6 +8,7 @@ from .backup import BackupError, BackupResult, backup_database
 from .chats import NO_CAP, Chat
 from .clock import ClockLike, QuotaCalendar
 from .errors import (
+    UNAVAILABLE,
     GroupCapReached,
     HasActiveTasks,
     IllegalTransition,
@@ -33,6 +34,7 @@ __all__ = [
     "KEEP",
     "NO_CAP",
     "TERMINAL",
+    "UNAVAILABLE",
     "AlreadyRefunded",
     "AuditEntry",
     "BackupError",

@@ -6,6 +6,9 @@ carries the numbers the message needs (how many are active, when the allowance r
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Final
+
 
 class StorageError(Exception):
     """Root of every error raised on purpose by `storage`."""
@@ -109,3 +112,8 @@ class HasActiveTasks(StorageError):
         self.user_id = user_id
         self.active = active
         super().__init__(f"user {user_id} has {active} unfinished task(s)")
+
+
+#: Errors of the database itself rather than of a request (locked past the busy timeout, disk full, I/O
+#: error): the same write may succeed later. Callers that must not lose a fact retry on these.
+UNAVAILABLE: Final[tuple[type[Exception], ...]] = (sqlite3.OperationalError,)

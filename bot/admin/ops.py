@@ -117,7 +117,9 @@ class AdminOps:
         try:
             if self._cancel is not None:
                 return await self._cancel(task_id) is not False
-            await self.store.tasks.transition(task_id, TaskState.CANCELLED, error_code="cancelled:ban")
+            await self.store.tasks.transition(
+                task_id, TaskState.CANCELLED, error_code="cancelled:ban", spend=True
+            )
         except StorageError:  # finished meanwhile: not worth failing the ban over
             log.warning("could not cancel task %s during a ban", task_id, exc_info=True)
             return False

@@ -40,7 +40,7 @@ from bot.chat.callbacks import result_keyboard
 from bot.chat.pacing import ChatPacer
 from bot.chat.progress import StatusReporter
 from bot.config import Settings
-from bot.jobs.notifier import DeliveryUncertain, OnSend, RecipientGone, Stage, TryLater
+from bot.jobs.notifier import DeliveryUncertain, OnSend, OnSent, RecipientGone, Stage, TryLater
 from bot.replies import t
 from bot.replies.errors import FriendlyError
 from storage import Store, Task
@@ -111,7 +111,13 @@ class TelegramNotifier:
         await self.progress.show(task, stage, elapsed, lang=lang, final=final)
 
     async def deliver(
-        self, task: Task, image: bytes, *, lang: str, on_send: OnSend | None = None
+        self,
+        task: Task,
+        image: bytes,
+        *,
+        lang: str,
+        on_send: OnSend | None = None,
+        on_sent: OnSent | None = None,
     ) -> str:
         width, height = _size(image)
         preset = str(task.params.get("preset") or "anime")
@@ -145,10 +151,16 @@ class TelegramNotifier:
             raise TryLater("sendPhoto rate limited", retry_after=_seconds(exc)) from exc
         except NetworkError as exc:  # TimedOut included: it may have arrived, so never resend
             raise DeliveryUncertain(f"sending the result failed midway: {type(exc).__name__}") from exc
-        if as_photo and (max(width, height) > RECOMPRESSED_ABOVE or task.params.get("send_document")):
-            await self._full_size(task, sent, image, width, height, lang)
-        await self._final_status(task, "status.sent_privately" if private else "status.done", lang)
-        return _file_id(sent)
+        file_id = _file_id(sent)
+        if on_sent is not None:
+            await on_sent(file_id)
+        try:  # extras: the portrait is delivered and recorded, nothing here may undo that
+            if as_photo and (max(width, height) > RECOMPRESSED_ABOVE or task.params.get("send_document")):
+                await self._full_size(task, sent, image, width, height, lang)
+            await self._final_status(task, "status.sent_privately" if private else "status.done", lang)
+        except Exception:
+            log.warning("task %d: an extra after the result failed", task.id, exc_info=True)
+        return file_id
 
     async def _destination(self, task: Task) -> tuple[int, ReplyParameters | None]:
         """The requester's private chat when their group asks for private results, else the task's chat."""

@@ -27,6 +27,7 @@ from bot.handlers.permissions import is_bot_admin
 from bot.handlers.start import unknown_command
 from bot.handlers.user_ref import resolve_target
 from bot.jobs.outcomes import BAN_REASON
+from bot.jobs.runner import CancelOutcome
 from bot.replies import t
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _ops(context: BotContext, actor: int) -> AdminOps:
     runner = services.runner
 
     async def cancel(task_id: int) -> bool:
-        return await runner.cancel(task_id, reason=BAN_REASON)
+        return await runner.cancel(task_id, reason=BAN_REASON) is CancelOutcome.CANCELLED
 
     return AdminOps(services.store, actor=actor, owners=services.settings.admin_ids, cancel=cancel)
 

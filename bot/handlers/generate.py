@@ -11,6 +11,7 @@ from bot.handlers.context import BotContext
 from bot.handlers.reply import say, say_error
 from bot.handlers.submit import Request, request_from_settings, submit
 from bot.handlers.uploads import UploadRejected, accept_image, has_image
+from bot.jobs.runner import CancelOutcome
 from bot.replies import t
 
 _SEED_RANGE = 2**31 - 1
@@ -46,7 +47,11 @@ async def _replied_face(message: Message, context: BotContext) -> str | None:
 
 
 async def cancel(update: Update, context: BotContext) -> None:
-    """Cancel the user's running task(s); the runner refunds them and tells the user in the task's chat."""
+    """Cancel the user's running task(s); the runner refunds them and tells the user in the task's chat.
+
+    A portrait the service has already accepted cannot be stopped upstream and is billed: it is not
+    cancelled (that would give free, billed work to a loop of /anime + /cancel); the user is told it counts
+    and that it will still arrive (and stay in /history)."""
     user = update.effective_user
     if user is None:
         return
@@ -55,8 +60,12 @@ async def cancel(update: Update, context: BotContext) -> None:
     if not active:
         await say(update, context, "cancel.nothing")
         return
-    cancelled = [task.id for task in active if await services.runner.cancel(task.id)]
-    if not cancelled:
+    outcomes = [await services.runner.cancel(task.id) for task in active]
+    if CancelOutcome.CANCELLED in outcomes:
+        return  # the runner told the user in the task's chat
+    if CancelOutcome.STARTED in outcomes:
+        await say(update, context, "cancel.started")
+    else:
         await say(update, context, "cancel.too_late")
 
 

@@ -73,9 +73,14 @@ class ResultDelivery:
             await tasks.update(task.id, delivery=Delivery.SENDING)
             self.sending.add(task.id)  # stop() waits for it, recording DONE included
 
-        try:
-            file_id = await self._deps.notifier.deliver(task, image, lang=lang, on_send=on_send)
+        async def on_sent(file_id: str) -> None:
+            """The photo is accepted: record DONE now, before the optional extras, so a stop during those
+            can never refund a portrait the user already has."""
             await self.finish(task, file_id)
+
+        try:
+            await self._deps.tasks.hold(task.id)  # a worker that lost its lease must not send
+            await self._deps.notifier.deliver(task, image, lang=lang, on_send=on_send, on_sent=on_sent)
         finally:
             self.sending.discard(task.id)
 
@@ -93,6 +98,9 @@ class ResultDelivery:
                 )
             except IllegalTransition:
                 self._sent.pop(task.id, None)
+                current = await self._deps.tasks.get(task.id)
+                if current is not None and current.state is TaskState.DONE:
+                    return  # recorded already (a retry after a lost reply): done is done
                 raise  # moved by someone else: the runner logs it, no failing path
             except Exception:
                 log.warning("task %d: recording DONE failed (try %d)", task.id, attempt + 1, exc_info=True)

@@ -37,7 +37,7 @@ from bot.jobs.notifier import RecipientGone, Stage, TryLater
 from bot.jobs.outcomes import Outcomes
 from bot.jobs.params import watermark_for
 from bot.jobs.upstream import build_request, first_image, poll_retryable
-from storage import KEEP, Delivery, Keep, RetryReason, Task, TaskState
+from storage import KEEP, UNAVAILABLE, Delivery, Keep, RetryReason, Task, TaskState
 
 __all__ = ["BUSY_BACKOFF_SECONDS", "MAX_BUSY_RETRIES", "MIN_POLL_SECONDS", "Lifecycle"]
 
@@ -48,6 +48,11 @@ MAX_BUSY_RETRIES: Final = 3
 BUSY_BACKOFF_SECONDS: Final = 30.0
 #: A resumed task whose deadline has passed still gets this long: its result may be waiting upstream (12 h).
 MIN_POLL_SECONDS: Final = 30.0
+
+#: Recording a fact from upstream through an unavailable database: first delay, cap, and total patience.
+STORE_RETRY_FIRST_SECONDS: Final = 0.5
+STORE_RETRY_MAX_DELAY: Final = 30.0
+STORE_RETRY_SECONDS: Final = 600.0
 
 #: A step moves the task on and returns it in its new state, or returns None: it waits or it ended.
 Step = Callable[[Task, str], Awaitable[Task | None]]
@@ -115,16 +120,22 @@ class Lifecycle:
         else:  # from here the submit may reach the service: a crash now must not resend it
             task = await tasks.update(task.id, retry_reason=None)
         await self._status(task, "submitting", lang)
+        await tasks.hold(task.id)  # a worker that froze past its lease must not submit
         try:
             upstream_id = await self._client.submit(request)
         except RateLimited as exc:  # a definite refusal: the service did not take the task
             await self._back_off(task, exc, lang, reason=RetryReason.RATE_LIMITED)
             return None
         log.info("task %d submitted as %s", task.id, upstream_id)
-        await tasks.transition(
-            task.id, TaskState.SUBMITTED, expect=TaskState.SUBMITTING, upstream_task_id=upstream_id
+        submitted_at = self._deps.clock.now()
+        return await self._record(
+            task,
+            f"submitted as {upstream_id}",
+            lambda: tasks.transition(
+                task.id, TaskState.SUBMITTED, expect=TaskState.SUBMITTING, upstream_task_id=upstream_id
+            ),
+            lambda: tasks.update(task.id, poll_started_at=submitted_at),
         )
-        return await tasks.update(task.id, poll_started_at=self._deps.clock.now())
 
     async def _poll(self, task: Task, lang: str) -> Task | None:
         """submitted/polling -> delivering, with the result image kept for the deliver step."""
@@ -148,7 +159,11 @@ class Lifecycle:
         if image is None:
             return None
         self._results[task.id] = image
-        return await tasks.transition(task.id, TaskState.DELIVERING, expect=TaskState.POLLING)
+        return await self._record(
+            task,
+            "result ready",
+            lambda: tasks.transition(task.id, TaskState.DELIVERING, expect=TaskState.POLLING),
+        )
 
     async def _deliver(self, task: Task, lang: str) -> Task | None:
         """delivering -> done: at most once (see bot.jobs.delivery)."""
@@ -170,6 +185,39 @@ class Lifecycle:
             busy = RetryReason.TELEGRAM_BUSY
             await self._back_off(task, exc, lang, reason=busy, delivery=Delivery.DEFERRED)
         return None
+
+    async def _record(self, task: Task, fact: str, *writes: Callable[[], Awaitable[Task]]) -> Task:
+        """Store what already happened upstream (a billed submit, a finished result), retrying through a
+        database that is unavailable for now (locked past the busy timeout, disk full, I/O error).
+
+        Failing the task instead would refund work the service is doing and billing, and lose its upstream
+        id, which only this process knows. The writes run in order, each retried with a doubling back-off up
+        to STORE_RETRY_SECONDS in all; past that the error propagates and the task stays where it was (a
+        `submitting` task is then resolved as "submit_unknown" by the next run, the id logged here)."""
+        clock = self._deps.clock
+        started = clock.monotonic()
+        delay = STORE_RETRY_FIRST_SECONDS
+        result: Task | None = None
+        for write in writes:
+            while True:
+                try:
+                    result = await write()
+                    break
+                except UNAVAILABLE:
+                    if clock.monotonic() - started >= STORE_RETRY_SECONDS:
+                        log.error("task %d: %s, but the store stays unavailable; giving up", task.id, fact)
+                        raise
+                    log.warning(
+                        "task %d: %s; storing it failed, retrying in %.1f s",
+                        task.id,
+                        fact,
+                        delay,
+                        exc_info=True,
+                    )
+                    await clock.sleep(delay)
+                    delay = min(delay * 2, STORE_RETRY_MAX_DELAY)
+        assert result is not None, "at least one write"
+        return result
 
     # -- waiting -----------------------------------------------------------------------------------------
 

@@ -15,10 +15,15 @@ if TYPE_CHECKING:
     from bot.replies.errors import FriendlyError
     from storage import Task
 
-__all__ = ["Closeable", "DeliveryUncertain", "Notifier", "OnSend", "RecipientGone", "Stage", "TryLater"]
+__all__ = [
+    "Closeable", "DeliveryUncertain", "Notifier", "OnSend", "OnSent", "RecipientGone", "Stage", "TryLater",
+]
 
 #: The hook `Notifier.deliver` awaits just before the result's request goes out.
 OnSend = Callable[[], Awaitable[None]]
+#: The hook `Notifier.deliver` awaits with the photo's file id as soon as Telegram accepted it, before any
+#: extra (the full-size document, the final status edit): the job records DONE there.
+OnSent = Callable[[str], Awaitable[None]]
 
 #: The steps a user sees in the status message. "retrying" = busy or briefly down, retried automatically;
 #: "stopped" = ended elsewhere (e.g. cancelled from the admin CLI), shown with final=True.
@@ -66,12 +71,20 @@ class Notifier(Protocol):
         ...
 
     async def deliver(
-        self, task: Task, image: bytes, *, lang: str, on_send: OnSend | None = None
+        self,
+        task: Task,
+        image: bytes,
+        *,
+        lang: str,
+        on_send: OnSend | None = None,
+        on_sent: OnSent | None = None,
     ) -> str:
         """Send the portrait; returns the photo's Telegram file_id. DeliveryUncertain after a timeout.
 
         `on_send` is awaited once per send attempt, after any wait for the chat's turn and just before the
-        request goes out: the runner writes its "the photo may be out" mark there, not earlier.
+        request goes out: the runner writes its "the photo may be out" mark there, not earlier. `on_sent`
+        is awaited once the photo is accepted, before the optional extras, whose failures are only logged:
+        the user has the portrait.
         """
         ...
 

@@ -19,12 +19,14 @@ from bot.replies import pick_language
 from bot.replies.errors import CANCELLED, FriendlyError, describe, with_style_hint
 from storage import ALLOWED, TERMINAL, IllegalTransition, Task, TaskState
 
-__all__ = ["BANNED", "BAN_REASON", "GONE_TTL_SECONDS", "Outcomes", "cancel_notice"]
+__all__ = ["BANNED", "BAN_REASON", "GONE_TTL_SECONDS", "USER_REASON", "Outcomes", "cancel_notice"]
 
 log = logging.getLogger(__name__)
 
 #: cancel(reason=BAN_REASON) is an admin's /ban: the user hears the BANNED text instead of "cancelled".
 BAN_REASON: Final = "ban"
+#: cancel(reason=USER_REASON) is the user's own /cancel.
+USER_REASON: Final = "user"
 BANNED: Final = "banned"
 _EXPIRING = (TaskNotFound, PollDeadlineExceeded)
 #: A chat that refused us is remembered this long: far past any task's life (the result lives 12 h upstream).
@@ -61,7 +63,11 @@ class Outcomes:
         code = described.code
         error = with_style_hint(described.reply, style_used=_style_used(task))
         try:
-            task = await self._tasks.transition(task_id, target, expect=task.state, error_code=code)
+            # spend: a failure of the user's own doing (they blocked the bot) after the service accepted the
+            # task does not give back a unit the service bills; ours and the service's failures do.
+            task = await self._tasks.transition(
+                task_id, target, expect=task.state, error_code=code, spend=not error.refund
+            )
         except IllegalTransition:
             log.info("task %d finished elsewhere before it could be marked %s", task_id, code)
             return

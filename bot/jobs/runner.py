@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from enum import StrEnum
 from typing import Final
 
 from api_client.client import PortraitClient
@@ -30,12 +31,12 @@ from bot.jobs.delivery import ResultDelivery
 from bot.jobs.deps import JobDeps
 from bot.jobs.lifecycle import BUSY_BACKOFF_SECONDS, MAX_BUSY_RETRIES, Lifecycle
 from bot.jobs.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone
-from bot.jobs.outcomes import Outcomes, cancel_notice
+from bot.jobs.outcomes import USER_REASON, Outcomes, cancel_notice
 from bot.jobs.params import PromptTooLong
 from bot.jobs.task_store import ShieldedTasks
-from storage import ALLOWED, TERMINAL, IllegalTransition, Store, Task, TaskState
+from storage import ALLOWED, TERMINAL, UNAVAILABLE, IllegalTransition, RetryReason, Store, Task, TaskState
 
-__all__ = ["BUSY_BACKOFF_SECONDS", "LEASE_SECONDS", "MAX_BUSY_RETRIES", "JobRunner"]
+__all__ = ["BUSY_BACKOFF_SECONDS", "LEASE_SECONDS", "MAX_BUSY_RETRIES", "CancelOutcome", "JobRunner"]
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,12 @@ class JobRunner:
         learner: PollingLearner | None = None,
     ) -> None:
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._deps = JobDeps(ShieldedTasks(store), notifier, self._clock)
+        self.owner = owner or settings.worker_id
+        tasks = ShieldedTasks(store, owner=self.owner, lease_seconds=LEASE_SECONDS, clock=self._clock)
+        self._deps = JobDeps(tasks, notifier, self._clock)
         self._tasks = self._deps.tasks
         self._notifier = notifier
         self._client = client
-        self.owner = owner or settings.worker_id
-        self._lease_seconds = LEASE_SECONDS
         self._running: dict[int, asyncio.Task[None]] = {}
         self._outcomes = Outcomes(self._deps)
         self._delivery = ResultDelivery(self._deps)
@@ -130,15 +131,19 @@ class JobRunner:
             previous = snapshot
             await self._clock.sleep(min(waits) - self._clock.now())
 
-    async def cancel(self, task_id: int, *, reason: str = "user") -> bool:
-        """Stop the task and refund it; False when it is finished or already being delivered.
+    async def cancel(self, task_id: int, *, reason: str = "user") -> CancelOutcome:
+        """Stop a task: CANCELLED (refunded, or spent when the service had accepted it), STARTED (a user's
+        cancel after the submit: the service bills it whatever we do, so it goes on and arrives), TOO_LATE
+        (finished, or its photo is being sent).
 
         The user is told once, in the words for `reason` (see `cancel_notice`): a ban says "banned" in
         place of "cancelled", so a banned user gets one clear message, not two.
         """
         task = await self._tasks.get(task_id)
         if task is None or not _cancellable(task) or task_id in self._delivery.sending:
-            return False
+            return CancelOutcome.TOO_LATE
+        if reason == USER_REASON and _started(task):
+            return CancelOutcome.STARTED
         work = self._running.get(task_id)
         if work is not None:
             work.cancel()
@@ -147,19 +152,20 @@ class JobRunner:
         if task is None or not _cancellable(task):
             if task is not None and task.state not in TERMINAL:
                 self._spawn(task_id)  # it reached delivering meanwhile: let it finish
-            return False
+            return CancelOutcome.TOO_LATE
         try:
-            # No `expect`: a step finishing in the background may have moved it on; ALLOWED decides.
+            # No `expect` and no fence: a person asked, whoever holds the lease; ALLOWED decides. A unit the
+            # service is billing stays spent.
             task = await self._tasks.transition(
-                task_id, TaskState.CANCELLED, error_code=f"cancelled:{reason}"
+                task_id, TaskState.CANCELLED, error_code=f"cancelled:{reason}", spend=True, fenced=False
             )
         except IllegalTransition:  # it reached delivering meanwhile: let it finish
             self._spawn(task_id)
-            return False
-        log.info("task %d cancelled (%s)", task_id, reason)
+            return CancelOutcome.TOO_LATE
+        log.info("task %d cancelled (%s, unit %s)", task_id, reason, task.reservation)
         await self._outcomes.tell(task, cancel_notice(reason))
         self._outcomes.forget(task_id)
-        return True
+        return CancelOutcome.CANCELLED
 
     @property
     def running(self) -> frozenset[int]:
@@ -181,21 +187,25 @@ class JobRunner:
 
     async def _renew_leases(self) -> None:
         for task_id in list(self._running):
-            if await self._tasks.claim(task_id, self.owner, self._lease_seconds):
+            if await self._tasks.claim(task_id):
                 continue
             task = await self._tasks.get(task_id)
             if task is not None and task.state in TERMINAL and task_id not in self._delivery.sending:
                 await self._drop(task)
-            else:
-                log.warning("task %d: lease taken over by another worker", task_id)
+            elif task_id not in self._delivery.sending:  # another worker has it: stop here at once
+                log.warning("task %d: lease taken over by another worker; stopping here", task_id)
+                await self._stop_work(task_id)
+
+    async def _stop_work(self, task_id: int) -> None:
+        work = self._running.pop(task_id, None)
+        if work is not None:
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
 
     async def _drop(self, task: Task) -> None:
         """A task ended elsewhere (the admin CLI's /ban cancels in the database): stop our work on it with no
         transition (the one that ended it refunded), and end its status message on "stopped"."""
-        work = self._running.pop(task.id, None)
-        if work is not None:
-            work.cancel()
-            await asyncio.gather(work, return_exceptions=True)
+        await self._stop_work(task.id)
         log.info("task %d was ended elsewhere (%s); stopped here", task.id, task.state.value)
         try:
             if not self._outcomes.refused(task):
@@ -242,16 +252,19 @@ class JobRunner:
         upstream = task.state is not TaskState.DELIVERING
         async with self._client.task_slot() if upstream else contextlib.nullcontext():
             try:  # the claim is inside: a stop() landing on it must still give the lease back
-                if await self._tasks.claim(task_id, self.owner, self._lease_seconds):
+                if await self._tasks.claim(task_id):
                     await self._drive(task_id)
             except IllegalTransition as exc:
                 log.info("task %d was moved by someone else: %s", task_id, exc)
+            except UNAVAILABLE:  # the database, not the task: leave it as stored; a later scan retries
+                log.warning("task %d: the store is unavailable; retrying later", task_id, exc_info=True)
             except (PortraitAPIError, PromptTooLong, DeliveryUncertain, RecipientGone) as exc:
                 await self._outcomes.end(task_id, exc)
             except Exception as exc:
                 await self._outcomes.crashed(task_id, exc)
             finally:
-                await self._tasks.release(task_id, self.owner)  # a no-op unless we hold it
+                with contextlib.suppress(*UNAVAILABLE):  # the lease then simply runs out
+                    await self._tasks.release(task_id)  # a no-op unless we hold it
 
     async def _drive(self, task_id: int) -> None:
         task = await self._tasks.get(task_id)
@@ -262,3 +275,17 @@ class JobRunner:
 
 def _cancellable(task: Task) -> bool:
     return TaskState.CANCELLED in ALLOWED[task.state]
+
+
+def _started(task: Task) -> bool:
+    """The service has (or may have) the task: it was accepted, or its submit may be on the way. A submit
+    the service definitely refused (rate limited, waiting to be resent) has not started anything."""
+    if task.upstream_task_id is not None:
+        return True
+    return task.state is TaskState.SUBMITTING and task.retry_reason is not RetryReason.RATE_LIMITED
+
+
+class CancelOutcome(StrEnum):
+    CANCELLED = "cancelled"
+    STARTED = "started"
+    TOO_LATE = "too_late"

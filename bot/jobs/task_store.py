@@ -1,22 +1,35 @@
-"""The task-table calls the runner makes, each shielded from cancellation.
+"""The task-table calls a worker makes: each shielded from cancellation, each write fenced by its lease.
 
-Why: the runner cancels its asyncio work on `stop()` and `cancel()`, at whatever await it has reached. A
-storage call records something that already happened upstream or in the chat (the upstream task id after a
-submit, the file id after a delivery). Cancelled half-way, the store would roll it back (storage/db.py makes
-that safe for the connection), and the next start would no longer know the task was submitted: it would fail
-and refund a generation the service is still making, or re-deliver a photo. Shielded, a started call runs to
-its end in the background while the cancellation reaches the runner at once; `Store.close()` waits for it.
+Shielded: the runner cancels its asyncio work on `stop()` and `cancel()`, at whatever await it has reached.
+A storage call records something that already happened upstream or in the chat (the upstream task id after
+a submit, the file id after a delivery). Cancelled half-way, the store would roll it back, and the next
+start would no longer know the task was submitted: it would fail and refund a generation the service is
+still making, or re-deliver a photo. Shielded, a started call runs to its end in the background while the
+cancellation reaches the runner at once; `Store.close()` waits for it.
+
+Fenced: every move and mark a worker writes names the worker (`owner`), and the store refuses it unless
+that worker holds an unexpired lease, in the same statement (storage raises LeaseLost). So a worker that
+froze past its lease (a paused container, a VM stall) or whose wall clock stepped wakes up to find its
+writes refused instead of submitting or sending a second time. Leases are kept alive here too: `hold()`
+renews one whose last renewal is older than RENEW_AFTER_SECONDS on the *monotonic* clock (which a wall
+clock step does not move), and is called before every fenced write and before every irreversible call
+(a submit, a send). `hold()` failing means another worker has the task: stop at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Literal, TypeVar
+from typing import Final, Literal, TypeVar
 
-from storage import KEEP, Delivery, Keep, RetryReason, Store, Task, TaskState, User
+from api_client.clock import Clock
+from storage import KEEP, Delivery, Keep, LeaseLost, RetryReason, Store, Task, TaskState, User
 
 T = TypeVar("T")
+
+#: A lease is renewed by the work itself once its last renewal is this old (the runner's idle loop also
+#: renews every few seconds); well inside the lease, so a renewal never races its expiry.
+RENEW_AFTER_SECONDS: Final = 20.0
 
 
 async def shielded(awaitable: Awaitable[T]) -> T:
@@ -24,16 +37,50 @@ async def shielded(awaitable: Awaitable[T]) -> T:
 
 
 class ShieldedTasks:
-    """`store.tasks` (the subset the runner uses) plus the user lookup, every call shielded."""
+    """`store.tasks` (the subset the runner uses) and the user lookups, shielded; a worker's writes fenced."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, owner: str, lease_seconds: float, clock: Clock) -> None:
         self._store = store
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self._clock = clock
+        self._renewed: dict[int, float] = {}  # task id -> monotonic time of our last successful claim
+
+    # -- leases ------------------------------------------------------------------------------------------
+
+    async def claim(self, task_id: int) -> bool:
+        """Take (or extend) our lease; False when another worker holds a live one."""
+        taken = await shielded(self._store.tasks.claim(task_id, self.owner, self.lease_seconds))
+        if taken:
+            self._renewed[task_id] = self._clock.monotonic()
+        else:
+            self._renewed.pop(task_id, None)
+        return taken
+
+    async def hold(self, task_id: int) -> None:
+        """Make sure we still hold the task's lease, renewing it when it is getting old; LeaseLost if not."""
+        renewed = self._renewed.get(task_id)
+        if renewed is not None and self._clock.monotonic() - renewed < RENEW_AFTER_SECONDS:
+            return
+        if not await self.claim(task_id):
+            raise LeaseLost(task_id, self.owner, None)
+
+    async def release(self, task_id: int) -> None:
+        self._renewed.pop(task_id, None)
+        await shielded(self._store.tasks.release(task_id, self.owner))
+
+    # -- reads -------------------------------------------------------------------------------------------
 
     async def get(self, task_id: int) -> Task | None:
         return await shielded(self._store.tasks.get(task_id))
 
     async def unfinished(self) -> list[Task]:
         return await shielded(self._store.tasks.unfinished())
+
+    async def user(self, user_id: int) -> User | None:
+        return await shielded(self._store.users.get(user_id))
+
+    # -- writes ------------------------------------------------------------------------------------------
 
     async def transition(
         self,
@@ -44,13 +91,18 @@ class ShieldedTasks:
         upstream_task_id: str | None = None,
         error_code: str | None = None,
         result_file_id: str | None = None,
+        spend: bool = False,
+        fenced: bool = True,
     ) -> Task:
+        """A move of the worker's (fenced), or with `fenced=False` one a person asked for (/cancel)."""
+        if fenced:
+            await self.hold(task_id)
         return await shielded(
             self._store.tasks.transition(
                 task_id, to, expect=expect, upstream_task_id=upstream_task_id, error_code=error_code,
-                result_file_id=result_file_id,
+                result_file_id=result_file_id, owner=self.owner if fenced else None, spend=spend,
             )
-        )
+        )  # fmt: skip
 
     async def update(
         self,
@@ -64,22 +116,14 @@ class ShieldedTasks:
         retry_reason: RetryReason | Keep | None = KEEP,
         poll_started_at: float | None = None,
     ) -> Task:
+        await self.hold(task_id)
         return await shielded(
             self._store.tasks.update(
                 task_id, next_poll_at=next_poll_at, attempts_inc=attempts_inc, last_status=last_status,
                 delivery=delivery, sent_file_id=sent_file_id, retry_reason=retry_reason,
-                poll_started_at=poll_started_at,
+                poll_started_at=poll_started_at, owner=self.owner,
             )
         )  # fmt: skip
 
-    async def claim(self, task_id: int, owner: str, lease_seconds: float) -> bool:
-        return await shielded(self._store.tasks.claim(task_id, owner, lease_seconds))
-
-    async def release(self, task_id: int, owner: str) -> None:
-        await shielded(self._store.tasks.release(task_id, owner))
-
     async def drop_image(self, user_id: int, which: Literal["selfie", "style"], file_id: str) -> bool:
         return await shielded(self._store.users.drop_image(user_id, which, file_id))
-
-    async def user(self, user_id: int) -> User | None:
-        return await shielded(self._store.users.get(user_id))

@@ -145,9 +145,9 @@ def _api_code(exc: PortraitAPIError, fallback: str | None) -> str:
 
 
 def _fixed(
-    code: str, key: str, *, retry: bool = False, alert: bool = False
+    code: str, key: str, *, retry: bool = False, alert: bool = False, refund: bool = True
 ) -> Callable[[BaseException], Described]:
-    reply = FriendlyError(key, retryable_by_user=retry, alert_admins=alert)
+    reply = FriendlyError(key, retryable_by_user=retry, alert_admins=alert, refund=refund)
     return lambda _exc: Described(code, reply)
 
 
@@ -228,7 +228,8 @@ ERROR_TABLE: Final[tuple[Row, ...]] = (
     # The job's own failures and the chat seam.
     Row(PromptTooLong, _prompt_too_long),
     Row(DeliveryUncertain, _fixed("delivery_uncertain", "error.delivery_uncertain", retry=True)),
-    Row(RecipientGone, _fixed("blocked", "error.unexpected")),  # nobody to tell; kept total
+    # Nobody to tell; the user's own doing, so a unit the service already bills stays spent.
+    Row(RecipientGone, _fixed("blocked", "error.unexpected", refund=False)),
     # Telegram failing for longer than our retries is a busy service to the user, not our bug.
     Row(TryLater, _fixed("telegram_unavailable", "error.busy", retry=True)),
     # Storage refusals when a task is created (nothing was reserved, so nothing to refund).

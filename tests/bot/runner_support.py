@@ -59,6 +59,7 @@ class RecordingNotifier:
         self.deliver_error: BaseException | None = None
         self.download_errors: list[BaseException] = []  # raised once each, before download_error
         self.deliver_errors: list[BaseException] = []  # raised once each, before deliver_error
+        self.hold_after_sent = False  # block deliver() after the photo is accepted, until `release` is set
         self.hold_at: str | None = None  # block status() at this stage until `release` is set
         self.hold_before_send = False  # block deliver() before it sends, until `release` is set
         self.held = asyncio.Event()
@@ -94,6 +95,7 @@ class RecordingNotifier:
     async def deliver(
         self, task: Task, image: bytes, *, lang: str,
         on_send: Callable[[], Awaitable[None]] | None = None,
+        on_sent: Callable[[str], Awaitable[None]] | None = None,
     ) -> str:
         if self.hold_before_send:  # waiting for the chat's turn (the pacer), nothing sent yet
             self.held.set()
@@ -107,6 +109,11 @@ class RecordingNotifier:
         if self.deliver_error is not None:
             raise self.deliver_error
         self.delivered.append((task.id, image))
+        if on_sent is not None:
+            await on_sent(f"photo-{task.id}")
+        if self.hold_after_sent:  # sending the extras (full-size document, final edit) takes a while
+            self.held.set()
+            await self.release.wait()
         return f"photo-{task.id}"
 
     async def failed(self, task: Task, error: FriendlyError, lang: str) -> None:

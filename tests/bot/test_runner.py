@@ -11,7 +11,7 @@ import pytest
 
 from api_client.emulator import Fault
 from bot.jobs.notifier import DeliveryUncertain
-from bot.jobs.runner import BUSY_BACKOFF_SECONDS, LEASE_SECONDS, MAX_BUSY_RETRIES
+from bot.jobs.runner import BUSY_BACKOFF_SECONDS, LEASE_SECONDS, MAX_BUSY_RETRIES, CancelOutcome
 from storage import Delivery, RetryReason, TaskState
 
 from .runner_support import SK, HangAfterSubmit, bench
@@ -201,21 +201,56 @@ async def test_delivery_timeout_is_refunded_with_a_visible_note_not_resent(tmp_p
         assert await b.free_left() == 3 and await b.ledger_ok()
 
 
-async def test_cancel_mid_generation_refunds_and_tells_the_user(tmp_path: Path) -> None:
+async def test_a_users_cancel_after_the_submit_is_refused_and_the_portrait_still_arrives(
+    tmp_path: Path,
+) -> None:
+    """Regression: /cancel after the submit refunded a generation the service bills, so /anime + /cancel in
+    a loop got unlimited billed work for free. Once accepted, the unit is spent and the result is kept."""
     async with bench(tmp_path) as b:
         runner, notifier = b.runner()
         notifier.hold_at = "generating"
         task = await b.task()
         runner.enqueue(task.id)
         await asyncio.wait_for(notifier.held.wait(), 5)
-        assert await runner.cancel(task.id) is True
+        assert await runner.cancel(task.id) is CancelOutcome.STARTED
+        notifier.release.set()
+        await runner.run_until_idle()
+        done = await b.state(task.id)
+        assert done.state is TaskState.DONE and [tid for tid, _ in notifier.delivered] == [task.id]
+        assert notifier.failures == []
+        assert await b.free_left() == 2 and await b.ledger_ok()
+        assert await runner.cancel(task.id) is CancelOutcome.TOO_LATE  # already over
+
+
+async def test_a_ban_mid_generation_stops_it_and_the_unit_stays_spent(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.hold_at = "generating"
+        task = await b.task()
+        runner.enqueue(task.id)
+        await asyncio.wait_for(notifier.held.wait(), 5)
+        assert await runner.cancel(task.id, reason="ban") is CancelOutcome.CANCELLED
         cancelled = await b.state(task.id)
-        assert (cancelled.state, cancelled.error_code) == (TaskState.CANCELLED, "cancelled:user")
-        assert notifier.keys() == ["job.cancelled"] and notifier.delivered == []
+        assert (cancelled.state, cancelled.error_code) == (TaskState.CANCELLED, "cancelled:ban")
+        assert cancelled.reservation == "committed"
+        assert notifier.keys() == ["banned"] and notifier.delivered == []
         assert runner.running == frozenset()
-        assert await runner.cancel(task.id) is False  # already over
         await runner.run_until_idle()
         assert notifier.delivered == []
+        assert await b.free_left() == 2 and await b.ledger_ok()
+
+
+async def test_a_cancel_before_the_submit_refunds_and_tells_the_user(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.hold_at = "preparing"
+        task = await b.task()
+        runner.enqueue(task.id)
+        await asyncio.wait_for(notifier.held.wait(), 5)
+        assert await runner.cancel(task.id) is CancelOutcome.CANCELLED
+        cancelled = await b.state(task.id)
+        assert (cancelled.state, cancelled.error_code) == (TaskState.CANCELLED, "cancelled:user")
+        assert notifier.keys() == ["job.cancelled"] and b.app_state.submits_received == 0
         assert await b.free_left() == 3 and await b.ledger_ok()
 
 
@@ -223,7 +258,7 @@ async def test_cancel_of_a_queued_task_never_submits(tmp_path: Path) -> None:
     async with bench(tmp_path) as b:
         runner, _ = b.runner()
         task = await b.task()
-        assert await runner.cancel(task.id, reason="admin") is True
+        assert await runner.cancel(task.id, reason="admin") is CancelOutcome.CANCELLED
         await runner.run_until_idle()
         assert (await b.state(task.id)).error_code == "cancelled:admin"
         assert b.app_state.submits_received == 0
@@ -250,7 +285,8 @@ async def test_blocked_user_is_refunded_and_not_messaged(tmp_path: Path) -> None
         assert (await b.state(again.id)).state is TaskState.DONE
 
 
-async def test_user_blocking_during_delivery_is_refunded(tmp_path: Path) -> None:
+async def test_user_blocking_during_delivery_spends_the_unit_the_service_billed(tmp_path: Path) -> None:
+    """Regression: blocking the bot while a task ran refunded it, a free billed generation each time."""
     async with bench(tmp_path) as b:
         runner, notifier = b.runner()
         notifier.gone, notifier.gone_on = {1}, {"deliver"}
@@ -259,7 +295,7 @@ async def test_user_blocking_during_delivery_is_refunded(tmp_path: Path) -> None
         await runner.run_until_idle()
         assert (await b.state(task.id)).error_code == "blocked"
         assert notifier.failures == []
-        assert await b.free_left() == 3 and await b.ledger_ok()
+        assert await b.free_left() == 2 and await b.ledger_ok()
 
 
 async def test_a_task_stuck_upstream_expires_at_the_deadline(tmp_path: Path) -> None:
@@ -428,4 +464,4 @@ async def test_a_user_who_blocks_the_bot_mid_generation_gets_nothing_more(tmp_pa
         assert (await b.state(task.id)).error_code == "blocked"
         assert notifier.delivered == [] and notifier.failures == []
         assert notifier.stages(task.id)[-1] == "in_queue"  # nothing was shown after the refusal
-        assert await b.free_left() == 3 and await b.ledger_ok()
+        assert await b.free_left() == 2 and await b.ledger_ok()  # the service had it: spent

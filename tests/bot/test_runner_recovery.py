@@ -16,7 +16,7 @@ from bot.jobs import runner as runner_module
 from bot.jobs.delivery import FINISH_ATTEMPTS
 from bot.jobs.notifier import TryLater
 from bot.jobs.outcomes import GONE_TTL_SECONDS
-from bot.jobs.runner import MAX_BUSY_RETRIES
+from bot.jobs.runner import MAX_BUSY_RETRIES, CancelOutcome
 from storage import Delivery, Task, TaskState
 
 from .runner_support import Bench, bench
@@ -295,7 +295,7 @@ async def test_every_ending_lets_the_chat_side_forget_the_task(tmp_path: Path) -
         blocked = await b.task(user_id=2)
         refused = await b.task(user_id=3, prompt="something risky")
         cancelled = await b.task(user_id=4)
-        assert await runner.cancel(cancelled.id) is True
+        assert await runner.cancel(cancelled.id) is CancelOutcome.CANCELLED
         for task in (done, blocked, refused):
             runner.enqueue(task.id)
         await runner.run_until_idle()

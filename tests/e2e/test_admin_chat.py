@@ -19,6 +19,7 @@ from fake_telegram import FakeUser
 from storage import LedgerEntry, Role, Stats, Store, TaskState
 from tests.e2e.images import draw_selfie
 from tests.e2e.test_admin_harness import OWNER_ID, WAIT, Harness, running_bot
+from tests.e2e.test_groups import eventually
 
 ANN, BOB, EVE = 1001, 1002, 1003
 ADMIN_COMMANDS = [
@@ -154,7 +155,8 @@ async def test_owners_add_and_remove_admins(bot: Harness) -> None:
     ]  # fmt: skip
 
 
-async def test_ban_cancels_and_refunds_the_running_task_then_unban(tmp_path: Path) -> None:
+async def test_ban_cancels_the_running_task_then_unban(tmp_path: Path) -> None:
+    """The task was already with the service (billed): it stops, and its unit stays spent."""
     async with running_bot(tmp_path, queue_seconds=3600.0) as h:
         owner, _, bob, _ = await people(h)
         chat = h.fake.private_chat(bob)
@@ -162,18 +164,22 @@ async def test_ban_cancels_and_refunds_the_running_task_then_unban(tmp_path: Pat
         await h.fake.wait_for_message(chat, after=photo.message_id, timeout=WAIT)  # the status message
         (task,) = [t.id for t in await h.store.tasks.active_for_user(BOB)]
         assert (await h.store.quotas.balance(BOB)).free_left == 2
+        await eventually(
+            lambda: h.store.tasks.get(task), lambda t: t is not None and t.state == TaskState.POLLING
+        )
 
         reply = await say(h, owner, "/ban @bob spam")
         assert "@bob (1002): role user, BANNED (spam)." in reply
         assert f"#{task}" in reply
         stored = await h.store.tasks.get(task)
         assert stored is not None and stored.state == TaskState.CANCELLED
-        assert (await h.store.quotas.balance(BOB)).free_left == 3
+        assert stored.reservation == "committed"
+        assert (await h.store.quotas.balance(BOB)).free_left == 2
 
         assert await say(h, bob, "/start") == t("banned", "en")
         assert await say(h, bob, "/quota") == t("banned", "en")
         assert "not banned" in await say(h, owner, "/unban @bob appeal accepted")
-        assert (await say(h, bob, "/quota")).startswith("Free portraits left today: 3 of 3")
+        assert (await say(h, bob, "/quota")).startswith("Free portraits left today: 2 of 3")
         assert [e.action for e in await h.store.admin.audit_log()] == ["unban", "ban"]
 
 

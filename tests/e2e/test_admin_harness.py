@@ -84,14 +84,21 @@ def harness_settings(fake: FakeTelegram, url: str, db_path: Path, **overrides: A
 
 @asynccontextmanager
 async def running_bot(
-    tmp_path: Path, *, privacy_mode: bool = True, queue_seconds: float = 0.0, **overrides: Any
+    tmp_path: Path,
+    *,
+    privacy_mode: bool = True,
+    queue_seconds: float = 0.0,
+    fault_rate_429: float = 0.0,
+    **overrides: Any,
 ) -> AsyncIterator[Harness]:
-    """The whole bot; `queue_seconds` keeps upstream tasks queued that long (a task still running)."""
+    """The whole bot; `queue_seconds` keeps upstream tasks queued that long (a task still running),
+    `fault_rate_429` refuses that share of requests (1.0: every submit waits to be sent again)."""
     emulator = create_app(
         EmulatorConfig(
-            access_key=ACCESS_KEY, secret_key=SECRET_KEY, queue_seconds=queue_seconds, generate_seconds=0.0
+            access_key=ACCESS_KEY, secret_key=SECRET_KEY, queue_seconds=queue_seconds, generate_seconds=0.0,
+            fault_rate_429=fault_rate_429,
         )
-    )
+    )  # fmt: skip
     fake = FakeTelegram(privacy_mode=privacy_mode)
     clock = FakeClock()
     async with serve(fake) as url:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fake_telegram import FakeChat, FakeUser
-from storage import TaskState
+from storage import RetryReason, TaskState
 from tests.e2e.images import draw_selfie
 from tests.e2e.test_admin_chat import ANN, BOB, meet, people, say
 from tests.e2e.test_admin_harness import WAIT, Harness, running_bot
@@ -52,12 +52,18 @@ async def running_task(h: Harness, user: FakeUser, chat: FakeChat) -> tuple[int,
 
 
 async def test_edited_anime_and_cancel_do_nothing(tmp_path: Path) -> None:
-    async with running_bot(tmp_path, queue_seconds=3600.0) as h:
+    # Every submit is refused for now, so the tasks wait to be sent again: still cancellable (a task the
+    # service has accepted is not, it is billed).
+    async with running_bot(tmp_path, fault_rate_429=1.0) as h:
         bob = await meet(h, BOB, "Bob", "bob")
         chat = h.fake.private_chat(bob)
         selfie = h.fake.send_photo(bob, chat, draw_selfie())
         await h.fake.wait_for_message(chat, after=selfie.message_id, timeout=WAIT)
         anime_id, first = await running_task(h, bob, chat)
+        await eventually(
+            lambda: h.store.tasks.get(first),
+            lambda t: t is not None and t.retry_reason is RetryReason.RATE_LIMITED,
+        )
 
         cancel = h.fake.send_text(bob, chat, "/cancel")
         await eventually(lambda: h.store.tasks.get(first), lambda t: t is not None and t.state == CANCELLED)

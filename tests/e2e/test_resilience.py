@@ -36,14 +36,18 @@ async def test_restart_mid_generation_delivers_exactly_once(harness: Harness, al
     assert task.result_file_id is not None
 
 
-async def test_user_who_blocked_the_bot_is_refunded_and_left_alone(harness: Harness, alice: Person) -> None:
+async def test_user_who_blocked_the_bot_is_left_alone_and_the_billed_unit_stays_spent(
+    harness: Harness, alice: Person
+) -> None:
+    """Blocking the bot while the service makes the portrait must not refund it (a free billed portrait
+    per block and unblock); nothing more is sent there."""
     await start_slow_task(harness, alice)
     harness.fake.block(alice.chat.id)
     harness.emulator_time.advance(700)
     task = await harness.until_state(alice, TaskState.FAILED)
     await harness.settle()
-    assert task.error_code == "blocked"
-    assert (await harness.services.store.quotas.balance(alice.user.id)).free_left == 3
+    assert task.error_code == "blocked" and task.reservation == "committed"
+    assert (await harness.services.store.quotas.balance(alice.user.id)).free_left == 2
     refused = [call for call in harness.fake.calls if call.chat_id == alice.chat.id and not call.ok]
     assert [call.status for call in refused] == [403]  # the first refusal ends it: nothing is retried
     assert photos(alice) == []
