@@ -2,7 +2,8 @@
 
 This follows the official SDK (`volcengine==1.0.229`, `SignerV4`), not the public prose, where they differ:
 header values are never trimmed, header names are chosen by their exact spelling, and the query is sorted by
-key only (a repeated key keeps its values in the order given). See `/work/shared/seed/signing.md`.
+key only (a repeated key keeps its values in the order given). The vectors, with every intermediate
+value, are in tests/api_client/data/signing-vectors.json.
 
 No HTTP library is imported here, so the steps can be checked against the vectors on their own; `auth.py`
 adapts an httpx request to them. Nothing here logs: the inputs include the secret key and the session token.

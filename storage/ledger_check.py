@@ -6,8 +6,8 @@ the offending rows, so a healthy database with 100k tasks costs a few index scan
 
 from __future__ import annotations
 
+from .config_keys import DEFAULT_ALLOWANCE_KEY
 from .db import Session
-from .quotas import DEFAULT_KEY
 
 _CREDITS = """
 SELECT a.user_id, a.credits,
@@ -158,7 +158,9 @@ async def find_problems(s: Session) -> list[str]:
         "SELECT COALESCE(allowance, -1) FROM ledger WHERE user_id IS NULL AND kind = 'daily' "
         "ORDER BY id DESC LIMIT 1"
     )
-    stored_default = await s.value("SELECT CAST(value AS INTEGER) FROM config WHERE key = ?", (DEFAULT_KEY,))
+    stored_default = await s.value(
+        "SELECT CAST(value AS INTEGER) FROM config WHERE key = ?", (DEFAULT_ALLOWANCE_KEY,)
+    )
     if latest_default != stored_default:
         problems.append(f"default daily allowance {stored_default} but ledger says {latest_default}")
     return problems

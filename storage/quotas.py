@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .audit import write_audit
+from .config_keys import DEFAULT_ALLOWANCE_KEY
 from .context import StoreContext
 from .db import Session
 from .errors import NotFound, QuotaExhausted
+from .ledger_check import find_problems
 
 Unit = Literal["free", "credits"]
-DEFAULT_KEY = "daily_free_quota"
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Reservation:
 
 
 async def default_allowance(s: Session, ctx: StoreContext) -> int:
-    value = await s.value("SELECT value FROM config WHERE key = ?", (DEFAULT_KEY,))
+    value = await s.value("SELECT value FROM config WHERE key = ?", (DEFAULT_ALLOWANCE_KEY,))
     return ctx.default_daily_quota if value is None else int(value)
 
 
@@ -217,7 +218,7 @@ class QuotasRepo:
                 await tx.execute(
                     "INSERT INTO config (key, value) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (DEFAULT_KEY, str(allowance)),
+                    (DEFAULT_ALLOWANCE_KEY, str(allowance)),
                 )
             else:
                 await open_account(tx, self._ctx, user_id, now)
@@ -257,8 +258,6 @@ class QuotasRepo:
         ]
 
     async def check(self) -> LedgerCheck:
-        from .ledger_check import find_problems  # kept apart: it is long and only admins/tests call it
-
         async with self._ctx.db.read(snapshot=True) as r:
             problems = await find_problems(r)
         return LedgerCheck(ok=not problems, problems=problems)

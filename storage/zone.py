@@ -12,11 +12,11 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .audit import write_audit
+from .config_keys import ZONE_KEY
 from .context import StoreContext
 from .db import Session
 from .errors import QuotaTimezoneMismatch
 
-ZONE_KEY = "quota_timezone"
 DEFAULT_ZONE = "UTC"
 
 

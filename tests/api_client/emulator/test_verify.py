@@ -12,7 +12,7 @@ from api_client.emulator.verify import canonicalise_query, verify_request
 
 from ._support import AK, SUBMIT, EmulatorClient, sign_headers
 
-# The repo's copy of /work/shared/seed/signing-vectors.json (kept by the signing tests' owner).
+# The repository's copy of the API documentation's signing vectors.
 VECTORS_FILE = Path(__file__).parents[1] / "data" / "signing-vectors.json"
 VECTORS: list[dict[str, Any]] = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
 VECTOR_TIME = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
