@@ -32,6 +32,7 @@ from bot.jobs.notifier import Closeable, DeliveryUncertain, Notifier, RecipientG
 from bot.jobs.outcomes import Outcomes, cancel_notice
 from bot.jobs.params import PromptTooLong
 from bot.jobs.task_store import ShieldedTasks
+from bot.ops import metrics
 from storage import ALLOWED, TERMINAL, IllegalTransition, Store, Task, TaskState
 
 __all__ = ["BUSY_BACKOFF_SECONDS", "LEASE_SECONDS", "MAX_BUSY_RETRIES", "JobRunner"]
@@ -64,18 +65,23 @@ class JobRunner:
         self._notifier = notifier
         self._client = client
         self.owner = owner or settings.worker_id
-        self._lease_seconds = LEASE_SECONDS
+        self._lease_seconds = settings.task_lease_seconds  # LEASE_SECONDS unless TASK_LEASE_SECONDS
         self._running: dict[int, asyncio.Task[None]] = {}
         self._outcomes = Outcomes(self._deps)
         self._delivery = ResultDelivery(self._deps)
         self._lifecycle = Lifecycle(self._deps, client, settings, self._delivery, self._outcomes)
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        #: `run --no-jobs`: never work a task here (start() and enqueue() do nothing); a worker scans for it.
+        self.takes_jobs = settings.run_jobs
 
     # -- lifecycle of the runner -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Resume what a previous run left, then keep taking work until stop()."""
+        if not self.takes_jobs:
+            log.info("this process runs no jobs (--no-jobs): a worker process picks its tasks up")
+            return
         self._stopping = False
         await self.resume()
         self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
@@ -106,7 +112,7 @@ class JobRunner:
 
     def enqueue(self, task_id: int) -> None:
         """A handler created `task_id`: start on it now rather than at the next scan."""
-        if not self._stopping:
+        if not self._stopping and self.takes_jobs:
             self._spawn(task_id)
 
     async def run_until_idle(self) -> None:
@@ -158,6 +164,11 @@ class JobRunner:
         return True
 
     @property
+    def started(self) -> bool:
+        """Taking work (between start() and stop()); readiness checks ask it."""
+        return self._loop_task is not None and not self._loop_task.done() and not self._stopping
+
+    @property
     def running(self) -> frozenset[int]:
         """Ids of the tasks this runner is working on right now."""
         return frozenset(self._running)
@@ -184,6 +195,7 @@ class JobRunner:
                 await self._drop(task)
             else:
                 log.warning("task %d: lease taken over by another worker", task_id)
+                metrics.lease_lost()
 
     async def _drop(self, task: Task) -> None:
         """A task ended elsewhere (the admin CLI's /ban cancels in the database): stop our work on it with no
@@ -239,6 +251,8 @@ class JobRunner:
         async with self._client.task_slot() if upstream else contextlib.nullcontext():
             try:  # the claim is inside: a stop() landing on it must still give the lease back
                 if await self._tasks.claim(task_id, self.owner, self._lease_seconds):
+                    if task.lease_owner not in (None, self.owner):  # a dead (or stalled) worker's task
+                        metrics.lease_taken()
                     await self._drive(task_id)
             except IllegalTransition as exc:
                 log.info("task %d was moved by someone else: %s", task_id, exc)

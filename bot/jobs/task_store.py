@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Literal, TypeVar
 
+from bot.ops import metrics
 from storage import KEEP, Delivery, Keep, RetryReason, Store, Task, TaskState, User
 
 T = TypeVar("T")
@@ -45,12 +46,14 @@ class ShieldedTasks:
         error_code: str | None = None,
         result_file_id: str | None = None,
     ) -> Task:
-        return await shielded(
+        task = await shielded(
             self._store.tasks.transition(
                 task_id, to, expect=expect, upstream_task_id=upstream_task_id, error_code=error_code,
                 result_file_id=result_file_id,
             )
         )
+        metrics.task_moved(task)
+        return task
 
     async def update(
         self,
