@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 PREFIX: Final = "portrait_bot"
-disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` twin of every counter: start times say nothing on a dashboard
+# No `_created` twin of every counter: start times say nothing on a dashboard.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY: Final = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 GCCollector(registry=REGISTRY)
