@@ -2,13 +2,20 @@
 # the SQLite database on a volume. Build: docker build -t portrait-bot .
 # Run:   docker run -d --name portrait-bot -e TELEGRAM_BOT_TOKEN=... -e VOLC_ACCESSKEY=... \
 #            -e VOLC_SECRETKEY=... -e ADMIN_IDS=... -v portrait-data:/data portrait-bot
+# Several processes (webhook receivers and a worker): docker-compose.yml.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# The dependencies first, read from pyproject.toml alone: a change to the source does not reinstall them.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['fast']))" > requirements.txt \
+    && pip install --no-cache-dir --prefix=/install -r requirements.txt
+# Then the package itself, without touching the dependencies.
+COPY README.md ./
 COPY api_client ./api_client
 COPY storage ./storage
 COPY bot ./bot
-RUN pip install --no-cache-dir --prefix=/install ".[fast]"
+RUN pip install --no-cache-dir --prefix=/install --no-deps .
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \
@@ -19,9 +26,12 @@ RUN useradd --create-home --uid 10001 portrait \
     && mkdir -p /data && chown portrait:portrait /data
 USER portrait
 VOLUME ["/data"]
+# The webhook (WEBHOOK_LISTEN) and, for polling or worker processes, METRICS_PORT.
+EXPOSE 8080
 # The health check opens the database read-only (mode=ro: it never migrates, writes or checkpoints)
 # and fails when the file is unreadable, its schema is not this image's (not migrated yet, or newer),
 # its quota time zone is not QUOTA_TIMEZONE, or the balances disagree with the ledger.
+# (A webhook process also answers GET /healthz and /readyz on its port, for orchestrators that probe HTTP.)
 HEALTHCHECK --interval=60s --timeout=10s --start-period=20s --retries=3 \
     CMD ["portrait-bot", "admin", "health"]
 ENTRYPOINT ["portrait-bot"]

@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -66,6 +66,7 @@ __all__ = [
     "RESULT_ACTION",
     "SERVICE",
     "SUBMIT_ACTION",
+    "AttemptObserver",
     "PortraitClient",
 ]
 
@@ -83,6 +84,10 @@ _HEADERS: Final = (("Content-Type", "application/json"), ("Accept", "application
                    ("Accept-Encoding", "gzip, deflate"), ("User-Agent", "portrait-bot"))
 
 log = logging.getLogger("api_client")
+
+#: Told about every HTTP attempt once it ended: (action, seconds taken, HTTP status or None when no answer
+#: came, the error's code or None for a success). For metrics; it must be quick and must not raise.
+AttemptObserver = Callable[[str, float, int | None, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,7 @@ class PortraitClient:
         max_concurrent_tasks: int = 10,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         access_key = access_key or os.environ.get("VOLC_ACCESSKEY")
         secret_key = secret_key or os.environ.get("VOLC_SECRETKEY")
@@ -145,6 +151,7 @@ class PortraitClient:
         # Host is signed, so it is set here, as httpx would set it from the URL (punycode, non-default port).
         host = self._urls[SUBMIT_ACTION].netloc.decode("ascii")
         self._headers: Final = (("Host", host), *_HEADERS)
+        self._observer = observer
 
     def __repr__(self) -> str:
         return f"PortraitClient(endpoint={self.endpoint!r}, {self.throttle!r})"
@@ -241,10 +248,12 @@ class PortraitClient:
                     error = exc
                 else:
                     self.budget.succeed(spent)
+                    self._observe(action, started, status, None)
                     if log.isEnabledFor(logging.DEBUG):  # a poll's success: skip building the record
                         self._log_attempt(logging.DEBUG, action, attempt, started, status, reply.request_id,
                                           None)
                     return reply
+            self._observe(action, started, status, error.code)
             kind = classify(error, resend_safe=resend_safe)
             cost = self.budget.spend(error) if self.policy.should_retry(attempt, kind) else None
             if cost is None:
@@ -286,6 +295,10 @@ class PortraitClient:
             raise ServerError("malformed success response", http_status=answer.status)
         body = payload if isinstance(payload, Mapping) else answer.content
         raise error_from_response(answer.status, body, retry_after=retry_after)
+
+    def _observe(self, action: str, started: float, status: int | None, code: int | None) -> None:
+        if self._observer is not None:
+            self._observer(action, self.clock.monotonic() - started, status, code)
 
     def _log_attempt(
         self,

@@ -61,6 +61,7 @@ from api_client.emulator.render import LogoInfo, render_result
 from bot.app import App, build_application, start_application, stop_application
 from bot.config import Secret, Settings
 from bot.handlers.context import SERVICES_KEY
+from bot.ops.ratelimit import CountingRateLimiter
 from bot.services import Services, open_services
 from demo.scripted_chat import draw_selfie
 from fake_telegram import BotCall, FakeTelegram, FakeUser, serve
@@ -213,13 +214,13 @@ async def run_bot(env: Env, users: int, selfie: bytes, *, telegram_limit: bool) 
     async def services(s: Settings, tg: Any) -> Services:
         return await open_services(s, tg, transport=env.transport, client_clock=WarpClock())
 
-    limiter: Callable[..., AIORateLimiter] = AIORateLimiter
+    limiter: Callable[..., AIORateLimiter] = CountingRateLimiter  # the bot's: PTB's, counting 429s
     if not telegram_limit:
 
         def limiter(**kwargs: Any) -> AIORateLimiter:
-            return AIORateLimiter(overall_max_rate=0, group_max_rate=0, **kwargs)
+            return CountingRateLimiter(overall_max_rate=0, group_max_rate=0, **kwargs)
 
-    with mock.patch.object(bot.app, "AIORateLimiter", limiter):
+    with mock.patch.object(bot.app, "CountingRateLimiter", limiter):
         app: App = build_application(settings, services_factory=services)
     await start_application(app, poll_timeout=5)
     try:

@@ -1,7 +1,9 @@
 """Builds the Application: the one place handlers are registered, and the services' lifecycle.
 
-Order matters and is all here. Group -4 takes the two payment updates (a pre-checkout query must always be
-answered, a successful payment always credited, whoever sent it: bot/handlers/payments.py), group -3 is
+Order matters and is all here. Group -5 records the update_id and drops an update some process already
+took (bot/ops/dedupe.py: webhook re-deliveries, several processes). Group -4 takes the two payment updates
+(a pre-checkout query must always be answered, a successful payment always credited, whoever sent it:
+bot/handlers/payments.py), group -3 is
 private mode (strangers are refused before anything about them is stored: bot/handlers/access.py),
 group -2 is the group gate (in groups, drop what is not addressed to us),
 group -1 the user gate (drop edited messages in every chat, upsert the user, stop banned users). Group 0
@@ -24,7 +26,6 @@ from typing import Any
 
 from telegram import Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     BaseHandler,
     CallbackQueryHandler,
@@ -55,6 +56,9 @@ from bot.handlers import (
 )
 from bot.handlers.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
 from bot.handlers.privacy import privacy_handlers
+from bot.ops.dedupe import GROUP as ONCE_GROUP
+from bot.ops.dedupe import UpdateOnce
+from bot.ops.ratelimit import CountingRateLimiter
 from bot.proxy import with_telegram_proxy
 from bot.services import Services, ServicesFactory, open_services
 
@@ -110,8 +114,14 @@ def handler_list() -> list[BaseHandler[Any, Any, Any]]:
     ]
 
 
-def build_application(settings: Settings, *, services_factory: ServicesFactory | None = None) -> App:
-    """The configured Application; nothing is opened until it starts (post_init)."""
+def build_application(
+    settings: Settings, *, services_factory: ServicesFactory | None = None, updater: bool = True
+) -> App:
+    """The configured Application; nothing is opened until it starts (post_init).
+
+    `updater=False` builds it without PTB's Updater: the webhook (updates come in over HTTP,
+    bot/ops/webhook.py) and the worker (no updates at all, only the bot for sending results).
+    """
     factory = services_factory or open_services
 
     async def post_init(app: App) -> None:
@@ -130,12 +140,14 @@ def build_application(settings: Settings, *, services_factory: ServicesFactory |
         if services is not None:
             await services.close()
 
+    builder = with_telegram_proxy(Application.builder(), settings)
+    if not updater:
+        builder = builder.updater(None)
     application: App = (
-        with_telegram_proxy(Application.builder(), settings)
-        .token(settings.telegram_bot_token.value)
+        builder.token(settings.telegram_bot_token.value)
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=TELEGRAM_429_RETRIES))
+        .rate_limiter(CountingRateLimiter(max_retries=TELEGRAM_429_RETRIES))
         .concurrent_updates(True)
         .context_types(CONTEXT_TYPES)
         .post_init(post_init)
@@ -143,6 +155,7 @@ def build_application(settings: Settings, *, services_factory: ServicesFactory |
         .post_shutdown(post_shutdown)
         .build()
     )
+    application.add_handler(UpdateOnce().handler(), group=ONCE_GROUP)  # each update once, across processes
     application.add_handler(PreCheckoutQueryHandler(payments.pre_checkout), group=-4)
     application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, payments.successful_payment), group=-4)
     application.add_handler(TypeHandler(Update, access.guard), group=-3)  # private mode: before any record

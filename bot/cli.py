@@ -1,22 +1,24 @@
-"""`portrait-bot run | generate | admin`: the console script.
+"""`portrait-bot run [--webhook] [--no-jobs] | worker | generate | admin`: the console script.
 
 Why so little here: configuration errors must end in one line on stderr and exit code 2 (never a
-traceback), logging must be redacting before anything can log a URL holding the token, and graceful
-shutdown is PTB's `run_polling` (SIGINT/SIGTERM stop fetching updates, let running handlers finish, then
-post_stop/post_shutdown stop the runner and leave unfinished tasks in the database for the next start).
+traceback), and logging must be redacting before anything can log a URL holding the token. The roles and
+the graceful shutdown are bot/ops/process.py (SIGINT/SIGTERM stop taking updates, let running handlers
+finish, then stop the runner and leave unfinished tasks in the database for the next start).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from telegram import Bot, Update
+from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
 from api_client.loop import install_fast_loop
@@ -34,7 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portrait-bot", description="Selfies to anime portraits.")
     parser.epilog = "`portrait-bot generate --help` and `portrait-bot admin --help` show their options."
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("run", help="run the bot (long polling) until SIGINT/SIGTERM")
+    run = commands.add_parser("run", help="run the bot (long polling, or a webhook) until SIGINT/SIGTERM")
+    run.add_argument(
+        "--webhook", action="store_true",
+        help="take updates over HTTP (WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_LISTEN); on by itself when "
+        "WEBHOOK_URL is set",
+    )  # fmt: skip
+    run.add_argument(
+        "--no-jobs", action="store_true",
+        help="only take updates and create tasks; `portrait-bot worker` processes run them",
+    )  # fmt: skip
+    commands.add_parser("worker", help="run generations only (no Telegram updates) until SIGINT/SIGTERM")
     commands.add_parser("generate", help="one generation from the command line (no Telegram)")
     commands.add_parser("admin", help="users and quotas in the database (`portrait-bot admin --help`)")
     return parser
@@ -52,37 +64,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.admin.cli import run_admin
 
         return run_admin(argv[1:])
-    build_parser().parse_args(argv)
-    return run()
+    args = build_parser().parse_args(argv)
+    if args.command == "worker":
+        return run(worker=True)
+    return run(webhook=args.webhook, no_jobs=args.no_jobs)
 
 
-def run(env: dict[str, str] | None = None) -> int:
-    """Read the configuration, set up redacting logs, poll until a stop signal."""
+def run(
+    env: dict[str, str] | None = None, *, webhook: bool = False, no_jobs: bool = False, worker: bool = False
+) -> int:
+    """Read the configuration, set up redacting logs, run the role until a stop signal."""
+    from bot.ops.process import Role
+
     try:
         settings = Settings.from_env(env)
     except ConfigError as exc:
         print(f"portrait-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if worker:
+        role = Role.WORKER
+    elif webhook or settings.webhook_url:
+        role = Role.WEBHOOK
+    else:
+        role = Role.POLLING
+    if role is Role.WEBHOOK and not settings.webhook_url:
+        print("portrait-bot: invalid configuration: --webhook needs WEBHOOK_URL and WEBHOOK_SECRET",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_CONFIG
+    settings = replace(settings, run_jobs=not no_jobs)
     problem = _database_problem(settings.db_path) or asyncio.run(store_problem(settings))
     if problem:
         print(f"portrait-bot: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(settings.log_level, settings.secret_values(), settings.log_format)
     log.info("starting: %s", settings.describe())
-    # uvloop where installed (the `fast` extra): run_polling makes its loop through the policy set here.
+    # uvloop where installed (the `fast` extra): asyncio.run below makes its loop through the policy set here.
     log.info("event loop: %s", "uvloop" if install_fast_loop() else "asyncio")
 
     if asyncio.run(_token_refused(settings)):
         print("portrait-bot: Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
         return EXIT_CONFIG
 
-    from bot.app import build_application
+    from bot.ops.process import serve
 
+    log.info("role: %s%s", role.value, "" if settings.run_jobs else " (--no-jobs: tasks are left to workers)")
     try:
         with WorkerLock(settings.db_path, settings.worker_id):
-            build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES)
+            asyncio.run(serve(settings, role))
     except WorkerLockHeld as exc:
         print(f"portrait-bot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE and exc.errno != errno.EADDRNOTAVAIL:
+            raise
+        listen = settings.webhook_listen if role is Role.WEBHOOK else f"0.0.0.0:{settings.metrics_port}"
+        what = "WEBHOOK_LISTEN" if role is Role.WEBHOOK else "METRICS_PORT"
+        print(f"portrait-bot: {what}: cannot listen on {listen} ({exc.strerror})", file=sys.stderr)
         return EXIT_CONFIG
     log.info("stopped")
     return 0

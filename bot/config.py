@@ -16,19 +16,24 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config_values import (
+    WEBHOOK_SECRET_RULE,
     AccessList,
     CreditPack,
+    Listen,
     LogFormat,
     ProxyUrl,
     parse_access_list,
+    parse_listen,
     parse_log_format,
     parse_packs,
+    parse_port,
     parse_proxy,
 )
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
 DEFAULT_VOLC_ENDPOINT = "https://visual.volcengineapi.com"
 DEFAULT_DB_PATH = "data/portrait-bot.db"
+DEFAULT_WEBHOOK_LISTEN = Listen("0.0.0.0", 8080)
 
 T = TypeVar("T")
 
@@ -96,6 +101,18 @@ class Settings:
     telegram_proxy: ProxyUrl | None = None
     volc_proxy: ProxyUrl | None = None
     log_format: LogFormat = "text"
+    #: Webhook mode (bot/ops/webhook.py): the public URL given to setWebhook (empty: long polling), where
+    #: the HTTP server binds, and the secret Telegram sends back in X-Telegram-Bot-Api-Secret-Token.
+    webhook_url: str = ""
+    webhook_listen: Listen = DEFAULT_WEBHOOK_LISTEN
+    webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    #: /healthz, /readyz and /metrics for polling and worker processes (None: not served).
+    metrics_port: int | None = None
+    #: How long a task lease lasts unless renewed (renewed every 5 s): how soon a dead worker's tasks move.
+    task_lease_seconds: float = 90.0
+    #: False for `run --no-jobs`: this process takes updates and creates tasks, and another process (a
+    #: `worker`) runs them. Not from the environment: it is the process's role, chosen on its command line.
+    run_jobs: bool = True
 
     @property
     def telegram_file_url(self) -> str:
@@ -158,7 +175,16 @@ class Settings:
             telegram_proxy=reader.parse("TELEGRAM_PROXY", None, parse_proxy),
             volc_proxy=reader.parse("VOLC_PROXY", None, parse_proxy),
             log_format=reader.parse("LOG_FORMAT", "text", parse_log_format),
+            webhook_url=reader.url("WEBHOOK_URL", "") if reader.has("WEBHOOK_URL") else "",
+            webhook_listen=reader.parse("WEBHOOK_LISTEN", DEFAULT_WEBHOOK_LISTEN, parse_listen),
+            webhook_secret=reader.secret(
+                "WEBHOOK_SECRET", required=reader.has("WEBHOOK_URL"), why=" with WEBHOOK_URL"
+            ),
+            metrics_port=reader.parse("METRICS_PORT", None, parse_port),
+            task_lease_seconds=reader.number("TASK_LEASE_SECONDS", 90.0, float, 10.0, 3600.0),
         )
+        if settings.webhook_secret and not WEBHOOK_SECRET_RULE.match(settings.webhook_secret.value):
+            problems.append("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return settings
@@ -169,7 +195,8 @@ class Settings:
 
     def secret_values(self) -> list[str]:
         """Every secret text the logs must mask: the token, the keys and any proxy password."""
-        values = [self.telegram_bot_token.value, self.volc_access_key.value, self.volc_secret_key.value]
+        values = [self.telegram_bot_token.value, self.volc_access_key.value, self.volc_secret_key.value,
+                  self.webhook_secret.value]
         values.extend(proxy.password for proxy in (self.telegram_proxy, self.volc_proxy) if proxy is not None)
         return [value for value in values if value]
 
@@ -185,14 +212,17 @@ class _Reader:
         self._source = source
         self._problems = problems
 
+    def has(self, name: str) -> bool:
+        return self._raw(name) is not None
+
     def _raw(self, name: str) -> str | None:
         value = self._source.get(name)
         return value.strip() if value is not None and value.strip() else None
 
-    def secret(self, name: str, *, required: bool) -> Secret:
+    def secret(self, name: str, *, required: bool, why: str = "") -> Secret:
         value = self._raw(name)
         if value is None and required:
-            self._problems.append(f"{name} is required")
+            self._problems.append(f"{name} is required{why}")
         return Secret(value or "")
 
     def url(self, name: str, default: str) -> str:

@@ -7,6 +7,7 @@ ValueError with a short reason, which Settings.from_env collects into its one-li
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -130,3 +131,32 @@ def parse_log_format(text: str) -> LogFormat:
     if value == "json":
         return "json"
     raise ValueError("use text or json")
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where an HTTP server binds: `host:port` (WEBHOOK_LISTEN)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_listen(text: str) -> Listen:
+    """`0.0.0.0:8080`, `127.0.0.1:8443`, `[::]:8080` or a bare `:8080` (every interface)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("use host:port, e.g. 0.0.0.0:8080")
+    return Listen(host.strip("[]") or "0.0.0.0", int(port))
+
+
+def parse_port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError("a TCP port, 1-65535")
+    return int(text)
+
+
+#: Telegram's rule for setWebhook's secret_token: 1-256 characters of A-Z, a-z, 0-9, _ and -.
+WEBHOOK_SECRET_RULE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")

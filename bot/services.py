@@ -24,6 +24,7 @@ from bot.handlers.downloads import ImageDownloads
 from bot.handlers.flood import FloodGuard
 from bot.jobs.notifier import Notifier
 from bot.jobs.runner import JobRunner
+from bot.ops import metrics
 from bot.proxy import upstream_transport
 from storage import Store
 
@@ -96,6 +97,7 @@ async def open_services(
             max_concurrent_tasks=settings.max_concurrent_tasks,
             transport=transport if transport is not None else upstream_transport(settings),
             clock=client_clock,
+            observer=metrics.upstream_attempt,  # latency and error codes for /metrics
         )
     except BaseException:
         await store.close()

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from fake_telegram.errors import ApiError, bad_request, forbidden
 from fake_telegram.media import MAX_DOWNLOAD, photo_ladder
 from fake_telegram.model import JSON, BotCall, FakeChat, FakeMessage, FakeUser, PaymentsState, StoredFile
+from fake_telegram.webhook import WebhookPusher
 
 T = TypeVar("T")
 DEFAULT_TOKEN = "123456789:TEST-fake-telegram-token"
@@ -59,7 +60,7 @@ class FakeCore:
         self.callback_queries: dict[str, JSON] = {}  # id -> {"answered": bool, "answer": {...}}
         self.updates: list[JSON] = []
         self.allowed_updates: set[str] = set(DEFAULT_UPDATES)
-        self.webhook_url = ""
+        self.webhook = WebhookPusher()  # setWebhook's URL and secret, and the deliveries (webhook.py)
         self.closed = False
         self.waiting_polls = 0  # getUpdates calls parked in their long-poll right now
         self._next_update_id = 100_000_001
@@ -117,6 +118,10 @@ class FakeCore:
         """Wake every long-poll so a server shutdown does not wait for their timeouts."""
         self.closed = True
         self._changed()
+
+    @property
+    def webhook_url(self) -> str:
+        return self.webhook.url
 
     # -- updates -----------------------------------------------------------------------------------
     def push_update(self, kind: str, payload: JSON) -> int:

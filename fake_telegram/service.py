@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -78,23 +79,44 @@ async def get_updates(fake: FakeCore, p: Params) -> Any:
 
 
 async def delete_webhook(fake: FakeCore, p: Params) -> Any:
-    fake.webhook_url = ""
+    fake.webhook.url = fake.webhook.secret = ""
     if p.flag("drop_pending_updates"):
         fake.updates.clear()
+    fake.notify()
     return True
 
 
 async def set_webhook(fake: FakeCore, p: Params) -> Any:
-    fake.webhook_url = p.string("url") or ""
+    """Register the URL (and secret); deliveries start at once (fake_telegram/webhook.py)."""
+    url, secret = p.string("url") or "", p.string("secret_token") or ""
+    if not url.startswith(("http://", "https://")):
+        raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+    if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        raise bad_request("secret token contains unallowed characters")
+    allowed = p.obj("allowed_updates")
+    if isinstance(allowed, list):
+        fake.allowed_updates = set(allowed) or set(DEFAULT_UPDATES)
+    if p.flag("drop_pending_updates"):
+        fake.updates.clear()
+    fake.webhook.url, fake.webhook.secret = url, secret
+    fake.webhook.start(fake)
+    fake.notify()
     return True
 
 
 async def get_webhook_info(fake: FakeCore, p: Params) -> Any:
-    return {
+    failures = [d for d in fake.webhook.deliveries if not d.ok]
+    info: dict[str, Any] = {
         "url": fake.webhook_url,
         "has_custom_certificate": False,
         "pending_update_count": len(fake.updates),
+        "max_connections": 40,
+        "allowed_updates": sorted(fake.allowed_updates),
     }
+    if failures and fake.webhook_url:
+        info["last_error_date"] = int(fake.clock())
+        info["last_error_message"] = f"Wrong response from the webhook: {failures[-1].status}"
+    return info
 
 
 def _scope_key(p: Params) -> str:

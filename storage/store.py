@@ -16,6 +16,7 @@ from .clock import ClockLike, QuotaCalendar, as_now
 from .context import StoreContext
 from .db import Database, Synchronous
 from .errors import SchemaMismatch
+from .gauges import GaugesRepo
 from .migrate import applied_versions, latest_version, migrate, pending, unknown_versions
 from .payments import PaymentsRepo
 from .privacy import PrivacyRepo
@@ -23,6 +24,7 @@ from .quotas import QuotasRepo
 from .referrals import ReferralsRepo
 from .tasks import TasksRepo
 from .timings import TimingsRepo
+from .updates import UpdatesRepo
 from .users import UsersRepo
 from .zone import ZoneRepo, agreed_zone, check_zone, pin_zone, stored_zone
 
@@ -43,6 +45,8 @@ class Store:
         self.referrals = ReferralsRepo(ctx)
         self.privacy = PrivacyRepo(ctx)
         self.zone = ZoneRepo(ctx)
+        self.updates = UpdatesRepo(ctx)
+        self.gauges = GaugesRepo(ctx)
 
     @classmethod
     async def open(

@@ -34,6 +34,7 @@ from bot.jobs.notifier import Closeable, DeliveryUncertain, Notifier, RecipientG
 from bot.jobs.outcomes import USER_REASON, Outcomes, cancel_notice
 from bot.jobs.params import PromptTooLong
 from bot.jobs.task_store import ShieldedTasks
+from bot.ops import metrics
 from storage import ALLOWED, TERMINAL, UNAVAILABLE, IllegalTransition, RetryReason, Store, Task, TaskState
 
 __all__ = ["BUSY_BACKOFF_SECONDS", "LEASE_SECONDS", "MAX_BUSY_RETRIES", "CancelOutcome", "JobRunner"]
@@ -63,7 +64,9 @@ class JobRunner:
     ) -> None:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self.owner = owner or settings.worker_id
-        tasks = ShieldedTasks(store, owner=self.owner, lease_seconds=LEASE_SECONDS, clock=self._clock)
+        tasks = ShieldedTasks(
+            store, owner=self.owner, lease_seconds=settings.task_lease_seconds, clock=self._clock
+        )
         self._deps = JobDeps(tasks, notifier, self._clock)
         self._tasks = self._deps.tasks
         self._notifier = notifier
@@ -76,11 +79,16 @@ class JobRunner:
         )
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        #: `run --no-jobs`: never work a task here (start() and enqueue() do nothing); a worker scans for it.
+        self.takes_jobs = settings.run_jobs
 
     # -- lifecycle of the runner -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Resume what a previous run left, then keep taking work until stop()."""
+        if not self.takes_jobs:
+            log.info("this process runs no jobs (--no-jobs): a worker process picks its tasks up")
+            return
         self._stopping = False
         await self.resume()
         self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
@@ -111,7 +119,7 @@ class JobRunner:
 
     def enqueue(self, task_id: int) -> None:
         """A handler created `task_id`: start on it now rather than at the next scan."""
-        if not self._stopping:
+        if not self._stopping and self.takes_jobs:
             self._spawn(task_id)
 
     async def run_until_idle(self) -> None:
@@ -168,6 +176,11 @@ class JobRunner:
         return CancelOutcome.CANCELLED
 
     @property
+    def started(self) -> bool:
+        """Taking work (between start() and stop()); readiness checks ask it."""
+        return self._loop_task is not None and not self._loop_task.done() and not self._stopping
+
+    @property
     def running(self) -> frozenset[int]:
         """Ids of the tasks this runner is working on right now."""
         return frozenset(self._running)
@@ -194,6 +207,7 @@ class JobRunner:
                 await self._drop(task)
             elif task_id not in self._delivery.sending:  # another worker has it: stop here at once
                 log.warning("task %d: lease taken over by another worker; stopping here", task_id)
+                metrics.lease_lost()
                 await self._stop_work(task_id)
 
     async def _stop_work(self, task_id: int) -> None:
@@ -253,6 +267,8 @@ class JobRunner:
         async with self._client.task_slot() if upstream else contextlib.nullcontext():
             try:  # the claim is inside: a stop() landing on it must still give the lease back
                 if await self._tasks.claim(task_id):
+                    if task.lease_owner not in (None, self.owner):  # a dead (or stalled) worker's task
+                        metrics.lease_taken()
                     await self._drive(task_id)
             except IllegalTransition as exc:
                 log.info("task %d was moved by someone else: %s", task_id, exc)

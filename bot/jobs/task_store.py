@@ -23,6 +23,7 @@ from collections.abc import Awaitable
 from typing import Final, Literal, TypeVar
 
 from api_client.clock import Clock
+from bot.ops import metrics
 from storage import KEEP, Delivery, Keep, LeaseLost, RetryReason, Store, Task, TaskState, User
 
 T = TypeVar("T")
@@ -60,7 +61,8 @@ class ShieldedTasks:
     async def hold(self, task_id: int) -> None:
         """Make sure we still hold the task's lease, renewing it when it is getting old; LeaseLost if not."""
         renewed = self._renewed.get(task_id)
-        if renewed is not None and self._clock.monotonic() - renewed < RENEW_AFTER_SECONDS:
+        renew_after = min(RENEW_AFTER_SECONDS, self.lease_seconds / 3)  # short leases (tests) renew sooner
+        if renewed is not None and self._clock.monotonic() - renewed < renew_after:
             return
         if not await self.claim(task_id):
             raise LeaseLost(task_id, self.owner, None)
@@ -97,12 +99,14 @@ class ShieldedTasks:
         """A move of the worker's (fenced), or with `fenced=False` one a person asked for (/cancel)."""
         if fenced:
             await self.hold(task_id)
-        return await shielded(
+        task = await shielded(
             self._store.tasks.transition(
                 task_id, to, expect=expect, upstream_task_id=upstream_task_id, error_code=error_code,
                 result_file_id=result_file_id, owner=self.owner if fenced else None, spend=spend,
             )
         )  # fmt: skip
+        metrics.task_moved(task)
+        return task
 
     async def update(
         self,

@@ -556,3 +556,23 @@ async def test_e2e_faults_retry_and_outcome_unknown(emulator: Any, emulator_cloc
         with pytest.raises(SubmitOutcomeUnknown):
             await client.submit(SubmitRequest.from_images(FACE))
         assert state.submits_received == 3 and len(state.tasks) == 2  # it did arrive: not resent
+
+
+# --- the attempt observer (metrics) -----------------------------------------------------------------
+
+
+async def test_the_observer_hears_every_attempt_with_its_code() -> None:
+    seen: list[tuple[str, int | None, int | None]] = []
+    upstream = Upstream(gateway_error(429, 100018, "FlowLimitExceeded"), ok(SUBMITTED), read_timeout())
+
+    def observer(action: str, seconds: float, status: int | None, code: int | None) -> None:
+        assert seconds >= 0
+        seen.append((action, status, code))
+
+    async with make_client(upstream, observer=observer, max_retries=1) as client:
+        await client.submit(SubmitRequest.from_images(FACE, face_switch=True))
+        with pytest.raises(TransportError):
+            await client.get_result("7392616336519610409")
+    submit, result = "CVSync2AsyncSubmitTask", "CVSync2AsyncGetResult"
+    assert seen[:2] == [(submit, 429, 100018), (submit, 200, None)]
+    assert seen[2:] == [(result, None, None)] * 2  # no answer at all: neither status nor code

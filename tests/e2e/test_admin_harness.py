@@ -23,6 +23,7 @@ from bot.config import Secret, Settings
 from bot.handlers import access, account, admin, groups, payments
 from bot.handlers.context import SERVICES_KEY
 from bot.handlers.permissions import CACHE_KEY, ChatAdminCache
+from bot.ops.dedupe import UpdateOnce
 from bot.services import Services, open_services
 from demo.scripted_chat import ACCESS_KEY, EMULATOR_URL, SECRET_KEY
 from fake_telegram import FakeChat, FakeMessage, FakeTelegram, FakeUser, serve
@@ -142,6 +143,8 @@ async def test_group_gate_runs_before_the_user_gate(tmp_path: Path) -> None:
     app = build_application(settings)
     gate_groups = {group: [_callback(h) for h in hs] for group, hs in app.handlers.items() if group < 0}
     assert groups.group_gate in gate_groups[-2]
+    # First of all each update is taken once (bot/ops/dedupe.py), before anything reads it.
+    assert [callback.__func__ for callback in gate_groups.pop(-5)] == [UpdateOnce.check]  # type: ignore[attr-defined]
     # Before it only the payment updates (always answered / credited) and private mode (stores nothing).
     assert {group: hs for group, hs in gate_groups.items() if group < -2} == {
         -4: [payments.pre_checkout, payments.successful_payment],

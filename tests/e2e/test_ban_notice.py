@@ -8,6 +8,7 @@ from bot.replies import t
 from storage import TaskState
 from tests.e2e.images import draw_selfie
 from tests.e2e.test_admin_harness import OWNER_ID, WAIT, running_bot
+from tests.e2e.test_groups import eventually
 
 BOB = 1002
 
@@ -21,12 +22,13 @@ async def test_a_banned_users_running_task_ends_with_the_ban_text_only(tmp_path:
         request = h.fake.send_photo(bob, chat, draw_selfie(), caption="/anime")
         status = await h.fake.wait_for_message(chat, after=request.message_id, timeout=WAIT)
         (task,) = await h.store.tasks.active_for_user(BOB)
+        await eventually(lambda: h.store.tasks.get(task.id), lambda t: t is not None and t.upstream_task_id)
 
         await h.ask(owner, h.fake.private_chat(owner), "/ban @bob spam")
 
         stored = await h.store.tasks.get(task.id)
         assert stored is not None and stored.state is TaskState.CANCELLED
-        assert (await h.store.quotas.balance(BOB)).free_left == 3  # refunded
+        assert (await h.store.quotas.balance(BOB)).free_left == 2  # the service had it: spent
         after = [m for m in h.fake.sent_messages(chat.id) if m.message_id > request.message_id]
         assert [m.message_id for m in after] == [status.message_id, after[-1].message_id]
         notice = after[-1]

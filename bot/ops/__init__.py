@@ -1,0 +1,11 @@
+"""Running the bot as more than one process, and watching it run.
+
+- `process.py`: the three roles (`run` polling, `run --webhook`, `worker`): what each starts, in which
+  order, and how SIGTERM stops it.
+- `webhook.py`: the HTTP endpoint Telegram posts updates to (secret checked, enqueued, answered at once).
+- `dedupe.py`: each update handled once across processes (storage/updates.py).
+- `health.py`, `metrics.py`, `http.py`: /healthz, /readyz and /metrics, and the server they share with the
+  webhook (or METRICS_PORT).
+- `ratelimit.py`: the Bot API rate limiter, counting 429s.
+Only `metrics.py` is imported by the job side (bot/jobs), so it never imports telegram.
+"""

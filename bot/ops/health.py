@@ -1,0 +1,109 @@
+"""/healthz (is this process alive?) and /readyz (is it doing its job?), as an orchestrator asks them.
+
+Why two: a live process that is not ready yet (starting, or stopping) must not be restarted, only kept out
+of the load balancer's rotation; a process whose event loop is stuck or whose database is gone is of no
+use and should be restarted.
+- alive: the event loop wakes a sleeper on time (`LoopLag`, under LAG_LIMIT_SECONDS) and the database
+  answers a trivial read within DATABASE_TIMEOUT_SECONDS;
+- ready: the services are open, the job runner started (unless this process runs no jobs), updates come
+  in (the webhook is set, or the poller runs), and the process is not stopping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from bot.app import App
+from bot.handlers.context import SERVICES_KEY
+from bot.ops import metrics
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+LAG_INTERVAL_SECONDS: Final = 0.5
+LAG_LIMIT_SECONDS: Final = 5.0
+DATABASE_TIMEOUT_SECONDS: Final = 3.0
+
+Report = dict[str, Any]
+
+
+class LoopLag:
+    """How late the event loop wakes a sleeper: a loop busy with CPU work or a blocking call answers late."""
+
+    def __init__(self, interval: float = LAG_INTERVAL_SECONDS) -> None:
+        self.interval = interval
+        self.seconds = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="loop-lag-probe")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.interval)
+            self.seconds = max(0.0, loop.time() - before - self.interval)
+            metrics.loop_lag(self.seconds)
+
+
+@dataclass
+class ProcessView:
+    """What the health and metrics endpoints look at in one running process."""
+
+    app: App
+    #: "polling", "webhook" or "worker" (bot/ops/process.py).
+    role: str
+    lag: LoopLag = field(default_factory=LoopLag)
+    webhook_set: bool = False
+    stopping: bool = False
+
+    @property
+    def services(self) -> Services | None:
+        services: Services | None = self.app.bot_data.get(SERVICES_KEY)
+        return services
+
+
+async def liveness(view: ProcessView) -> tuple[bool, Report]:
+    loop_ok = view.lag.seconds < LAG_LIMIT_SECONDS
+    checks: Report = {"event_loop": {"ok": loop_ok, "lag_seconds": round(view.lag.seconds, 3)}}
+    checks["database"] = await _database(view.services)
+    return all(check["ok"] for check in checks.values()), checks
+
+
+async def _database(services: Services | None) -> Report:
+    if services is None:
+        return {"ok": False, "error": "not open"}
+    try:
+        await asyncio.wait_for(services.store.gauges.ping(), DATABASE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return {"ok": False, "error": f"no answer within {DATABASE_TIMEOUT_SECONDS:.0f} s"}
+    except Exception as exc:
+        log.warning("health: the database did not answer", exc_info=True)
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True}
+
+
+def readiness(view: ProcessView) -> tuple[bool, Report]:
+    services = view.services
+    checks: Report = {"services_open": services is not None, "not_stopping": not view.stopping}
+    if services is not None:
+        runner = services.runner
+        checks["jobs_started" if runner.takes_jobs else "jobs_off"] = runner.started or not runner.takes_jobs
+    if view.role == "webhook":
+        checks["webhook_set"] = view.webhook_set
+    elif view.role == "polling":
+        checks["polling"] = view.app.updater is not None and view.app.updater.running
+    checks["application_running"] = view.app.running
+    return all(checks.values()), checks
