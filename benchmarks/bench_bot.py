@@ -1,414 +1,348 @@
-"""Bot overhead per generation: `python -m benchmarks.bench_bot [--quick] [--users N]`.
+"""Bot overhead per generation, each program in its own process: `python -m benchmarks.bench_bot [--quick]`.
 
-The real Application (bot.app.build_application, the production services) long-polls the fake Bot API
-served by uvicorn on 127.0.0.1, and its PortraitClient reaches the emulator through an in-process ASGI
-transport, as the end-to-end harness wires them. The emulator finishes every task at once (zero queue and
-generation time), the upstream QPS and concurrency limits are lifted, and the client's sleeps are shortened
-50 times (the harness's WarpClock) so the poll schedule's 1.5 s first wait is 30 ms, not what is measured.
+Three servers, each a process of its own on this machine (so their wall clocks, `time.time`, agree):
+  1. the emulator (`benchmarks.emulator_proc`): zero queue and generation time, one render per distinct
+     request; it notes when each SubmitTask arrived and when each task was first answered `done`;
+  2. the fake Telegram (`python -m fake_telegram`), whose scripted users each send a selfie, then `/anime`
+     all at once; it notes when it handed each update to the bot (getUpdates) and when each sendPhoto came;
+  3. the bot: `portrait-bot run` (`benchmarks.bot_proc`, which only adds counters) with its own SQLite
+     file, production settings except the endpoints, no upstream QPS or concurrency limit and free quota
+     for everyone.
+The driver (this process) only says when each phase starts and reads the figures afterwards.
 
-N users (200; 50 with --quick) each send a selfie; once every selfie is acknowledged, all N send `/anime`
-at the same instant. Per generation, on one clock (time.time, the fake's clock for BotCall.at):
-  (a) update -> submit: the fake enqueues the `/anime` update -> the SubmitTask request reaches the emulator
-  (b) done -> photo:    the emulator's first GetResult answer saying `done` -> sendPhoto reaches the fake
-  end to end:           the `/anime` update -> sendPhoto reaches the fake
-Two bot runs: Telegram's flood limit as the bot ships it (PTB's AIORateLimiter, 30 requests/s over all
-chats, so N users queue behind it as they would on api.telegram.org), and the same bot with that limiter's
-rates lifted (retries kept), which leaves the bot's own overhead.
+Per generation, two windows: the selfie (sent -> acknowledged, the bot downloads and decodes it) and
+`/anime` (sent -> the photo delivered, every task finished in the database). For each window the bot's CPU
+(utime + stime from /proc/<pid>/stat, every thread), its SQLite commits and thread hops (counted inside its
+process), and its Bot API calls (the fake's log) are taken after the bot has gone quiet. Intervals:
+  update -> submit:   getUpdates hands `/anime` to the bot -> the SubmitTask request reaches the emulator
+  done -> sendPhoto:  the emulator answers `done` -> the sendPhoto request reaches the fake
+  queued -> handed:   the fake queues `/anime` -> a getUpdates answer carries it (the polling cadence)
+  end to end:         queued -> sendPhoto (includes the client's first poll wait, 1.5 s by default)
+Image preparation (the upload check `check_image`, the generation's `prepare_image`) is timed on the same
+selfie in this process and printed beside the bot's CPU, which includes it.
 
-Also per run: throughput (generations / (last photo - first update)), the process's CPU time per generation
-(time.process_time over the burst, so the fake's and the emulator's share is in it too) and the Bot API
-calls per generation by method (plus one file download, which the fake does not list as a call).
-
-The baseline, measured in the same run against the same emulator and fake: N concurrent raw PortraitClient
-submit + wait round trips (no bot, same client settings), and N concurrent raw sendPhoto uploads of a
-result-sized JPEG with httpx. Ratios are bot interval / baseline round trip (p50 over p50).
-
-Everything shares one process and event loop: the fake Telegram (uvicorn, multipart parsing) and the
-emulator run beside the bot, which in production has its process to itself, so the intervals are upper
-bounds for the bot's own work. The emulator renders the (identical) requests once, without its per-seed
-variation, as the real service's rendering costs the bot's machine nothing. Exit status 1 unless every
-user got exactly one photo, every task is done and the quota ledger check passes.
+Scenarios: 1 user at a time (`--rounds` users one after the other, for latency without queueing and
+enough CPU ticks to count), N users at once with Telegram's flood limit as the bot ships it (PTB's
+AIORateLimiter: 30 messages/s overall), and N at once with that limiter's rates lifted (the bot's own
+overhead). The baseline, measured in the same run against the same two servers, each from its own process
+(`benchmarks.baseline_worker`): raw PortraitClient submit + wait and raw sendPhoto uploads, one at a time
+and N at once. Ratios are bot / baseline. Exit status 1 unless every user got exactly one photo, every task
+is done and the quota ledger check passes. `--profile PATH` adds a run of N at once under cProfile and
+prints where the bot's event loop thread spent its time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import functools
-import json
-import math
 import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import httpx
-from telegram.constants import FloodLimit
-from telegram.ext import AIORateLimiter
 
-import bot.app
-from api_client import PortraitClient, SubmitRequest
-from api_client.clock import SystemClock
-from api_client.emulator import EmulatorConfig, create_app
-from api_client.emulator import app as emulator_app
-from api_client.emulator.render import LogoInfo, render_result
-from bot.app import App, build_application, start_application, stop_application
-from bot.config import Secret, Settings
-from bot.handlers.context import SERVICES_KEY
-from bot.ops.ratelimit import CountingRateLimiter
-from bot.services import Services, open_services
-from demo.scripted_chat import draw_selfie
-from fake_telegram import BotCall, FakeTelegram, FakeUser, serve
-from storage import TaskState
+from api_client.images import check_image, prepare_image
+from benchmarks.bot_report import Baseline, ImageCost, Scenario, goals, print_profile, print_report
+from benchmarks.procs import BotProcess, run_json, server
+from fake_telegram.load import default_selfie
+from storage import Store, TaskState
 
+TOKEN = "424242424:BENCH-bot-token"
 AK, SK = "AKbench", "SKbench"
-SUBMIT, RESULT = "CVSync2AsyncSubmitTask", "CVSync2AsyncGetResult"
-TIME_WARP = 50.0
-TIMEOUT = 90.0  # seconds a phase may take before the run is declared failed
+TIMEOUT = 180.0  # seconds a phase may take before the run is declared failed
 
 
-class WarpClock(SystemClock):
-    """Wall-clock time for signing, sleeps shortened TIME_WARP times (as in tests/e2e/conftest.py)."""
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds) / TIME_WARP)
-
-
-class TimedTransport(httpx.AsyncBaseTransport):
-    """The emulator's ASGI transport, noting when each submit arrived and each task was first seen done.
-
-    Keyed by the upstream task id, which the store also keeps, so a submit is matched to its user.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self._inner = httpx.ASGITransport(app=app)
-        self.submitted: dict[str, float] = {}
-        self.done: dict[str, float] = {}
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        action = request.url.params.get("Action")
-        arrived = time.time()
-        response = await self._inner.handle_async_request(request)
-        answered = time.time()
-        body = await response.aread()
-        data = _data(body)
-        if action == SUBMIT and "task_id" in data:
-            self.submitted[str(data["task_id"])] = arrived
-        elif action == RESULT and data.get("status") == "done":
-            task_id = str(json.loads(request.content).get("task_id"))
-            self.done.setdefault(task_id, answered)
-        return httpx.Response(response.status_code, headers=response.headers, content=body)
-
-
-def _data(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body).get("data")
-    except (ValueError, AttributeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+# --- talking to the fake and the emulator ------------------------------------------------------------------
 
 
 @dataclass
-class Env:
-    """One emulator and one fake Telegram (served), shared by the bot runs and the baseline."""
+class Servers:
+    """The two servers' control APIs, through one HTTP client."""
 
-    fake: FakeTelegram
-    url: str
-    transport: TimedTransport
-    workdir: Path
-    next_user: int = 100_000
+    http: httpx.AsyncClient
+    fake: str
+    emulator: str
 
+    async def _post(self, path: str, body: dict[str, Any] | None = None, wait: float = 30) -> Any:
+        answer = await self.http.post(self.fake + path, json=body or {}, timeout=wait)
+        if answer.status_code != 200:
+            raise RuntimeError(f"fake {path}: {answer.status_code} {answer.text[-1500:]}")
+        return answer.json()
 
-@functools.lru_cache(maxsize=8)
-def _render_cached(face: bytes, style: bytes | None, width: int, height: int, logo: LogoInfo) -> bytes:
-    return render_result(face, style, width, height, logo)
+    async def new_batch(self, users: int) -> tuple[int, list[int]]:
+        data = await self._post("/fake/load/batches", {"users": users})
+        return int(data["batch"]), [int(chat) for chat in data["chat_ids"]]
 
+    async def selfies(self, batch: int) -> None:
+        await self._post(f"/fake/load/batches/{batch}/selfies")
 
-def _render_once(
-    face: bytes, style: bytes | None, width: int, height: int, logo: LogoInfo, seed: int = -1
-) -> bytes:
-    """The emulator's render without the per-seed variation, so identical requests share one render."""
-    return _render_cached(face, style, width, height, logo)
+    async def command(self, batch: int, text: str) -> None:
+        await self._post(f"/fake/load/batches/{batch}/command", {"text": text})
 
+    async def wait(self, batch: int, until: str) -> str | None:
+        """None once every user of the batch got there; else what the fake says (count, transcript tail)."""
+        answer = await self.http.post(
+            f"{self.fake}/fake/load/batches/{batch}/wait", json={"until": until, "timeout": TIMEOUT},
+            timeout=TIMEOUT + 10,
+        )  # fmt: skip
+        if answer.status_code == 200:
+            return None
+        data = answer.json()
+        return f"{until}: {data.get('done')} of {data.get('of')} within {TIMEOUT:.0f} s; {data.get('error')}"
 
-@contextlib.asynccontextmanager
-async def environment(workdir: Path) -> AsyncIterator[Env]:
-    """The emulator renders identical requests once: the real service's rendering costs the bot's machine
-    nothing, while here ~0.1 s of CPU per task would be billed to the bot's process and cores."""
-    emulator = create_app(
-        EmulatorConfig(access_key=AK, secret_key=SK, queue_seconds=0.0, generate_seconds=0.0)
-    )
-    fake = FakeTelegram()
-    with mock.patch.object(emulator_app, "render_result", _render_once):
-        async with serve(fake) as url:
-            yield Env(fake, url, TimedTransport(emulator), workdir)
-
-
-def bot_settings(token: str, api_url: str, db_path: Path, users: int) -> Settings:
-    """Production defaults except the endpoints, the database and the upstream limits (lifted)."""
-    return Settings(
-        telegram_bot_token=Secret(token),
-        volc_access_key=Secret(AK),
-        volc_secret_key=Secret(SK),
-        telegram_api_url=api_url,
-        volc_endpoint="http://emulator.invalid",
-        db_path=db_path,
-        max_concurrent_tasks=users,
-        upstream_qps=1_000_000.0,
-    )
-
-
-@dataclass
-class BotRun:
-    label: str
-    update_to_submit: list[float] = field(default_factory=list)
-    done_to_photo: list[float] = field(default_factory=list)
-    end_to_end: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0  # the whole process (bot, fake, emulator), /anime burst to runner idle
-    calls: dict[str, float] = field(default_factory=dict)  # Bot API calls per generation, by method
-    problems: list[str] = field(default_factory=list)
-
-
-class PhotoCalls:
-    """Successful sendPhoto calls to `chats`, read incrementally (rescanning every call each check would
-    cost the loop more than some of what it measures)."""
-
-    def __init__(self, fake: FakeTelegram, chats: set[int]) -> None:
-        self._fake, self._chats = fake, chats
-        self._seen = 0
-        self.found: list[BotCall] = []
-
-    def count(self) -> int:
-        calls = self._fake.calls
-        for call in calls[self._seen :]:
-            if call.method == "sendPhoto" and call.ok and call.chat_id in self._chats:
-                self.found.append(call)
-        self._seen = len(calls)
-        return len(self.found)
-
-
-async def _until(predicate: Callable[[], bool], what: str) -> None:
-    """Check every 20 ms (one cheap check, not one waiter per user competing with the bot for the loop)."""
-    deadline = time.monotonic() + TIMEOUT
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {TIMEOUT:.0f} s")
-        await asyncio.sleep(0.02)
-
-
-async def run_bot(env: Env, users: int, selfie: bytes, *, telegram_limit: bool) -> BotRun:
-    label = "bot, Telegram flood limit on" if telegram_limit else "bot, flood limit lifted"
-    result = BotRun(label)
-    people = [env.fake.add_user(env.next_user + i, f"U{i}", f"u{env.next_user + i}") for i in range(users)]
-    chats = [env.fake.private_chat(user) for user in people]
-    settings = bot_settings(env.fake.token, f"{env.url}/bot", env.workdir / f"bot-{env.next_user}.db", users)
-    env.next_user += users
-
-    async def services(s: Settings, tg: Any) -> Services:
-        return await open_services(s, tg, transport=env.transport, client_clock=WarpClock())
-
-    limiter: Callable[..., AIORateLimiter] = CountingRateLimiter  # the bot's: PTB's, counting 429s
-    if not telegram_limit:
-
-        def limiter(**kwargs: Any) -> AIORateLimiter:
-            return CountingRateLimiter(overall_max_rate=0, group_max_rate=0, **kwargs)
-
-    with mock.patch.object(bot.app, "CountingRateLimiter", limiter):
-        app: App = build_application(settings, services_factory=services)
-    await start_application(app, poll_timeout=5)
-    try:
-        for user, chat in zip(people, chats, strict=True):
-            env.fake.send_photo(user, chat, selfie)
-        await _until(lambda: all(env.fake.sent_messages(c.id) for c in chats), "selfies acknowledged")
-        sent: dict[int, float] = {}
-        first_call, cpu = len(env.fake.calls), time.process_time()
-        for user, chat in zip(people, chats, strict=True):
-            sent[chat.id] = time.time()
-            env.fake.send_text(user, chat, "/anime")
-        photos = PhotoCalls(env.fake, set(sent))
-        await _until(lambda: photos.count() >= users, "every photo sent")
-        svc: Services = app.bot_data[SERVICES_KEY]
-        await _until(lambda: not svc.runner.running, "runner idle")
-        photos.count()
-        result.cpu_seconds = time.process_time() - cpu
-        result.seconds = max(c.at for c in photos.found) - min(sent.values())
-        methods = Counter(c.method for c in env.fake.calls[first_call:] if c.method != "getUpdates")
-        result.calls = {name: count / users for name, count in methods.most_common()}
-        await _collect(env, svc, people, sent, photos.found, result)
-    finally:
-        await stop_application(app)
-    return result
-
-
-async def _collect(
-    env: Env,
-    svc: Services,
-    people: list[FakeUser],
-    sent: dict[int, float],
-    photos: list[BotCall],
-    run: BotRun,
-) -> None:
-    """Join the update times, the emulator's marks and the fake's sendPhoto calls per user; check them."""
-    photo_at: dict[int, list[float]] = {}
-    for call in photos:
-        if isinstance(call.chat_id, int):
-            photo_at.setdefault(call.chat_id, []).append(call.at)
-    for user in people:
-        tasks = await svc.store.tasks.recent_for_user(user.id, limit=5)
-        got = photo_at.get(user.id, [])
-        if len(got) != 1 or len(tasks) != 1 or tasks[0].state is not TaskState.DONE:
-            states = [t.state.value for t in tasks]
-            run.problems.append(f"user {user.id}: {len(got)} photo(s), tasks {states}")
-            continue
-        upstream = tasks[0].upstream_task_id or ""
-        submitted, done = env.transport.submitted.get(upstream), env.transport.done.get(upstream)
-        if submitted is None or done is None:
-            run.problems.append(f"user {user.id}: emulator never saw task {upstream!r} submitted and done")
-            continue
-        run.update_to_submit.append(submitted - sent[user.id])
-        run.done_to_photo.append(got[0] - done)
-        run.end_to_end.append(got[0] - sent[user.id])
-    check = await svc.store.quotas.check()
-    if not check.ok:
-        run.problems.append("ledger check: " + "; ".join(check.problems[:5]))
-
-
-@dataclass
-class Baseline:
-    round_trip: list[float] = field(default_factory=list)  # submit + wait, per task
-    submit: list[float] = field(default_factory=list)  # the submit call alone
-    send_photo: list[float] = field(default_factory=list)
-    failures: int = 0
-    cpu_seconds: float = 0.0  # generations plus uploads
-
-
-async def run_baseline(env: Env, users: int, selfie: bytes) -> Baseline:
-    """N raw PortraitClient generations, then N raw sendPhoto uploads, all at once, no bot in between."""
-    base = Baseline()
-    request = SubmitRequest.from_images(selfie, face_switch=True)
-    image = b""
-    async with PortraitClient(
-        AK, SK, endpoint="http://emulator.invalid", transport=env.transport, qps=1_000_000.0,
-        max_concurrent_tasks=users, clock=WarpClock(),
-    ) as client:  # fmt: skip
-
-        async def generate() -> None:
-            nonlocal image
-            try:
-                async with client.task_slot():
-                    t0 = time.time()
-                    task_id = await client.submit(request)
-                    t1 = time.time()
-                    result = await client.wait(task_id)
-                    base.submit.append(t1 - t0)
-                    base.round_trip.append(time.time() - t0)
-                    image = image or result.images[0]
-            except Exception:
-                base.failures += 1
-
-        cpu = time.process_time()
-        await asyncio.gather(*(generate() for _ in range(users)))
-        base.cpu_seconds += time.process_time() - cpu
-    people = [env.fake.add_user(env.next_user + i, f"B{i}", f"b{env.next_user + i}") for i in range(users)]
-    env.next_user += users
-    chats = [env.fake.private_chat(user) for user in people]
-    limits = httpx.Limits(max_connections=256)  # PTB's Application pool size for bot calls
-    async with httpx.AsyncClient(base_url=f"{env.url}/bot{env.fake.token}", limits=limits) as http:
-
-        async def send(chat_id: int) -> None:
-            t0 = time.time()
-            answer = await http.post(
-                "/sendPhoto", data={"chat_id": str(chat_id), "caption": "portrait"},
-                files={"photo": ("portrait.jpg", image, "image/jpeg")},
-            )  # fmt: skip
-            if answer.status_code == 200:
-                base.send_photo.append(time.time() - t0)
-            else:
-                base.failures += 1
-
-        cpu = time.process_time()
-        await asyncio.gather(*(send(chat.id) for chat in chats))
-        base.cpu_seconds += time.process_time() - cpu
-    return base
-
-
-# --- report ------------------------------------------------------------------------------------------------
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (nearest rank), so p50/p95/max are values that were actually measured."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
-def _ms(value: float) -> str:
-    return f"{value * 1000:,.1f}"
-
-
-def print_report(runs: list[BotRun], base: Baseline) -> None:
-    header = ("interval (ms)", "p50", "p95", "max", "baseline p50", "p50/baseline")
-    rows: list[tuple[str, ...]] = []
-
-    def row(name: str, values: Sequence[float], *extra: str) -> None:
-        rows.append(
-            (f"  {name}", _ms(pct(values, 50)), _ms(pct(values, 95)), _ms(max(values, default=0)), *extra)
-        )
-
-    for run in runs:
-        rows.append((f"[{run.label}]", "", "", "", "", ""))
-        for name, values, what, reference in (
-            ("update -> submit", run.update_to_submit, "raw submit", base.submit),
-            ("done -> sendPhoto", run.done_to_photo, "raw sendPhoto", base.send_photo),
-            ("end to end", run.end_to_end, "raw submit+wait", base.round_trip),
-        ):
-            ratio = pct(values, 50) / pct(reference, 50) if reference else float("nan")
-            row(name, values, f"{_ms(pct(reference, 50))} ({what})", f"{ratio:.1f}x")
-        rate = len(run.end_to_end) / run.seconds if run.seconds else 0.0
-        done = f"{len(run.end_to_end)} in {run.seconds:.1f} s"
-        rows.append(("  throughput", f"{rate:.1f}/s", "", "", "", done))
-        cpu, base_cpu = (
-            run.cpu_seconds / max(1, len(run.end_to_end)),
-            base.cpu_seconds / max(1, len(base.submit)),
-        )
-        rows.append(("  CPU per generation", _ms(cpu), "", "", f"{_ms(base_cpu)} (raw generate+send)",
-                     f"{cpu / base_cpu:.1f}x" if base_cpu else ""))  # fmt: skip
-    rows.append(("[baseline, no bot]", "", "", "", "", ""))
-    row("raw submit", base.submit, "", "")
-    row("raw submit+wait", base.round_trip, "", "")
-    row("raw sendPhoto", base.send_photo, "", "")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for line in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
-    for run in runs:
-        calls = ", ".join(f"{name} {count:.2g}" for name, count in run.calls.items())
-        total = sum(run.calls.values())
-        print(f"Bot API calls per generation ({run.label}; getUpdates aside): {total:.1f} = {calls}")
-
-
-async def run(users: int, quick: bool, workdir: Path) -> int:
-    selfie = draw_selfie()
-    async with environment(workdir) as env:
-        # Warm-up, not reported: imports, the first render, connections, the bot's first-call paths.
-        await run_baseline(env, min(users, 10), selfie)
-        warm = await run_bot(env, min(users, 3), selfie, telegram_limit=False)
-        base = await run_baseline(env, users, selfie)
-        runs = [
-            await run_bot(env, users, selfie, telegram_limit=False),
-            await run_bot(env, users, selfie, telegram_limit=True),
+    async def report(self, batch: int) -> list[dict[str, Any]]:
+        users: list[dict[str, Any]] = (await self.http.get(f"{self.fake}/fake/load/batches/{batch}")).json()[
+            "users"
         ]
-    print_report(runs, base)
-    problems = [f"{r.label}: {p}" for r in [warm, *runs] for p in r.problems]
-    if base.failures:
-        problems.append(f"baseline: {base.failures} call(s) failed")
+        return users
+
+    async def stats(self) -> dict[str, int]:
+        data: dict[str, int] = (await self.http.get(f"{self.fake}/fake/stats")).json()
+        return data
+
+    async def calls(self, since: int, until: int) -> Counter[str]:
+        answer = await self.http.get(f"{self.fake}/fake/calls", params={"since": since, "until": until})
+        return Counter(answer.json()["methods"])
+
+    async def marks(self) -> tuple[dict[str, float], dict[str, float]]:
+        data = (await self.http.get(f"{self.emulator}/bench/marks")).json()
+        return data["submitted"], data["done"]
+
+
+# --- one bot process, batches of users ----------------------------------------------------------------------
+
+
+class BotRun:
+    """One bot process and the read-only view of its database."""
+
+    def __init__(self, servers: Servers, workdir: Path, *, flood_limit: bool, profile: Path | None = None):
+        self.servers = servers
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.db = workdir / "bot.db"
+        env = {
+            "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"{servers.fake}/bot",
+            "VOLC_ACCESSKEY": AK, "VOLC_SECRETKEY": SK, "VOLC_ENDPOINT": servers.emulator,
+            "PORTRAIT_BOT_DB": str(self.db), "UPSTREAM_QPS": "1000", "MAX_CONCURRENT_TASKS": "1000",
+            "DAILY_FREE_QUOTA": "1000000", "LOG_LEVEL": "INFO", "WORKER_ID": "bench",
+        }  # fmt: skip
+        self.bot = BotProcess(env, workdir, flood_limit=flood_limit, profile=profile)
+        self.store: Store | None = None
+
+    async def start(self) -> None:
+        deadline = time.monotonic() + 60
+        while (await self.servers.stats())["waiting_polls"] < 1:
+            if not self.bot.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the bot did not start polling:\n{self.bot.tail()}")
+            await asyncio.sleep(0.05)
+        self.store = await Store.open(self.db, read_only=True)
+
+    async def stop(self) -> int:
+        if self.store is not None:
+            await self.store.close()
+        return self.bot.stop()
+
+    async def _finished(self) -> str | None:
+        """None once the database has no unfinished task; else how many are left after TIMEOUT."""
+        assert self.store is not None
+        deadline = time.monotonic() + TIMEOUT
+        while left := await self.store.tasks.unfinished():
+            if time.monotonic() > deadline:
+                states = Counter(task.state.value for task in left)
+                return f"{len(left)} task(s) unfinished after {TIMEOUT:.0f} s: {dict(states)}"
+            await asyncio.sleep(0.02)
+        return None
+
+    async def batch(self, size: int, scenario: Scenario) -> None:
+        """`size` users send a selfie, then `/anime` at once; both windows measured into `scenario`."""
+        servers, bot = self.servers, self.bot
+        batch, _ = await servers.new_batch(size)
+        before, stats = await bot.snapshot(), await servers.stats()
+        await servers.selfies(batch)
+        late = [await servers.wait(batch, "acknowledged")]
+        await bot.quiet()
+        middle, stats_middle = await bot.snapshot(), await servers.stats()
+        await servers.command(batch, "/anime")
+        late += [await servers.wait(batch, "photos"), await self._finished()]
+        scenario.problems += [problem for problem in late if problem]
+        await bot.quiet()
+        after, stats_after = await bot.snapshot(), await servers.stats()
+        scenario.upload.add(
+            middle - before, await servers.calls(stats["calls"], stats_middle["calls"]),
+            stats_middle["downloads"] - stats["downloads"],
+        )  # fmt: skip
+        scenario.generate.add(
+            after - middle, await servers.calls(stats_middle["calls"], stats_after["calls"]),
+            stats_after["downloads"] - stats_middle["downloads"],
+        )  # fmt: skip
+        await self._collect(batch, scenario)
+
+    async def _collect(self, batch: int, scenario: Scenario) -> None:
+        """Join the fake's per-user times, the emulator's marks and the bot's tasks; check each user."""
+        assert self.store is not None
+        users = await self.servers.report(batch)
+        submitted, done = await self.servers.marks()
+        firsts, lasts = [], []
+        for user in users:
+            tasks = await self.store.tasks.recent_for_user(user["user_id"], limit=5)
+            photos = user["photos"]
+            if len(photos) != 1 or len(tasks) != 1 or tasks[0].state is not TaskState.DONE:
+                states = [t.state.value for t in tasks]
+                scenario.problems.append(f"user {user['user_id']}: {len(photos)} photo(s), tasks {states}")
+                continue
+            upstream = tasks[0].upstream_task_id or ""
+            handed, queued = user["command_handed_out_at"], user["command_queued_at"]
+            if upstream not in submitted or upstream not in done or handed is None:
+                scenario.problems.append(f"user {user['user_id']}: task {upstream!r} not seen submitted+done")
+                continue
+            scenario.generations += 1
+            scenario.update_to_submit.append(submitted[upstream] - handed)
+            scenario.queued_to_handed.append(handed - queued)
+            scenario.done_to_photo.append(photos[0] - done[upstream])
+            scenario.end_to_end.append(photos[0] - queued)
+            firsts.append(queued)
+            lasts.append(photos[0])
+        if firsts:
+            scenario.seconds += max(lasts) - min(firsts)
+        check = await self.store.quotas.check()
+        if not check.ok:
+            scenario.problems.append("ledger check: " + "; ".join(check.problems[:5]))
+
+
+async def run_bot(
+    servers: Servers, workdir: Path, plan: list[tuple[str, int, int]], *, flood_limit: bool,
+    profile: Path | None = None,
+) -> list[Scenario]:  # fmt: skip
+    """One bot process: a warm-up batch, then per (label, rounds, users) `rounds` batches of `users`."""
+    run = BotRun(servers, workdir, flood_limit=flood_limit, profile=profile)
+    scenarios: list[Scenario] = []
+    try:
+        await run.start()
+        warm = Scenario("warm-up")
+        await run.batch(3, warm)  # imports, connections, first-call paths, the emulator's one render
+        scenarios.append(warm)
+        for label, rounds, users in plan:
+            scenario = Scenario(label)
+            if profile is not None:
+                run.bot.toggle_profile()
+            for _ in range(rounds):
+                await run.batch(users, scenario)
+            if profile is not None:
+                run.bot.toggle_profile()
+                await _until_file(profile)
+            scenarios.append(scenario)
+    finally:
+        code = await run.stop()
+    if code != 0 and scenarios:
+        scenarios[-1].problems.append(f"the bot exited with {code}:\n{run.bot.tail()}")
+    return scenarios
+
+
+async def _until_file(path: Path) -> None:
+    """The profile is written by the bot on its signal: poll for it (another process's file)."""
+    deadline = time.monotonic() + 30
+    while not await asyncio.to_thread(path.exists) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
+# --- baseline and image preparation ------------------------------------------------------------------------
+
+
+def run_baseline(
+    label: str, servers: Servers, chats: list[int], face: Path, result: Path, concurrency: int
+) -> Baseline:
+    tasks = len(chats)
+    client = run_json("benchmarks.baseline_worker", [
+        "client", "--base-url", servers.emulator, "--face", str(face), "--tasks", str(tasks),
+        "--concurrency", str(concurrency), "--result-out", str(result),
+    ])  # fmt: skip
+    upload = run_json("benchmarks.baseline_worker", [
+        "send-photo", "--telegram-url", f"{servers.fake}/bot{TOKEN}", "--chats", ",".join(map(str, chats)),
+        "--image", str(result), "--concurrency", str(concurrency),
+    ])  # fmt: skip
+    cpu = float(client["cpu"]) / tasks + float(upload["cpu"]) / tasks
+    failures = int(client["failures"]) + int(upload["failures"])
+    return Baseline(label, client["submit"], client["round_trip"], upload["send_photo"], cpu, failures)
+
+
+async def image_cost(selfie: bytes, calls: int) -> ImageCost:
+    """CPU per call of the bot's two decodes of a selfie, in this process (all threads: prepare_image runs
+    in one), so the bot's figure can be read with and without them."""
+    check_image(selfie)
+    started = time.process_time()
+    for _ in range(calls):
+        check_image(selfie)
+    check = (time.process_time() - started) / calls
+
+    await prepare_image(selfie)
+    started = time.process_time()
+    for _ in range(calls):
+        await prepare_image(selfie)
+    return ImageCost(check, (time.process_time() - started) / calls)
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+
+
+async def _scenarios(
+    servers: Servers, args: argparse.Namespace, workdir: Path, face: Path
+) -> tuple[list[Scenario], list[Scenario], list[Scenario], tuple[Baseline, Baseline]]:
+    """The baselines, then the bot as shipped, with the flood limit lifted and (optionally) profiled."""
+    result = workdir / "result.jpg"
+    _, one_chats = await servers.new_batch(args.rounds)
+    _, many_chats = await servers.new_batch(args.users)
+    base_one = run_baseline("1 user", servers, one_chats, face, result, 1)
+    base_many = run_baseline(f"{args.users} at once", servers, many_chats, face, result, args.users)
+    plan = [(f"1 user x{args.rounds}", args.rounds, 1)] if "one" in args.scenarios else []
+    plan += [(f"{args.users} at once", 1, args.users)] if "many" in args.scenarios else []
+    shipped = await run_bot(servers, workdir / "bot-shipped", plan, flood_limit=True) if plan else []
+    lifted = []
+    if "lifted" in args.scenarios:
+        label = f"{args.users} at once, flood limit off"
+        lifted = await run_bot(servers, workdir / "bot-lifted", [(label, 1, args.users)], flood_limit=False)
+    profiled: list[Scenario] = []
+    if args.profile:
+        profiled = await run_bot(
+            servers,
+            workdir / "bot-profiled",
+            [("profiled", 1, args.users)],
+            flood_limit=False,
+            profile=args.profile,
+        )
+    return shipped, lifted, profiled, (base_one, base_many)
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> int:
+    selfie = default_selfie()
+    face = workdir / "selfie.jpg"
+    face.write_bytes(selfie)
+    images = await image_cost(selfie, args.image_calls)
+    problems: list[str] = []
+    with (
+        server("benchmarks.emulator_proc", ["--access-key", AK, "--secret-key", SK], "/bench/marks",
+               "the emulator") as emulator,
+        server("fake_telegram", ["--token", TOKEN, "--selfie", str(face)], "/fake/stats",
+               "the fake Telegram") as fake,
+    ):  # fmt: skip
+        async with httpx.AsyncClient(timeout=30) as http:
+            servers = Servers(http, fake, emulator)
+            shipped, lifted, profiled, bases = await _scenarios(servers, args, workdir, face)
+    base_one, base_many = bases
+    measured = [*shipped[1:], *lifted[1:]]
+    print_report([(s, base_one if s.label.startswith("1 user") else base_many) for s in measured], images)
+    if "one" in args.scenarios and len(shipped) > 1:
+        print(goals(shipped[1], images))
+    if args.profile and len(profiled) > 1:
+        print_profile(args.profile, max(1, profiled[1].generations), args.top)
+    for scenario in [*shipped, *lifted, *profiled]:
+        problems += [f"{scenario.label}: {p}" for p in scenario.problems]
+    for base in bases:
+        if base.failures:
+            problems.append(f"baseline {base.label}: {base.failures} call(s) failed")
     for problem in problems[:20]:
         print("FAIL", problem)
     print(f"{len(problems)} problem(s)" if problems else "every user got exactly one photo; ledger check ok")
@@ -419,23 +353,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_bot", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--quick", action="store_true", help="50 users instead of 200")
-    parser.add_argument("--users", type=int, help="users sending /anime at once")
+    parser.add_argument("--quick", action="store_true", help="50 users at once, 5 single-user rounds")
+    parser.add_argument("--users", type=int, help="users sending /anime at once (default 200, quick 50)")
+    parser.add_argument("--rounds", type=int, help="single-user generations one after another (20, quick 5)")
+    parser.add_argument("--profile", type=Path, help="also profile a run of N at once; pstats file here")
+    parser.add_argument("--top", type=int, default=25, help="profile lines to print")
+    parser.add_argument(
+        "--scenarios",
+        default="one,many,lifted",
+        help="which of one (1 user at a time), many (N at once), lifted (N, no flood limit)",
+    )
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (bot logs, databases)")
     args = parser.parse_args(argv)
-    users = args.users or (50 if args.quick else 200)
-    settings = bot_settings("-", "http://127.0.0.1/bot", Path("-"), users)
+    args.scenarios = set(args.scenarios.split(","))
+    args.users = args.users or (50 if args.quick else 200)
+    args.rounds = args.rounds or (5 if args.quick else 20)
+    args.image_calls = 5 if args.quick else 20
     print(
-        f"{users} users at once, {os.cpu_count()} CPUs. Emulator: queue, generation 0 s, one shared render."
-        f" Bot: production settings except upstream_qps={settings.upstream_qps:g},"
-        f" max_concurrent_tasks={settings.max_concurrent_tasks}"
-        f" (status_edit_interval={settings.status_edit_interval:g} s,"
-        f" max_active_tasks_per_user={settings.max_active_tasks_per_user}); client sleeps /{TIME_WARP:g};"
-        f" Telegram flood limit: PTB AIORateLimiter defaults ({FloodLimit.MESSAGES_PER_SECOND}/s overall,"
-        f" {FloodLimit.MESSAGES_PER_MINUTE_PER_GROUP}/min per group), then lifted (0 = off).",
+        f"{args.users} users at once and 1 user x{args.rounds}, {os.cpu_count()} CPUs; the emulator, the "
+        "fake Telegram, the bot and each baseline in processes of their own. Bot: production settings except "
+        "UPSTREAM_QPS=1000, MAX_CONCURRENT_TASKS=1000, DAILY_FREE_QUOTA=1000000.",
         flush=True,
     )
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(run(args, args.keep))
     with tempfile.TemporaryDirectory() as tmp:
-        return asyncio.run(run(users, args.quick, Path(tmp)))
+        return asyncio.run(run(args, Path(tmp)))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def create_app(fake: FakeCore) -> Starlette:
             _note_failure(fake, method, params, error)
         files = {name: upload.data for name, upload in params.uploads.items()}
         error_text = None if status == 200 else str(body.get("description"))
-        fake.record(BotCall(method, params.public(), files, at, status, error_text, result))
+        fake.record(BotCall(method, params.public(), files, at, status, error_text, result, fake.clock()))
         delay = fake.take_delay(method) if status == 200 else 0.0
         if delay > 0:
             await _late(fake, delay)

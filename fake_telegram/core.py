@@ -59,6 +59,9 @@ class FakeCore:
         self.commands: dict[str, list[JSON]] = {}  # scope key -> commands
         self.callback_queries: dict[str, JSON] = {}  # id -> {"answered": bool, "answer": {...}}
         self.updates: list[JSON] = []
+        #: update_id -> when a getUpdates answer first carried it (the clock's time): load runs measure
+        #: from the moment the bot had the update, not from when it was queued.
+        self.handed_out: dict[int, float] = {}
         self.allowed_updates: set[str] = set(DEFAULT_UPDATES)
         self.webhook = WebhookPusher()  # setWebhook's URL and secret, and the deliveries (webhook.py)
         self.closed = False
@@ -137,6 +140,12 @@ class FakeCore:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
         allowed = [u for u in self.updates if next(k for k in u if k != "update_id") in self.allowed_updates]
         return allowed[:limit]
+
+    def note_handed_out(self, updates: list[JSON]) -> None:
+        """Remember when each update was first handed to the bot (a re-delivery keeps the first time)."""
+        now = self.clock()
+        for update in updates:
+            self.handed_out.setdefault(update["update_id"], now)
 
     # -- chats and messages ------------------------------------------------------------------------
     def chat_for_send(self, chat_ref: int | str) -> FakeChat:

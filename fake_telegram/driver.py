@@ -98,7 +98,7 @@ class UserSide(FakeCore):
         message.delivered = self._deliverable(chat, message)
         self.note(chat, describe(message))
         if message.delivered:
-            self.push_update("message", message.to_json())
+            message.update_id = self.push_update("message", message.to_json())
         else:
             self._changed()
         return message

@@ -134,6 +134,8 @@ class FakeMessage:
     #: Posted on behalf of a chat: the group itself (anonymous admin) or a channel.
     sender_chat: FakeChat | None = None
     is_automatic_forward: bool = False  # a linked channel's post copied into its discussion group
+    #: The update that carried it to the bot (None: not delivered, e.g. kept back by privacy mode).
+    update_id: int | None = None
 
     @property
     def from_bot(self) -> bool:
@@ -201,10 +203,11 @@ class BotCall:
     method: str
     params: dict[str, Any]
     files: dict[str, bytes]
-    at: float
+    at: float  # when the request arrived (its body not read yet)
     status: int = 200
     error: str | None = None
     result: Any = None
+    answered_at: float | None = None  # when its answer was ready (the upload read, the call carried out)
 
     @property
     def ok(self) -> bool:

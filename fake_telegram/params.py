@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
@@ -130,18 +130,50 @@ def parse_body(content_type: str, body: bytes, query: str) -> Params:
 
 
 def _parse_multipart(content_type: str, body: bytes, params: Params) -> None:
+    """Split the body on its boundary and read each part's few header lines with the stdlib email parser.
+
+    Why not hand the whole body to the email parser: it walks binary uploads line by line in Python (~30 ms
+    for a 250 kB photo), which made the fake, not the bot, the slow side of a load run. A part with a
+    Content-Transfer-Encoding (no HTTP client sends one) still goes through the full parser.
+    """
+    boundary = _boundary(content_type)
+    if boundary is None:
+        return
+    delimiter = b"--" + boundary
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):  # the closing delimiter
+            break
+        head, _, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        part = BytesHeaderParser(policy=HTTP).parsebytes(head + b"\r\n\r\n")
+        assert isinstance(part, EmailMessage)
+        if part.get("content-transfer-encoding"):
+            _parse_multipart_fully(content_type, body, params)
+            return
+        _add_part(part, data.removesuffix(b"\r\n"), params)
+
+
+def _boundary(content_type: str) -> bytes | None:
+    header = BytesHeaderParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode())
+    boundary = header.get_param("boundary")
+    return boundary.encode("latin-1") if isinstance(boundary, str) and boundary else None
+
+
+def _parse_multipart_fully(content_type: str, body: bytes, params: Params) -> None:
     """The stdlib email parser reads form-data fine, so no extra dependency is needed for uploads."""
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message = BytesParser(policy=HTTP).parsebytes(head + body)
     for part in message.iter_parts() if message.is_multipart() else ():
         assert isinstance(part, EmailMessage)
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
-            continue
         payload = part.get_payload(decode=True)
-        data = payload if isinstance(payload, bytes) else b""
-        filename = part.get_filename()
-        if filename is None:
-            params.values[name] = data.decode("utf-8", "replace")
-        else:
-            params.uploads[name] = Upload(name, filename, part.get_content_type(), data)
+        _add_part(part, payload if isinstance(payload, bytes) else b"", params)
+
+
+def _add_part(part: EmailMessage, data: bytes, params: Params) -> None:
+    name = part.get_param("name", header="content-disposition")
+    if not isinstance(name, str):
+        return
+    filename = part.get_filename()
+    if filename is None:
+        params.values[name] = data.decode("utf-8", "replace")
+    else:
+        params.uploads[name] = Upload(name, filename, part.get_content_type(), data)

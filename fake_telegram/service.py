@@ -68,6 +68,7 @@ async def get_updates(fake: FakeCore, p: Params) -> Any:
             updates = fake.pending_updates(offset, limit)
             remaining = deadline - loop.time()
             if updates or remaining <= 0 or fake.closed:
+                fake.note_handed_out(updates)
                 return updates
             if not parked:
                 parked = True

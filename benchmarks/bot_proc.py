@@ -1,0 +1,144 @@
+"""The bot under test: `portrait-bot run` in this process, with the benchmark's instruments around it.
+
+    python -m benchmarks.bot_proc    (configured by the environment, exactly as `portrait-bot run`)
+
+Why a wrapper and not `python -m bot`: the benchmark must count what the bot does without a line of bot or
+storage code changed for it, so the counting is patched in here, in the bot's own process, before
+`bot.cli.main(["run"])` starts:
+
+- SQLite: every `aiosqlite.Connection.commit` (one per write transaction: `storage.db.Database` commits
+  each `transaction()` on its writer, fsynced with synchronous=FULL) and every call that crosses to an
+  aiosqlite connection's thread and back (`Connection._execute`: each statement, fetch, commit or rollback
+  is one such hop). If aiosqlite's internals move, the hop count reads -1; commits are public API.
+- `PORTRAIT_BENCH_COUNTERS=path`: on SIGUSR1 the counters and this process's CPU seconds
+  (`time.process_time`, all threads) are written to `path` as JSON, with a sequence number the driver
+  waits for, so it reads them at the edges of each measured window.
+- `PORTRAIT_BENCH_PROFILE=path`: SIGUSR2 starts cProfile on the event loop's thread (where the bot's Python
+  runs; image decoding and SQLite run in worker threads and are not in it), the next SIGUSR2 stops it and
+  writes the stats to `path` (pstats format).
+- `PORTRAIT_BENCH_FLOOD_LIMIT=off`: PTB's AIORateLimiter with its overall and per-group rates lifted (its
+  429 retries kept), to see the bot's own latency under load apart from Telegram's 30 messages/s.
+
+Python runs signal handlers on the main thread between bytecodes, which is the event loop's thread here
+(uvloop included: it wakes for them), so the handlers need no locking.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import functools
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import aiosqlite
+
+COUNTERS_ENV = "PORTRAIT_BENCH_COUNTERS"
+PROFILE_ENV = "PORTRAIT_BENCH_PROFILE"
+FLOOD_ENV = "PORTRAIT_BENCH_FLOOD_LIMIT"
+
+
+class Counters:
+    """Counts of SQLite work in this process; `snapshot()` is what SIGUSR1 writes."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.commits = 0
+        self.hops = 0 if hasattr(aiosqlite.Connection, "_execute") else -1
+
+    def install(self) -> None:
+        counters = self
+        commit = aiosqlite.Connection.commit
+
+        @functools.wraps(commit)
+        async def counted_commit(conn: aiosqlite.Connection) -> None:
+            counters.commits += 1
+            await commit(conn)
+
+        aiosqlite.Connection.commit = counted_commit  # type: ignore[method-assign, assignment]
+        if self.hops >= 0:
+            execute = aiosqlite.Connection._execute
+
+            @functools.wraps(execute)
+            async def counted_execute(conn: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+                counters.hops += 1
+                return await execute(conn, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+            aiosqlite.Connection._execute = counted_execute  # type: ignore[method-assign, assignment]
+
+    def snapshot(self) -> dict[str, float]:
+        self.seq += 1
+        return {
+            "seq": self.seq,
+            "commits": self.commits,
+            "sqlite_hops": self.hops,
+            "cpu": time.process_time(),
+        }
+
+
+def write_atomically(path: Path, payload: object) -> None:
+    """Write then rename, so a reader never sees half a file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(payload))
+    os.replace(partial, path)
+
+
+class Profiling:
+    """cProfile of the main thread, toggled by a signal."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.profile: cProfile.Profile | None = None
+
+    def toggle(self) -> None:
+        if self.profile is None:
+            # CPU time of this thread, not wall time: a call that waits (for the GIL, a socket) costs none
+            self.profile = cProfile.Profile(time.thread_time)
+            self.profile.enable()
+            return
+        self.profile.disable()
+        self.profile.dump_stats(str(self.path))
+        self.profile = None
+
+
+def lift_flood_limit() -> None:
+    """bot.app builds `AIORateLimiter(max_retries=...)`: give it rates of 0 (off) for this process."""
+    from telegram.ext import AIORateLimiter
+
+    import bot.app
+
+    def lifted(**kwargs: Any) -> AIORateLimiter:
+        return AIORateLimiter(overall_max_rate=0, group_max_rate=0, **kwargs)
+
+    bot.app.AIORateLimiter = lifted  # type: ignore[attr-defined, assignment]
+
+
+def main() -> int:
+    counters = Counters()
+    counters.install()
+    counters_path = os.environ.get(COUNTERS_ENV)
+    if counters_path:
+        target = Path(counters_path)
+
+        def on_usr1(signum: int, frame: FrameType | None) -> None:
+            write_atomically(target, counters.snapshot())
+
+        signal.signal(signal.SIGUSR1, on_usr1)
+    profile_path = os.environ.get(PROFILE_ENV)
+    if profile_path:
+        profiling = Profiling(Path(profile_path))
+        signal.signal(signal.SIGUSR2, lambda signum, frame: profiling.toggle())
+    if os.environ.get(FLOOD_ENV, "on") == "off":
+        lift_flood_limit()
+    from bot.cli import main as bot_main
+
+    return bot_main(["run"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
