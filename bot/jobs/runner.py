@@ -203,9 +203,13 @@ class JobRunner:
             if await self._tasks.claim(task_id):
                 continue
             task = await self._tasks.get(task_id)
-            if task is not None and task.state in TERMINAL and task_id not in self._delivery.sending:
+            if task is None or task_id in self._delivery.sending:
+                continue
+            if task.state is TaskState.CANCELLED:  # a person ended it elsewhere (the admin CLI's ban)
                 await self._drop(task)
-            elif task_id not in self._delivery.sending:  # another worker has it: stop here at once
+            elif task.state in TERMINAL:
+                continue  # ended by its own job, which is wrapping up (the final edit): leave it be
+            else:  # another worker has it: stop here at once
                 log.warning("task %d: lease taken over by another worker; stopping here", task_id)
                 metrics.lease_lost()
                 await self._stop_work(task_id)

@@ -125,3 +125,28 @@ async def test_done_is_recorded_as_soon_as_the_photo_is_accepted(tmp_path: Path)
         await again.run_until_idle()
         assert later.failures == [] and later.delivered == []
         assert await b.free_left() == 2 and await b.ledger_ok()
+
+
+async def test_a_lease_renewal_after_done_leaves_the_jobs_own_ending_alone(tmp_path: Path) -> None:
+    """Regression (seen in bench_bot: 62 of 223 portraits): a renewal that found a task DONE while its own
+    job was still wrapping up (out of the sending set, giving its lease back) took it for one ended
+    elsewhere, cancelled the job and turned the status message of a delivered portrait into "Stopped"."""
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        task = await b.task()
+        runner.enqueue(task.id)
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).state is TaskState.DONE
+        wrapping_up = asyncio.create_task(asyncio.sleep(3600))  # the job, still between its last awaits
+        runner._running[task.id] = wrapping_up
+        await runner._renew_leases()
+        assert not wrapping_up.cancelled() and "stopped" not in notifier.stages(task.id)
+        wrapping_up.cancel()
+
+        banned = await b.task(user_id=2)  # a task a person ended elsewhere is still dropped
+        await b.store.tasks.transition(banned.id, TaskState.CANCELLED, error_code="cancelled:ban")
+        running = asyncio.create_task(asyncio.sleep(3600))
+        runner._running[banned.id] = running
+        await runner._renew_leases()
+        await asyncio.sleep(0)
+        assert running.cancelled() and "stopped" in notifier.stages(banned.id)
