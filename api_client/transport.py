@@ -59,8 +59,11 @@ __all__ = [
 TransportName = Literal["aiohttp", "httpx"]
 TRANSPORT_NAMES: Final[tuple[str, ...]] = get_args(TransportName)
 DEFAULT_TRANSPORT: Final[TransportName] = "aiohttp"
-#: One endpoint, at most a few dozen calls in flight: a small pool, connections kept for 30 s.
-DEFAULT_LIMITS: Final = httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30.0)
+#: One endpoint, at most a few dozen calls in flight: a small pool. An idle connection is dropped after 4 s,
+#: below the 5 s after which common servers (uvicorn, gunicorn) close one: reusing a connection the server
+#: is closing fails the request midway, and for a submit that means "may have been billed, never resent"
+#: (bench_bot saw 1 in 200 submits end so after an idle spell). Polling keeps busy connections warm.
+DEFAULT_LIMITS: Final = httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=4.0)
 
 _HTTP11: Final = {"http_version": b"HTTP/1.1"}
 

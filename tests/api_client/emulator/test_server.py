@@ -56,3 +56,15 @@ async def test_local_http_image_urls_are_fetched(emu: EmulatorClient) -> None:
         missing = await emu.call(SUBMIT, {"req_key": REQ_KEY, "image_urls": [url.replace("face", "gone")]})
     assert fetched.json()["code"] == 10000
     assert missing.json()["code"] == 50207
+
+
+def test_the_client_drops_idle_connections_before_the_server_closes_them() -> None:
+    """Regression: idle connections were kept 30 s while the server closes them after 5 s; a submit on a
+    connection the server was just closing failed midway and ended as "submit outcome unknown"."""
+    from api_client.emulator import create_app
+    from api_client.emulator.server import build_server
+    from api_client.transport import DEFAULT_LIMITS
+
+    server = build_server(create_app(EmulatorConfig(access_key=AK, secret_key=SK)))
+    assert DEFAULT_LIMITS.keepalive_expiry is not None
+    assert DEFAULT_LIMITS.keepalive_expiry < server.config.timeout_keep_alive
