@@ -5,13 +5,12 @@
 # Several processes (webhook receivers and a worker): docker-compose.yml.
 FROM python:3.11-slim AS build
 WORKDIR /src
-# The dependencies first, read from pyproject.toml alone: a change to the source does not reinstall them.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies'] + p['optional-dependencies']['fast']))" > requirements.txt \
-    && pip install --no-cache-dir --prefix=/install -r requirements.txt
+# The dependencies first, exactly as locked (versions and hashes): a change to the source does not
+# reinstall them, and every build installs the same files.
+COPY requirements/runtime.lock ./requirements/
+RUN pip install --no-cache-dir --prefix=/install --require-hashes -r requirements/runtime.lock
 # Then the package itself, without touching the dependencies.
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY api_client ./api_client
 COPY storage ./storage
 COPY bot ./bot

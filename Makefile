@@ -4,12 +4,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lint typecheck test demo bench emulator clean
+.PHONY: install lint typecheck test demo bench emulator lock clean
 
-$(STAMP): pyproject.toml
+# Dependencies exactly as locked (requirements/dev.lock: versions and hashes), then the project itself.
+$(STAMP): pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,5 +33,14 @@ bench: install
 emulator: install
 	$(PY) -m api_client.emulator --host 127.0.0.1 --port 8080 --access-key AK --secret-key SK
 
+# Re-resolve the locks after a change to the dependencies in pyproject.toml (uv, in a venv of its own).
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet uv
+	.venv-lock/bin/uv pip compile pyproject.toml --extra dev --extra fast --generate-hashes --universal \
+		--python-version 3.11 --quiet -o requirements/dev.lock
+	.venv-lock/bin/uv pip compile pyproject.toml --extra fast --generate-hashes --universal \
+		--python-version 3.11 --quiet -o requirements/runtime.lock
+
 clean:
-	rm -rf $(VENV) demo-output .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-lock demo-output .mypy_cache .pytest_cache .ruff_cache

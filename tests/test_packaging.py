@@ -24,9 +24,9 @@ def test_the_image_installs_dependencies_before_copying_the_source() -> None:
     def first(prefix: str) -> int:
         return next(n for n, line in enumerate(lines) if line.startswith(prefix))
 
-    deps = first("&& pip install --no-cache-dir --prefix=/install -r requirements.txt")
-    assert first("COPY pyproject.toml") < deps < first("COPY bot") < first("RUN pip install --no-cache-dir")
-    assert "--no-deps" in lines[first("RUN pip install --no-cache-dir")]
+    deps = first("RUN pip install --no-cache-dir --prefix=/install --require-hashes -r requirements/")
+    package = first("RUN pip install --no-cache-dir --prefix=/install --no-deps .")
+    assert first("COPY requirements/runtime.lock") < deps < first("COPY bot") < package
 
 
 def test_compose_gives_every_bot_process_more_time_to_stop_than_the_bot_takes() -> None:
