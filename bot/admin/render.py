@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.admin.tables import as_row, show
 from bot.replies import catalogue, t
+from bot.replies.plural import credits_text
 
 #: Telegram's limit for one text message.
 MAX_MESSAGE = 4096
@@ -66,7 +67,7 @@ def who(user: Any) -> str:
 def balance(lang: str, user: Any, bal: Any) -> str:
     return t(
         "admin.balance", lang, user=who(user), free_left=bal.free_left, daily=bal.daily_allowance,
-        credits=bal.credits, resets=when(bal.resets_at),
+        credits=credits_text(bal.credits, lang), resets=when(bal.resets_at),
     )
 
 

@@ -72,7 +72,7 @@ async def test_a_stranger_gets_the_unknown_command_reply_and_is_logged(
 async def test_grant_answers_with_the_balance_and_is_audited(bot: Harness) -> None:
     owner, ann, _, _ = await people(bot)
     reply = await say(bot, owner, "/grant @ann 5 contest prize")
-    assert reply == t("admin.balance", "en", user="@ann (1001)", free_left=3, daily=3, credits=5,
+    assert reply == t("admin.balance", "en", user="@ann (1001)", free_left=3, daily=3, credits="5 credits",
                       resets=reply.split("resets ")[1].rstrip("."))  # fmt: skip
     assert (await bot.store.quotas.balance(ANN)).credits == 5
     assert "Credits: 5" in await say(bot, ann, "/quota")
@@ -145,7 +145,7 @@ async def test_owners_add_and_remove_admins(bot: Harness) -> None:
     owner, ann, _, _ = await people(bot)
     assert await say(bot, ann, "/grant @bob 1") == t("unknown.command", "en", command="/grant")
     assert "role admin" in await say(bot, owner, "/admin add @ann trusted helper")
-    assert "1 credits" in await say(bot, ann, "/grant @bob 1 thanks")
+    assert "1 credit;" in await say(bot, ann, "/grant @bob 1 thanks")
     assert await say(bot, ann, "/admin add @bob") == t("admin.error.owner_only", "en")
     assert "role user" in await say(bot, owner, "/admin remove @ann")
     assert await say(bot, ann, "/stats") == t("unknown.command", "en", command="/stats")
