@@ -17,13 +17,12 @@ refunds the user's unit in the same transaction, and tells the user to try again
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from typing import Any, Final
 
 from .context import StoreContext
-from .db import Session
+from .db import Row, Session
 from .errors import GroupCapReached, IllegalTransition, LeaseLost, NotFound, TooManyActiveTasks
 from .quotas import ledger_row, reserve, reserve_deltas, settle
 
@@ -134,7 +133,7 @@ class Task:
     poll_started_at: float | None = None
 
 
-def _holds(row: sqlite3.Row, owner: str, now: float) -> bool:
+def _holds(row: Row, owner: str, now: float) -> bool:
     return bool(row["lease_owner"] == owner and row["lease_until"] is not None and row["lease_until"] > now)
 
 
@@ -143,7 +142,7 @@ def _time(value: float | int | None) -> float | None:
     return None if value is None else float(value)
 
 
-def task_from_row(row: sqlite3.Row) -> Task:
+def task_from_row(row: Row) -> Task:
     return Task(
         id=row["id"],
         user_id=row["user_id"],
@@ -176,7 +175,7 @@ def task_from_row(row: sqlite3.Row) -> Task:
     )
 
 
-async def _row(s: Session, task_id: int) -> sqlite3.Row:
+async def _row(s: Session, task_id: int) -> Row:
     row = await s.one("SELECT * FROM tasks WHERE id = ?", (task_id,))
     if row is None:
         raise NotFound(f"task {task_id}")
