@@ -130,3 +130,12 @@ UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
     asyncpg.exceptions.DeadlockDetectedError,
     OSError,  # refused or reset while the pool reconnects
 )
+
+#: What opening or reading a database may raise besides StorageError: SQLite's errors, a PostgreSQL server
+#: that refuses (bad password, no such database, a statement it rejects) or cannot be reached.
+DATABASE_ERRORS: Final[tuple[type[Exception], ...]] = (
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.exceptions.InterfaceError,
+    OSError,
+)
