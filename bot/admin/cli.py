@@ -120,7 +120,7 @@ def run_admin(argv: Sequence[str], *, stdout: TextIO | None = None, env: dict[st
     db: data_cli.Target = settings.database
     if args.db:
         db = args.db if is_postgres_url(args.db) else Path(sqlite_path(args.db))
-    if isinstance(db, Path) and not db.exists():
+    if isinstance(db, Path) and not db.exists() and args.command != "migrate-db":  # it names its own
         print(f"no database at {db} (set DATABASE_URL or PORTRAIT_BOT_DB, or pass --db)", file=sys.stderr)
         return EXIT_NO_DB
     try:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.admin import migrate_cli
 from bot.admin.args import AdminError, clean_reason
 from bot.admin.ops import CLI_ACTOR
 from bot.admin.preflight import OPEN_ERRORS, refusal_line
@@ -57,6 +58,7 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     p = command("set-timezone", "move the quota time zone stored in the database (stop the bot first)")
     p.add_argument("zone", help="IANA time zone, e.g. Asia/Shanghai")
     p.add_argument("--reason", default="")
+    migrate_cli.add_command(command)
 
 
 async def health(
@@ -241,4 +243,5 @@ async def running_bot(db: Target) -> bool:
 
 COMMANDS: dict[str, Command] = {
     "health": health, "backup": backup, "purge": purge, "forget": forget, "set-timezone": set_timezone,
+    "migrate-db": migrate_cli.migrate_db,
 }  # fmt: skip
