@@ -8,6 +8,11 @@ Measures on one SQLite file (WAL, as Store.open configures it):
   30k without);
 - the cost of quotas.check() and admin.stats() on that database.
 
+The same store workload then runs on PostgreSQL (`--postgres URL`, default DATABASE_URL or the local
+server's `test` database; `--postgres none` skips it), in a schema of its own that is dropped afterwards:
+reservations/s, transitions/s and the concurrent lifecycle, each with its ratio to SQLite FULL (the
+durability PostgreSQL's default commit gives).
+
 The baseline, measured in the same run on the same kind of file with the same synchronous setting, is plain
 aiosqlite doing the same number of transactions (one INSERT, then five UPDATEs of the state) on a table
 with the same columns, without reservations, ledger rows or transition checks. Ratios are store / baseline.
@@ -25,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiosqlite
+import asyncpg
 
 from storage import NewTask, Store, TaskState
 
@@ -56,7 +62,7 @@ def _new(user_id: int, key: str) -> NewTask:
     )  # fmt: skip
 
 
-async def _prepare_store(path: Path, sync: str) -> Store:
+async def _prepare_store(path: Path | str, sync: str) -> Store:
     store = await Store.open(path, synchronous=sync)  # type: ignore[arg-type]
     for uid in range(1, USERS + 1):
         await store.users.upsert_seen(uid, username=f"user{uid}", first_name="U", language_code="en")
@@ -135,7 +141,39 @@ async def _timed(fn: Callable[[], Awaitable[object]]) -> float:
     return time.perf_counter() - t0
 
 
-async def run(quick: bool, workdir: Path) -> list[tuple[str, str, str, str]]:
+async def run_postgres(url: str, n: int, sqlite: dict[str, float]) -> list[tuple[str, str, str, str]]:
+    """The store workload on a fresh schema of `url`; the third column is PostgreSQL / SQLite FULL."""
+    name = f"bench_{os.getpid()}"
+    admin = await asyncpg.connect(url)
+    await admin.execute(f"CREATE SCHEMA {name}")
+    try:
+        sep = "&" if "?" in url else "?"
+        store = await _prepare_store(f"{url}{sep}search_path={name}", "FULL")
+        create_s, trans_s = await _store_run(store, n, "s", 1)
+        c_create_s, c_trans_s = await _store_run(store, n, "c", 32)
+        ok = (await store.quotas.check()).ok
+        await store.close()
+    finally:
+        await admin.execute(f"DROP SCHEMA {name} CASCADE")
+        await admin.close()
+    measured = {
+        "reservations": n / create_s, "transitions": 5 * n / trans_s, "lifecycle": n / (create_s + trans_s),
+        "lifecycle32": n / (c_create_s + c_trans_s),
+    }  # fmt: skip
+    units = {"reservations": "tasks/s", "transitions": "moves/s", "lifecycle": "tasks/s",
+             "lifecycle32": "tasks/s"}  # fmt: skip
+    labels = {"reservations": "create (reserve)", "transitions": "transition", "lifecycle": "lifecycle",
+              "lifecycle32": "lifecycle, 32 coroutines"}  # fmt: skip
+    rows = [
+        (f"PostgreSQL: {labels[k]}", f"{v:,.0f} {units[k]}", f"{sqlite[k]:,.0f} on SQLite FULL",
+         f"{v / sqlite[k]:.2f}")
+        for k, v in measured.items()
+    ]  # fmt: skip
+    rows.append(("PostgreSQL: quotas.check() after the run", f"ok={ok}", "", ""))
+    return rows
+
+
+async def run(quick: bool, workdir: Path, postgres: str | None = None) -> list[tuple[str, str, str, str]]:
     n = 300 if quick else 3000
     size_n = 10_000 if quick else 30_000  # size grows linearly; 100k would take ~10 min here
     rows: list[tuple[str, str, str, str]] = []
@@ -144,6 +182,11 @@ async def run(quick: bool, workdir: Path) -> list[tuple[str, str, str, str]]:
         create_s, trans_s = await _store_run(store, n, "s", 1)
         c_create_s, c_trans_s = await _store_run(store, n, "c", 32)
         await store.close()
+        if sync == "FULL":
+            sqlite_full = {
+                "reservations": n / create_s, "transitions": 5 * n / trans_s,
+                "lifecycle": n / (create_s + trans_s), "lifecycle32": n / (c_create_s + c_trans_s),
+            }  # fmt: skip
         base_create_s, base_trans_s = await _baseline_run(workdir / f"base-{sync}.db", sync, n)
         rows += [
             (f"create (reserve), {sync}", f"{n / create_s:,.0f} tasks/s",
@@ -176,6 +219,8 @@ async def run(quick: bool, workdir: Path) -> list[tuple[str, str, str, str]]:
         (f"quotas.check() on {size_n:,} tasks", f"{check_s * 1000:,.0f} ms", f"ok={ok}", ""),
         (f"admin.stats() on {size_n:,} tasks", f"{stats_s * 1000:,.0f} ms", "", ""),
     ]
+    if postgres:
+        rows += await run_postgres(postgres, n, sqlite_full)
     return rows
 
 
@@ -194,10 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dir", type=Path, default=None, help="where to put the database files (default: a temp dir)"
     )
+    parser.add_argument(
+        "--postgres", default=os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test",
+        help="PostgreSQL server to compare with (a schema is made and dropped); 'none' skips it",
+    )
     args = parser.parse_args(argv)
+    postgres = None if args.postgres == "none" or not args.postgres.startswith("postgres") else args.postgres
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         print(f"SQLite {aiosqlite.sqlite_version}, files in {tmp} ({os.cpu_count()} CPUs)", flush=True)
-        rows = asyncio.run(run(args.quick, Path(tmp)))
+        rows = asyncio.run(run(args.quick, Path(tmp), postgres))
     _print(rows)
     return 0
 

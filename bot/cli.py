@@ -26,6 +26,7 @@ from bot.admin.preflight import store_problem
 from bot.config import ConfigError, Settings
 from bot.jobs.worker_lock import WorkerLock, WorkerLockHeld
 from bot.log import setup_logging
+from storage.pg_worker_lock import PgWorkerLock, WorkerIdInUse
 
 log = logging.getLogger("bot")
 
@@ -92,7 +93,9 @@ def run(
               file=sys.stderr)  # fmt: skip
         return EXIT_CONFIG
     settings = replace(settings, run_jobs=not no_jobs)
-    problem = _database_problem(settings.db_path) or asyncio.run(store_problem(settings))
+    problem = (None if settings.database_url else _database_problem(settings.db_path)) or asyncio.run(
+        store_problem(settings)
+    )
     if problem:
         print(f"portrait-bot: {problem}", file=sys.stderr)
         return EXIT_CONFIG
@@ -109,9 +112,9 @@ def run(
 
     log.info("role: %s%s", role.value, "" if settings.run_jobs else " (--no-jobs: tasks are left to workers)")
     try:
-        with WorkerLock(settings.db_path, settings.worker_id):
+        with _worker_lock(settings):
             asyncio.run(serve(settings, role))
-    except WorkerLockHeld as exc:
+    except (WorkerLockHeld, WorkerIdInUse) as exc:
         print(f"portrait-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except OSError as exc:
@@ -147,6 +150,14 @@ async def _token_refused(settings: Settings) -> bool:
         return False
     await bot.shutdown()
     return False
+
+
+def _worker_lock(settings: Settings) -> WorkerLock | PgWorkerLock:
+    """One live process per WORKER_ID and database: a flock beside a SQLite file, a session advisory lock on
+    a PostgreSQL server (whose clients may be on several hosts)."""
+    if settings.database_url is not None:
+        return PgWorkerLock(settings.database_url.value, settings.worker_id)
+    return WorkerLock(settings.db_path, settings.worker_id)
 
 
 def _database_problem(path: Path) -> str | None:

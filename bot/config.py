@@ -19,10 +19,12 @@ from bot.config_values import (
     WEBHOOK_SECRET_RULE,
     AccessList,
     CreditPack,
+    DatabaseUrl,
     Listen,
     LogFormat,
     ProxyUrl,
     parse_access_list,
+    parse_database_url,
     parse_listen,
     parse_log_format,
     parse_packs,
@@ -65,6 +67,8 @@ class Settings:
     telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
     volc_endpoint: str = DEFAULT_VOLC_ENDPOINT
     db_path: Path = Path(DEFAULT_DB_PATH)
+    #: DATABASE_URL when it names PostgreSQL (None: SQLite at db_path; `sqlite:///path` sets db_path).
+    database_url: DatabaseUrl | None = None
     admin_ids: frozenset[int] = frozenset()
     admin_chat_id: int | None = None
     #: At most one admin alert of a kind per this many seconds; the next says how many were held back.
@@ -115,6 +119,16 @@ class Settings:
     run_jobs: bool = True
 
     @property
+    def database(self) -> str | Path:
+        """What Store.open gets: the PostgreSQL URL when DATABASE_URL names one, else the SQLite file."""
+        return self.database_url.value if self.database_url is not None else self.db_path
+
+    @property
+    def database_variable(self) -> str:
+        """The variable that chose the database, for messages about it."""
+        return "DATABASE_URL" if self.database_url is not None else "PORTRAIT_BOT_DB"
+
+    @property
     def telegram_file_url(self) -> str:
         """Files live under the same host's `/file/bot` (Bot API convention, also for self-hosted servers)."""
         base = self.telegram_api_url.rstrip("/")
@@ -140,13 +154,19 @@ class Settings:
         token = reader.secret("TELEGRAM_BOT_TOKEN", required=require_telegram)
         access_key = reader.secret("VOLC_ACCESSKEY", required=require_volc)
         secret_key = reader.secret("VOLC_SECRETKEY", required=require_volc)
+        # DATABASE_URL wins over PORTRAIT_BOT_DB; its sqlite:///path form is another way to name the file.
+        database_url = reader.parse("DATABASE_URL", None, parse_database_url)
+        db_path = Path(source.get("PORTRAIT_BOT_DB") or DEFAULT_DB_PATH)
+        if database_url is not None and database_url.sqlite_path is not None:
+            db_path, database_url = Path(database_url.sqlite_path), None
         settings = cls(
             telegram_bot_token=token,
             volc_access_key=access_key,
             volc_secret_key=secret_key,
             telegram_api_url=reader.url("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL),
             volc_endpoint=reader.url("VOLC_ENDPOINT", DEFAULT_VOLC_ENDPOINT),
-            db_path=Path(source.get("PORTRAIT_BOT_DB") or DEFAULT_DB_PATH),
+            db_path=db_path,
+            database_url=database_url,
             admin_ids=reader.parse("ADMIN_IDS", frozenset(), _id_set),
             admin_chat_id=reader.parse("ADMIN_CHAT_ID", None, int),
             admin_alert_interval=reader.number("ADMIN_ALERT_INTERVAL", 300.0, float, 0.0, 86_400.0),
@@ -198,6 +218,7 @@ class Settings:
         values = [self.telegram_bot_token.value, self.volc_access_key.value, self.volc_secret_key.value,
                   self.webhook_secret.value]
         values.extend(proxy.password for proxy in (self.telegram_proxy, self.volc_proxy) if proxy is not None)
+        values.append(self.database_url.password if self.database_url is not None else "")
         return [value for value in values if value]
 
     def describe(self) -> dict[str, str]:

@@ -113,6 +113,44 @@ class ProxyUrl:
     __str__ = __repr__
 
 
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """DATABASE_URL: a `postgresql://` URL (its password never prints) or `sqlite:///path`."""
+
+    value: str = field(repr=False)
+
+    @property
+    def password(self) -> str:
+        return urlsplit(self.value).password or ""
+
+    @property
+    def sqlite_path(self) -> str | None:
+        """The file of a `sqlite:///path` URL (`sqlite:////abs/path` for an absolute one); None otherwise."""
+        return self.value.removeprefix("sqlite://")[1:] if self.value.startswith("sqlite:///") else None
+
+    def masked(self) -> str:
+        parts = urlsplit(self.value)
+        if not parts.password:
+            return self.value
+        netloc = f"{parts.username}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def __repr__(self) -> str:
+        return f"DatabaseUrl({self.masked()!r})"
+
+    __str__ = __repr__
+
+
+def parse_database_url(text: str) -> DatabaseUrl:
+    if text.startswith(("postgresql://", "postgres://", "sqlite:///")) and text.rstrip("/") not in (
+        "sqlite:",
+        "postgresql:",
+        "postgres:",
+    ):
+        return DatabaseUrl(text)
+    raise ValueError("use postgresql://user[:password]@host[:port]/database or sqlite:///path/to/file.db")
+
+
 def parse_proxy(text: str) -> ProxyUrl:
     parts = urlsplit(text)
     if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:

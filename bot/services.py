@@ -86,7 +86,7 @@ async def open_services(
     shorten its polling sleeps; `notifier` replaces the Telegram notifier (tests of the runner seam).
     """
     store = await Store.open(
-        settings.db_path, daily_free_quota=settings.daily_free_quota, quota_timezone=settings.quota_timezone
+        settings.database, daily_free_quota=settings.daily_free_quota, quota_timezone=settings.quota_timezone
     )
     try:
         client = PortraitClient(

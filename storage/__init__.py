@@ -1,4 +1,5 @@
-"""SQLite storage for portrait-bot: users, chats, quotas with an exactly-once ledger, tasks, admin views.
+"""Storage for portrait-bot: users, chats, quotas with an exactly-once ledger, tasks, admin views; on SQLite,
+or on PostgreSQL when DATABASE_URL names it.
 
 SQL only: no HTTP, no Telegram. See docs/ARCHITECTURE.md ("storage") for the contract.
 """
@@ -8,6 +9,7 @@ from .backup import BackupError, BackupResult, backup_database
 from .chats import NO_CAP, Chat
 from .clock import ClockLike, QuotaCalendar
 from .errors import (
+    DATABASE_ERRORS,
     UNAVAILABLE,
     GroupCapReached,
     HasActiveTasks,
@@ -31,6 +33,7 @@ from .users import Role, User, UserSettings
 
 __all__ = [
     "ALLOWED",
+    "DATABASE_ERRORS",
     "KEEP",
     "NO_CAP",
     "TERMINAL",

@@ -79,8 +79,9 @@ class AdminRepo:
         day_start = self._ctx.calendar.day_start(at)
         async with self._ctx.db.read(snapshot=True) as r:
             users = await r.one(
-                "SELECT COUNT(*) AS total, COALESCE(SUM(last_seen >= ?), 0) AS today, "
-                "COALESCE(SUM(last_seen >= ?), 0) AS week FROM users",
+                "SELECT COUNT(*) AS total, "
+                "COALESCE(SUM(CASE WHEN last_seen >= ? THEN 1 ELSE 0 END), 0) AS today, "
+                "COALESCE(SUM(CASE WHEN last_seen >= ? THEN 1 ELSE 0 END), 0) AS week FROM users",
                 (day_start, at - 7 * 86400),
             )
             assert users is not None
@@ -96,16 +97,18 @@ class AdminRepo:
             }
             p50, p95 = await _latency(r, (0.50, 0.95))
             spent = await r.one(
-                "SELECT COUNT(*) AS total, COALESCE(SUM(quota_unit = 'free'), 0) AS free, "
-                "COALESCE(SUM(quota_unit = 'credits'), 0) AS credits, "
-                "COALESCE(SUM(finished_at >= ?), 0) AS today FROM tasks WHERE reservation = 'committed'",
+                "SELECT COUNT(*) AS total, "
+                "COALESCE(SUM(CASE WHEN quota_unit = 'free' THEN 1 ELSE 0 END), 0) AS free, "
+                "COALESCE(SUM(CASE WHEN quota_unit = 'credits' THEN 1 ELSE 0 END), 0) AS credits, "
+                "COALESCE(SUM(CASE WHEN finished_at >= ? THEN 1 ELSE 0 END), 0) AS today "
+                "FROM tasks WHERE reservation = 'committed'",
                 (day_start,),
             )
             assert spent is not None
             top = await r.all(
                 "SELECT t.user_id, u.username, COUNT(*) AS done "
                 "FROM tasks t LEFT JOIN users u ON u.id = t.user_id "
-                "WHERE t.state = 'done' GROUP BY t.user_id ORDER BY done DESC, t.user_id LIMIT ?",
+                "WHERE t.state = 'done' GROUP BY t.user_id, u.username ORDER BY done DESC, t.user_id LIMIT ?",
                 (TOP_USERS,),
             )
         done = by_state.get("done", 0)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .db import Database
+from .dialect import is_postgres_url, sqlite_path
 from .errors import StorageError
 
 
@@ -34,8 +35,17 @@ class BackupResult:
 
 
 async def backup_database(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> BackupResult:
-    """Copy `source` to the new file `target` (its directory must exist; the file must not)."""
-    source_path, target_path = Path(source), Path(target)
+    """Copy `source` to the new file `target` (its directory must exist; the file must not).
+
+    A PostgreSQL database is refused: its own tools make consistent copies of a live database, and a file
+    of ours could not be restored into it anyway."""
+    if is_postgres_url(source):
+        raise BackupError(
+            "the database is PostgreSQL: back it up with pg_dump (e.g. `pg_dump --format=custom "
+            "--schema=<schema> --file=<file> <database>`), which copies a live database consistently"
+        )
+    source_path = Path(sqlite_path(source) if isinstance(source, str) else source)
+    target_path = Path(target)
     await asyncio.to_thread(_check_paths, source_path, target_path)
     partial = target_path.with_name(f".{target_path.name}.partial-{os.getpid()}")
     copy = await asyncio.to_thread(sqlite3.connect, partial, check_same_thread=False, isolation_level=None)

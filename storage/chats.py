@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from .audit import write_audit
 from .context import StoreContext
-from .db import Session
+from .db import Row, Session
 from .errors import NotFound
 
 NO_CAP = -1
@@ -28,7 +27,7 @@ class Chat:
 _COLUMNS = "id, type, title, enabled, daily_cap, results_private, active"
 
 
-def _chat(row: sqlite3.Row) -> Chat:
+def _chat(row: Row) -> Chat:
     return Chat(
         id=row["id"],
         type=row["type"],

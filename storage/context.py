@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clock import QuotaCalendar
-from .db import Database
+from .db import Db
 
 
 @dataclass(frozen=True)
 class StoreContext:
-    db: Database
+    db: Db
     now: Callable[[], float]
     calendar: QuotaCalendar
     default_daily_quota: int

@@ -25,19 +25,78 @@ import asyncio
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Iterable, KeysView, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import aiosqlite
 
+from .dialect import Backend
 from .errors import ReadOnlyStore
 
 Synchronous = Literal["NORMAL", "FULL"]
 Params = Sequence[Any]
 T = TypeVar("T")
-_DML = re.compile(r"\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+DML = re.compile(r"\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+
+
+class Row(Protocol):
+    """A result row as both backends hand it out (sqlite3.Row, asyncpg.Record): by name or by position."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def keys(self) -> Iterable[str] | KeysView[str]: ...
+
+
+class Session(ABC):
+    """What every repository runs its SQL through, on either backend.
+
+    The SQL is written once, in SQLite's spelling with `?` placeholders; the PostgreSQL session translates it
+    (storage/dialect.py), so a repository never knows which database it talks to.
+    """
+
+    @abstractmethod
+    async def all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def one(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.all(sql, params)
+        return rows[0] if rows else None
+
+    async def value(self, sql: str, params: Params = ()) -> Any:
+        row = await self.one(sql, params)
+        return None if row is None else row[0]
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run an INSERT/UPDATE/DELETE and return how many rows it changed."""
+
+
+class Db(ABC):
+    """One open database of either backend: write transactions, reads, migrations, close."""
+
+    backend: Backend
+    read_only: bool
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Session]:
+        """One write transaction that runs alone, as SQLite's BEGIN IMMEDIATE does (see each backend)."""
+
+    @abstractmethod
+    def read(self, *, snapshot: bool = False) -> AbstractAsyncContextManager[Session]:
+        """Reads of committed data; snapshot=True: every statement in the block sees one committed state."""
+
+    @abstractmethod
+    async def migrate(self, *, now: float) -> int:
+        """Apply the pending migrations (safe while other processes open the same database)."""
+
+    @abstractmethod
+    async def applied_versions(self) -> set[int]:
+        """The migration versions recorded in the database; reads only."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
 
 
 async def _run_to_completion(step: Awaitable[T]) -> T:
@@ -61,8 +120,8 @@ async def _run_to_completion(step: Awaitable[T]) -> T:
     return result
 
 
-class Session:
-    """Statements on one connection; handed out only while its lock is held.
+class SqliteSession(Session):
+    """Statements on one SQLite connection; handed out only while its lock is held.
 
     Each aiosqlite call is a hop to the connection's thread and back, and hops dominate the cost of a small
     transaction, so every method here is exactly one hop (row counts come from RETURNING, not a cursor).
@@ -71,21 +130,13 @@ class Session:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
-    async def all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    async def all(self, sql: str, params: Params = ()) -> list[Row]:
         rows: Iterable[sqlite3.Row] = await self._conn.execute_fetchall(sql, params)
         return list(rows)
 
-    async def one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        rows = await self.all(sql, params)
-        return rows[0] if rows else None
-
-    async def value(self, sql: str, params: Params = ()) -> Any:
-        row = await self.one(sql, params)
-        return None if row is None else row[0]
-
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run an INSERT/UPDATE/DELETE and return how many rows it changed."""
-        if not _DML.match(sql):
+        if not DML.match(sql):
             raise ValueError("execute() is for INSERT, UPDATE and DELETE; use all()/one() for the rest")
         return len(await self.all(f"{sql} RETURNING 1", params))
 
@@ -97,8 +148,10 @@ class Session:
         return int(row[0])
 
 
-class Database:
+class Database(Db):
     """The writer and reader connections of one SQLite file."""
+
+    backend: Backend = "sqlite"
 
     def __init__(
         self, writer: aiosqlite.Connection, reader: aiosqlite.Connection | None, *, read_only: bool = False
@@ -140,7 +193,7 @@ class Database:
         writer = await _connect(path, busy_timeout_ms)
         try:
             if not memory:
-                mode = await Session(writer).value("PRAGMA journal_mode=WAL")
+                mode = await SqliteSession(writer).value("PRAGMA journal_mode=WAL")
                 if str(mode).lower() != "wal":
                     raise RuntimeError(f"could not switch {path} to WAL (got {mode})")
             await writer.execute(f"PRAGMA synchronous={synchronous}")
@@ -164,7 +217,7 @@ class Database:
         async with self._write_lock:
             await self._open(self._writer, "BEGIN IMMEDIATE")
             try:
-                yield Session(self._writer)
+                yield SqliteSession(self._writer)
             except BaseException:
                 await self._rollback(self._writer)
                 raise
@@ -181,13 +234,23 @@ class Database:
         async with self._read_lock:
             conn = self._reader or self._writer
             if not snapshot:
-                yield Session(conn)
+                yield SqliteSession(conn)
                 return
             await self._open(conn, "BEGIN")
             try:
-                yield Session(conn)
+                yield SqliteSession(conn)
             finally:
                 await self._rollback(conn)
+
+    async def migrate(self, *, now: float) -> int:
+        from .migrate import migrate
+
+        return await migrate(self._writer, now=now)
+
+    async def applied_versions(self) -> set[int]:
+        from .migrate import applied_versions
+
+        return await applied_versions(self._writer)
 
     async def _open(self, conn: aiosqlite.Connection, begin: str) -> None:
         try:

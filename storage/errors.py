@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
+import asyncpg
+
 
 class StorageError(Exception):
     """Root of every error raised on purpose by `storage`."""
@@ -115,5 +117,25 @@ class HasActiveTasks(StorageError):
 
 
 #: Errors of the database itself rather than of a request (locked past the busy timeout, disk full, I/O
-#: error): the same write may succeed later. Callers that must not lose a fact retry on these.
-UNAVAILABLE: Final[tuple[type[Exception], ...]] = (sqlite3.OperationalError,)
+#: error, on PostgreSQL also a lost or refused connection and a server shutting down): the same write may
+#: succeed later. Callers that must not lose a fact retry on these.
+UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
+    sqlite3.OperationalError,
+    asyncpg.exceptions.LockNotAvailableError,  # lock_timeout: the PostgreSQL busy timeout
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: disk full, out of memory, too many connections
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: admin shutdown, cannot connect now
+    asyncpg.exceptions.PostgresConnectionError,  # class 08
+    asyncpg.exceptions.ConnectionDoesNotExistError,  # the connection was lost under us
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    OSError,  # refused or reset while the pool reconnects
+)
+
+#: What opening or reading a database may raise besides StorageError: SQLite's errors, a PostgreSQL server
+#: that refuses (bad password, no such database, a statement it rejects) or cannot be reached.
+DATABASE_ERRORS: Final[tuple[type[Exception], ...]] = (
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.exceptions.InterfaceError,
+    OSError,
+)

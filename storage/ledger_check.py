@@ -2,6 +2,8 @@
 
 Runs in one read snapshot, so a check during live traffic sees a consistent state. Each query returns only
 the offending rows, so a healthy database with 100k tasks costs a few index scans, not a Python loop.
+The queries are written in the SQL that SQLite and PostgreSQL share (no column alias in WHERE, no sum of a
+comparison, CASE branches of one type), so the same check runs on both backends.
 """
 
 from __future__ import annotations
@@ -10,23 +12,30 @@ from .config_keys import DEFAULT_ALLOWANCE_KEY
 from .db import Session
 
 _CREDITS = """
-SELECT a.user_id, a.credits,
-       COALESCE((SELECT SUM(l.credits) FROM ledger l WHERE l.user_id = a.user_id), 0) AS derived
-FROM quota_accounts a WHERE a.credits != derived
+SELECT * FROM (
+    SELECT a.user_id, a.credits,
+           COALESCE((SELECT SUM(l.credits) FROM ledger l WHERE l.user_id = a.user_id), 0) AS derived
+    FROM quota_accounts a
+) x WHERE x.credits != x.derived
 """
 
 _FREE = """
-SELECT a.user_id, a.free_day, a.free_used,
-       COALESCE((SELECT SUM(l.free) FROM ledger l WHERE l.user_id = a.user_id AND l.day = a.free_day), 0)
-           AS derived
-FROM quota_accounts a WHERE a.free_used != derived
+SELECT * FROM (
+    SELECT a.user_id, a.free_day, a.free_used,
+           COALESCE((SELECT SUM(l.free) FROM ledger l WHERE l.user_id = a.user_id AND l.day = a.free_day), 0)
+               AS derived
+    FROM quota_accounts a
+) x WHERE x.free_used != x.derived
 """
 
+# Allowances are never negative (a CHECK), so -1 stands for NULL ("the default") on both sides.
 _ALLOWANCE = """
-SELECT a.user_id, a.daily_allowance,
-       (SELECT l.allowance FROM ledger l WHERE l.user_id = a.user_id AND l.kind = 'daily'
-        ORDER BY l.id DESC LIMIT 1) AS derived
-FROM quota_accounts a WHERE a.daily_allowance IS NOT derived
+SELECT * FROM (
+    SELECT a.user_id, a.daily_allowance,
+           (SELECT l.allowance FROM ledger l WHERE l.user_id = a.user_id AND l.kind = 'daily'
+            ORDER BY l.id DESC LIMIT 1) AS derived
+    FROM quota_accounts a
+) x WHERE COALESCE(x.daily_allowance, -1) != COALESCE(x.derived, -1)
 """
 
 _ORPHANS = """
@@ -58,7 +67,7 @@ WHERE NOT (
         WHEN 'refunded' THEN t.state IN ('failed', 'cancelled', 'expired') AND c.id IS NULL
                          AND f.id IS NOT NULL AND f.user_id = t.user_id AND f.day = t.quota_day
                          AND f.free = -r.free AND f.credits = -r.credits
-        ELSE 0 END
+        ELSE 1 = 0 END
 )
 ORDER BY t.id
 """
@@ -82,7 +91,7 @@ WHERE NOT (
         WHEN 'paid' THEN r.id IS NULL AND p.reversed = 0 AND p.shortfall = 0
         WHEN 'refunded' THEN r.id IS NOT NULL AND r.user_id = p.user_id AND r.credits = -p.reversed
                              AND r.free = 0 AND p.reversed + p.shortfall = p.credits
-        ELSE 0 END
+        ELSE 1 = 0 END
 )
 """
 
@@ -94,12 +103,14 @@ WHERE l.kind IN ('purchase', 'purchase_refund')
 
 # A referral pays its bonus to exactly its two users, once each; every 'referral' entry has its referral.
 _REFERRALS = """
-SELECT f.invitee_id, f.inviter_id,
-       (SELECT COUNT(*) FROM ledger l WHERE l.kind = 'referral' AND l.ref = 'referral:' || f.invitee_id
-            AND l.user_id IN (f.invitee_id, f.inviter_id) AND l.credits = f.bonus AND l.free = 0) AS paid,
-       (SELECT COUNT(*) FROM ledger l WHERE l.kind = 'referral' AND l.ref = 'referral:' || f.invitee_id)
-           AS entries
-FROM referrals f WHERE paid != 2 OR entries != 2
+SELECT * FROM (
+    SELECT f.invitee_id, f.inviter_id,
+           (SELECT COUNT(*) FROM ledger l WHERE l.kind = 'referral' AND l.ref = 'referral:' || f.invitee_id
+                AND l.user_id IN (f.invitee_id, f.inviter_id) AND l.credits = f.bonus AND l.free = 0) AS paid,
+           (SELECT COUNT(*) FROM ledger l WHERE l.kind = 'referral' AND l.ref = 'referral:' || f.invitee_id)
+               AS entries
+    FROM referrals f
+) x WHERE x.paid != 2 OR x.entries != 2
 """
 
 _REFERRAL_ROWS = """
@@ -116,13 +127,15 @@ SELECT l.task_id FROM ledger l
 WHERE l.task_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = l.task_id)
 GROUP BY l.task_id
 HAVING NOT (
-    SUM(l.kind = 'reserve') = 1 AND SUM(l.kind IN ('commit', 'refund')) = 1
+    SUM(CASE WHEN l.kind = 'reserve' THEN 1 ELSE 0 END) = 1
+    AND SUM(CASE WHEN l.kind IN ('commit', 'refund') THEN 1 ELSE 0 END) = 1
     AND COUNT(l.user_id) = COUNT(*) AND COUNT(DISTINCT l.user_id) = 1
     AND COUNT(l.day) = COUNT(*) AND COUNT(DISTINCT l.day) = 1
     AND SUM(CASE WHEN l.kind = 'reserve'
-                 THEN (l.free = 1 AND l.credits = 0) OR (l.free = 0 AND l.credits = -1) ELSE 0 END) = 1
-    AND SUM(CASE WHEN l.kind = 'commit' THEN l.free != 0 OR l.credits != 0 ELSE 0 END) = 0
-    AND (SUM(l.kind = 'commit') = 1 OR (SUM(l.free) = 0 AND SUM(l.credits) = 0))
+                      AND ((l.free = 1 AND l.credits = 0) OR (l.free = 0 AND l.credits = -1))
+                 THEN 1 ELSE 0 END) = 1
+    AND SUM(CASE WHEN l.kind = 'commit' AND (l.free != 0 OR l.credits != 0) THEN 1 ELSE 0 END) = 0
+    AND (SUM(CASE WHEN l.kind = 'commit' THEN 1 ELSE 0 END) = 1 OR (SUM(l.free) = 0 AND SUM(l.credits) = 0))
 )
 ORDER BY l.task_id
 """

@@ -7,6 +7,10 @@ Several processes may open one file at the same moment (the bot, a second worker
 set of applied versions is therefore read *inside* that BEGIN IMMEDIATE, under SQLite's write lock, and a
 migration another process applied meanwhile is skipped instead of run twice ("table already exists").
 
+PostgreSQL has its own files, `migrations/postgresql/NNNN_name.sql`, one per SQLite file with the same
+number and the same effect in PostgreSQL's types (storage/postgres.py applies them under an advisory
+lock, with the same rules); `available("postgresql")` lists them.
+
 Numbers are reserved per change while changes are developed side by side, so a build may ship 1, 2 and 5
 without 3 and 4: a migration is pending when its number is not recorded in `schema_version`, not merely
 when it is above the highest recorded one. A recorded number this code does not ship means the file was
@@ -23,6 +27,7 @@ from importlib import resources
 
 import aiosqlite
 
+from .dialect import Backend
 from .errors import SchemaMismatch
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -43,10 +48,13 @@ class Migration:
     sql: str
 
 
-def available() -> list[Migration]:
+def available(backend: Backend = "sqlite") -> list[Migration]:
     """Every migration shipped with the package, in version order; a duplicate number is a packaging bug."""
     found: list[Migration] = []
-    for entry in resources.files("storage.migrations").iterdir():
+    folder = resources.files("storage.migrations")
+    if backend == "postgresql":
+        folder = folder.joinpath("postgresql")
+    for entry in folder.iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
@@ -57,8 +65,8 @@ def available() -> list[Migration]:
     return found
 
 
-def latest_version() -> int:
-    return available()[-1].version
+def latest_version(backend: Backend = "sqlite") -> int:
+    return available(backend)[-1].version
 
 
 def statements(script: str) -> Iterator[str]:
@@ -100,14 +108,16 @@ async def current_version(conn: aiosqlite.Connection) -> int:
     return max(await applied_versions(conn), default=0)
 
 
-def unknown_versions(applied: set[int]) -> set[int]:
+def unknown_versions(applied: set[int], backend: Backend = "sqlite") -> set[int]:
     """Recorded versions this code does not ship: the file was written by a newer version."""
-    return applied - {m.version for m in available()}
+    return applied - {m.version for m in available(backend)}
 
 
-def pending(applied: set[int], target: int | None = None) -> list[Migration]:
+def pending(applied: set[int], target: int | None = None, backend: Backend = "sqlite") -> list[Migration]:
     """Shipped migrations not yet recorded (up to `target`), in the order they must run."""
-    return [m for m in available() if m.version not in applied and (target is None or m.version <= target)]
+    return [
+        m for m in available(backend) if m.version not in applied and (target is None or m.version <= target)
+    ]
 
 
 async def migrate(conn: aiosqlite.Connection, *, now: float, target: int | None = None) -> int:

@@ -13,12 +13,12 @@ recorded on the payment and in the ledger entry's reason, so the operator sees w
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
 from .audit import write_audit
 from .context import StoreContext
+from .db import Row
 from .errors import NotFound, StorageError
 from .quotas import ledger_row, open_account
 
@@ -71,7 +71,7 @@ class CreditSources:
     purchases: int  # payments not refunded
 
 
-def payment_from_row(row: sqlite3.Row) -> Payment:
+def payment_from_row(row: Row) -> Payment:
     return Payment(
         charge_id=row["charge_id"],
         user_id=row["user_id"],
@@ -117,7 +117,7 @@ class PaymentsRepo:
                 "RETURNING *",
                 (charge_id, user_id, provider_charge_id, credits, stars, currency, payload, now),
             )
-            row: sqlite3.Row | None = inserted
+            row: Row | None = inserted
             if inserted is not None:
                 await tx.execute(
                     "UPDATE quota_accounts SET credits = credits + ? WHERE user_id = ?", (credits, user_id)

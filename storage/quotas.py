@@ -16,14 +16,13 @@ task id, guarded by `tasks.reservation = 'held'` and by a unique (task_id, kind)
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
 from .audit import write_audit
 from .config_keys import DEFAULT_ALLOWANCE_KEY
 from .context import StoreContext
-from .db import Session
+from .db import Row, Session
 from .errors import NotFound, QuotaExhausted
 from .ledger_check import find_problems
 
@@ -95,7 +94,7 @@ async def ledger_row(
     )
 
 
-async def open_account(tx: Session, ctx: StoreContext, user_id: int, now: float) -> sqlite3.Row:
+async def open_account(tx: Session, ctx: StoreContext, user_id: int, now: float) -> Row:
     """The user's account, created if missing and rolled over to today's quota day."""
     today = ctx.calendar.day(now)
     row = await tx.one("SELECT * FROM quota_accounts WHERE user_id = ?", (user_id,))
@@ -142,7 +141,7 @@ def reserve_deltas(unit: str) -> tuple[int, int]:
 
 
 async def settle(
-    tx: Session, task: sqlite3.Row, outcome: Literal["commit", "refund"], now: float, reason: str
+    tx: Session, task: Row, outcome: Literal["commit", "refund"], now: float, reason: str
 ) -> bool:
     """Commit or refund a task's held unit exactly once; False if it was already settled."""
     new_state = "committed" if outcome == "commit" else "refunded"

@@ -1,4 +1,8 @@
-"""The Store: opens the file, applies migrations and hangs the repositories off one object.
+"""The Store: opens the database, applies migrations and hangs the repositories off one object.
+
+The database is a SQLite file (a path, or a `sqlite:///path` URL) or a PostgreSQL schema (a
+`postgresql://` URL): the repositories run the same SQL on either through the `Db`/`Session` API (db.py,
+postgres.py, dialect.py).
 
 Opening read-write migrates (see migrate.py for why that is safe with several processes) and pins the
 quota time zone (zone.py). Opening read-only does neither: it reads the file as it is and refuses a file
@@ -14,10 +18,11 @@ from .admin import AdminRepo
 from .chats import ChatsRepo
 from .clock import ClockLike, QuotaCalendar, as_now
 from .context import StoreContext
-from .db import Database, Synchronous
+from .db import Database, Db, Synchronous
+from .dialect import is_postgres_url, sqlite_path
 from .errors import SchemaMismatch
 from .gauges import GaugesRepo
-from .migrate import applied_versions, latest_version, migrate, pending, unknown_versions
+from .migrate import latest_version, pending, unknown_versions
 from .payments import PaymentsRepo
 from .privacy import PrivacyRepo
 from .quotas import QuotasRepo
@@ -30,7 +35,7 @@ from .zone import ZoneRepo, agreed_zone, check_zone, pin_zone, stored_zone
 
 
 class Store:
-    """`store = await Store.open(path)`; every method is async; close() (or `async with`) at shutdown."""
+    """`store = await Store.open(path_or_url)`; every method is async; close() (or `async with`) at exit."""
 
     def __init__(self, ctx: StoreContext, schema_version: int) -> None:
         self._ctx = ctx
@@ -62,6 +67,10 @@ class Store:
     ) -> Store:
         """Open (creating the file and its directory if needed) and migrate to the newest schema.
 
+        `path` is a SQLite file (or `sqlite:///path`) or a `postgresql://` URL; on PostgreSQL the schema
+        must exist (the first of the URL's `search_path`, `public` by default) and `synchronous` does not
+        apply (every commit is durable as the server is configured).
+
         `daily_free_quota` is the default allowance until an admin sets one with quotas.set_daily(None, ...).
         `quota_timezone` is the IANA zone whose midnight resets it: the first open stores it in the file
         (UTC if None) and later opens must ask for the same zone or None, else QuotaTimezoneMismatch.
@@ -73,7 +82,7 @@ class Store:
         if quota_timezone is not None:
             check_zone(quota_timezone)
         now = as_now(clock)
-        db = await Database.open(
+        db = await open_db(
             path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms, read_only=read_only
         )
         try:
@@ -82,7 +91,7 @@ class Store:
                 async with db.read() as r:
                     zone = agreed_zone(await stored_zone(r), quota_timezone)
             else:
-                version = await migrate(db.writer, now=now())
+                version = await db.migrate(now=now())
                 async with db.transaction() as tx:
                     zone = await pin_zone(tx, quota_timezone)
         except BaseException:
@@ -99,6 +108,11 @@ class Store:
     def read_only(self) -> bool:
         return self._ctx.db.read_only
 
+    @property
+    def backend(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self._ctx.db.backend
+
     async def close(self) -> None:
         await self._ctx.db.close()
 
@@ -111,12 +125,30 @@ class Store:
         await self.close()
 
 
-async def _check_schema(db: Database) -> int:
+async def open_db(
+    target: str | os.PathLike[str],
+    *,
+    synchronous: Synchronous = "FULL",
+    busy_timeout_ms: int = 5000,
+    read_only: bool = False,
+) -> Db:
+    """The backend `target` names: a `postgresql://` URL, else a SQLite file (path or `sqlite:///path`)."""
+    if is_postgres_url(target):
+        from .postgres import PgDatabase  # asyncpg is loaded only by stores that use it
+
+        return await PgDatabase.open(str(target), busy_timeout_ms=busy_timeout_ms, read_only=read_only)
+    path = sqlite_path(target) if isinstance(target, str) else target
+    return await Database.open(
+        path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms, read_only=read_only
+    )
+
+
+async def _check_schema(db: Db) -> int:
     """A read-only open must find exactly this code's migrations applied."""
-    applied = await applied_versions(db.writer)
-    behind, unknown = pending(applied), unknown_versions(applied)
+    applied = await db.applied_versions()
+    behind, unknown = pending(applied, backend=db.backend), unknown_versions(applied, db.backend)
     if behind or unknown:
         raise SchemaMismatch(
-            behind=[m.version for m in behind], unknown=sorted(unknown), expected=latest_version()
+            behind=[m.version for m in behind], unknown=sorted(unknown), expected=latest_version(db.backend)
         )
     return max(applied)

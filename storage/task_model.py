@@ -8,10 +8,12 @@ repository writes tasks.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from .db import Row
 
 __all__ = [
     "ALLOWED", "KEEP", "REFUNDING", "TERMINAL", "Delivery", "Keep", "NewTask", "RetryReason", "Task",
@@ -123,7 +125,7 @@ class Task:
     poll_started_at: float | None = None
 
 
-def holds_lease(row: sqlite3.Row, owner: str, now: float) -> bool:
+def holds_lease(row: Row, owner: str, now: float) -> bool:
     return bool(row["lease_owner"] == owner and row["lease_until"] is not None and row["lease_until"] > now)
 
 
@@ -132,7 +134,7 @@ def _time(value: float | int | None) -> float | None:
     return None if value is None else float(value)
 
 
-def task_from_row(row: sqlite3.Row) -> Task:
+def task_from_row(row: Row) -> Task:
     return Task(
         id=row["id"],
         user_id=row["user_id"],

@@ -17,12 +17,11 @@ refunds the user's unit in the same transaction, and tells the user to try again
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import replace
 from typing import Any
 
 from .context import StoreContext
-from .db import Session
+from .db import Row, Session
 from .errors import GroupCapReached, IllegalTransition, LeaseLost, NotFound, TooManyActiveTasks
 from .quotas import ledger_row, reserve, reserve_deltas, settle
 from .task_model import (
@@ -43,7 +42,7 @@ from .task_model import (
 _UNFINISHED_SQL = "('queued', 'submitting', 'submitted', 'polling', 'delivering')"
 
 
-async def _row(s: Session, task_id: int) -> sqlite3.Row:
+async def _row(s: Session, task_id: int) -> Row:
     row = await s.one("SELECT * FROM tasks WHERE id = ?", (task_id,))
     if row is None:
         raise NotFound(f"task {task_id}")

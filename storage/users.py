@@ -7,13 +7,13 @@ a new setting is a new dataclass field with a default, not a migration.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from typing import Any, Literal
 
 from .audit import write_audit
 from .context import StoreContext
+from .db import Row
 from .errors import NotFound
 
 IDENTITIES = frozenset({"face", "face_style", "style", "none"})
@@ -90,7 +90,7 @@ def validate_settings(changes: dict[str, Any]) -> None:
         raise ValueError(f"identity must be one of {sorted(IDENTITIES)}")
 
 
-def user_from_row(row: sqlite3.Row) -> User:
+def user_from_row(row: Row) -> User:
     return User(
         id=row["id"],
         username=row["username"],

@@ -37,6 +37,7 @@ from bot.admin.tables import as_row, fields_block, rows_of, table, to_json
 from bot.config import ConfigError, Settings
 from bot.replies import t
 from storage import TaskState
+from storage.dialect import is_postgres_url, sqlite_path
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_NO_DB = 0, 1, 2, 3
 USER_COLUMNS = ("id", "username", "first_name", "role", "banned", "language", "last_seen")
@@ -56,7 +57,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="portrait-bot admin", description="Manage users and quotas in the bot's database.")
-    parser.add_argument("--db", help="database file (default: PORTRAIT_BOT_DB or data/portrait-bot.db)")
+    parser.add_argument(
+        "--db", help="SQLite file or postgresql:// URL (default: DATABASE_URL, else PORTRAIT_BOT_DB)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
@@ -114,12 +117,14 @@ def run_admin(argv: Sequence[str], *, stdout: TextIO | None = None, env: dict[st
         return EXIT_USAGE
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
-    db_path = Path(args.db) if args.db else settings.db_path
-    if not db_path.exists():
-        print(f"no database at {db_path} (set PORTRAIT_BOT_DB or pass --db)", file=sys.stderr)
+    db: data_cli.Target = settings.database
+    if args.db:
+        db = args.db if is_postgres_url(args.db) else Path(sqlite_path(args.db))
+    if isinstance(db, Path) and not db.exists() and args.command != "migrate-db":  # it names its own
+        print(f"no database at {db} (set DATABASE_URL or PORTRAIT_BOT_DB, or pass --db)", file=sys.stderr)
         return EXIT_NO_DB
     try:
-        return asyncio.run(_run(args, settings, db_path, out))
+        return asyncio.run(_run(args, settings, db, out))
     except AdminError as exc:
         print(t(exc.key, "en", **exc.values), file=sys.stderr)
         return EXIT_USAGE
@@ -132,7 +137,7 @@ def _settings(env: dict[str, str] | None) -> Settings:
         raise AdminError("admin.cli.usage", message=str(exc)) from None
 
 
-async def _run(args: argparse.Namespace, settings: Settings, db_path: Path, out: TextIO) -> int:
+async def _run(args: argparse.Namespace, settings: Settings, db_path: data_cli.Target, out: TextIO) -> int:
     """Open the store with the bot's quota settings, so balances read exactly as the bot computes them."""
     via = f"cli:{_os_user()}"
     upkeep = data_cli.COMMANDS.get(args.command)

@@ -10,27 +10,34 @@ zone is its job, and refuses while a bot runs on the file: the bot would keep co
 from __future__ import annotations
 
 import argparse
-import fcntl
-import glob
-import os
-import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.admin import migrate_cli
 from bot.admin.args import AdminError, clean_reason
 from bot.admin.ops import CLI_ACTOR
-from bot.admin.preflight import refusal_line
+from bot.admin.preflight import OPEN_ERRORS, refusal_line
 from bot.config import Settings
-from storage import BackupError, HasActiveTasks, SchemaMismatch, StorageError, Store, backup_database
+from bot.jobs.worker_lock import running_bot
+from storage import (
+    BackupError,
+    HasActiveTasks,
+    SchemaMismatch,
+    Store,
+    backup_database,
+)
 from storage.zone import check_zone
+
+#: The database an admin command works on: a SQLite file, or a PostgreSQL URL (DATABASE_URL).
+Target = Path | str
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 MAX_DAYS = 36_500
 Emit = Callable[[TextIO, argparse.Namespace, Any, str], None]
-#: (arguments, settings, database file, output, how to print, "cli:<os user>" for the audit log)
-Command = Callable[[argparse.Namespace, Settings, Path, TextIO, Emit, str], Awaitable[int]]
+#: (arguments, settings, database, output, how to print, "cli:<os user>" for the audit log)
+Command = Callable[[argparse.Namespace, Settings, "Target", TextIO, Emit, str], Awaitable[int]]
 
 
 def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -47,10 +54,11 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     p = command("set-timezone", "move the quota time zone stored in the database (stop the bot first)")
     p.add_argument("zone", help="IANA time zone, e.g. Asia/Shanghai")
     p.add_argument("--reason", default="")
+    migrate_cli.add_command(command)
 
 
 async def health(
-    args: argparse.Namespace, settings: Settings, db: Path, out: TextIO, emit: Emit, via: str
+    args: argparse.Namespace, settings: Settings, db: Target, out: TextIO, emit: Emit, via: str
 ) -> int:
     """Healthy: this code's schema, the configured quota zone, and a ledger that adds up."""
     try:
@@ -58,7 +66,7 @@ async def health(
             db, daily_free_quota=settings.daily_free_quota, quota_timezone=settings.quota_timezone,
             read_only=True,
         )  # fmt: skip
-    except (StorageError, sqlite3.Error, OSError) as exc:
+    except OPEN_ERRORS as exc:
         line = refusal_line(exc)
         emit(out, args, {"ok": False, "schema": None, "problems": [line]}, f"unhealthy: {line}")
         return EXIT_PROBLEM
@@ -77,7 +85,7 @@ async def health(
 
 
 async def backup(
-    args: argparse.Namespace, settings: Settings, db: Path, out: TextIO, emit: Emit, via: str
+    args: argparse.Namespace, settings: Settings, db: Target, out: TextIO, emit: Emit, via: str
 ) -> int:
     """Copy, then check the copy: its integrity, and its ledger when its schema is this code's."""
     try:
@@ -100,7 +108,7 @@ async def backup(
 
 
 async def purge(
-    args: argparse.Namespace, settings: Settings, db: Path, out: TextIO, emit: Emit, via: str
+    args: argparse.Namespace, settings: Settings, db: Target, out: TextIO, emit: Emit, via: str
 ) -> int:
     days = _days(args.days)
     async with await open_store(settings, db) as store:
@@ -120,7 +128,7 @@ async def purge(
 
 
 async def forget(
-    args: argparse.Namespace, settings: Settings, db: Path, out: TextIO, emit: Emit, via: str
+    args: argparse.Namespace, settings: Settings, db: Target, out: TextIO, emit: Emit, via: str
 ) -> int:
     """/forgetme on a user's behalf (a request by mail); refused while a portrait of theirs is running."""
     async with await open_store(settings, db) as store:
@@ -152,14 +160,14 @@ async def forget(
     return EXIT_OK
 
 
-async def open_store(settings: Settings, db: Path, *, read_only: bool = False) -> Store:
+async def open_store(settings: Settings, db: Target, *, read_only: bool = False) -> Store:
     """The store as the bot opens it (its quota zone and default allowance); a refusal is an AdminError."""
     try:
         return await Store.open(
             db, daily_free_quota=settings.daily_free_quota, quota_timezone=settings.quota_timezone,
             read_only=read_only,
         )  # fmt: skip
-    except (StorageError, sqlite3.Error) as exc:
+    except OPEN_ERRORS as exc:
         raise AdminError("admin.cli.usage", message=refusal_line(exc)) from None
 
 
@@ -178,13 +186,13 @@ def _days(text: str) -> int:
 
 
 async def set_timezone(
-    args: argparse.Namespace, settings: Settings, db: Path, out: TextIO, emit: Emit, via: str
+    args: argparse.Namespace, settings: Settings, db: Target, out: TextIO, emit: Emit, via: str
 ) -> int:
     try:
         zone = check_zone(args.zone.strip())
     except ValueError as exc:
         raise AdminError("admin.cli.usage", message=str(exc)) from None
-    if running_bot(db):
+    if await running_bot(db):
         raise AdminError(
             "admin.cli.usage",
             message="a portrait-bot is running on this database: stop it first, then set the zone and "
@@ -204,28 +212,7 @@ async def set_timezone(
     return EXIT_OK
 
 
-def running_bot(db: Path) -> bool:
-    """True when a live `portrait-bot run` holds a worker lock beside this database (bot/jobs/worker_lock.py).
-
-    A shared lock taken for an instant does not disturb the bot holding its exclusive one; a lock file
-    left by a process that died is free again, since the kernel drops the lock with its process.
-    """
-    for name in glob.glob(os.path.join(glob.escape(str(db)) + ".*.lock")):
-        try:
-            fd = os.open(name, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-    return False
-
-
 COMMANDS: dict[str, Command] = {
     "health": health, "backup": backup, "purge": purge, "forget": forget, "set-timezone": set_timezone,
+    "migrate-db": migrate_cli.migrate_db,
 }  # fmt: skip

@@ -7,10 +7,11 @@ errors without naming our configuration; this module adds the variable and the c
 
 from __future__ import annotations
 
-import sqlite3
-
 from bot.config import Settings
-from storage import QuotaTimezoneMismatch, SchemaMismatch, StorageError, Store
+from storage import DATABASE_ERRORS, QuotaTimezoneMismatch, SchemaMismatch, StorageError, Store
+
+#: What opening the store may raise: its own refusals, or the database's (file, server, connection).
+OPEN_ERRORS: tuple[type[Exception], ...] = (StorageError, *DATABASE_ERRORS)
 
 
 def refusal_line(exc: BaseException) -> str:
@@ -25,7 +26,7 @@ def refusal_line(exc: BaseException) -> str:
         return f"{exc}: run the newer version of portrait-bot"
     if isinstance(exc, SchemaMismatch):
         return f"{exc}: start the bot (or run a changing admin command) to migrate it"
-    if isinstance(exc, sqlite3.Error):
+    if isinstance(exc, DATABASE_ERRORS):
         return f"cannot read the database: {exc}"
     return str(exc)
 
@@ -34,11 +35,11 @@ async def store_problem(settings: Settings) -> str | None:
     """Open the bot's database as the bot will (migrating, pinning the zone); the refusal line, if any."""
     try:
         store = await Store.open(
-            settings.db_path,
+            settings.database,
             daily_free_quota=settings.daily_free_quota,
             quota_timezone=settings.quota_timezone,
         )
-    except (StorageError, sqlite3.Error) as exc:
-        return f"PORTRAIT_BOT_DB: {refusal_line(exc)}"
+    except OPEN_ERRORS as exc:
+        return f"{settings.database_variable}: {refusal_line(exc)}"
     await store.close()
     return None

@@ -12,10 +12,14 @@ several hosts set one WORKER_ID is a misconfiguration this cannot see.)
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
 import re
 from pathlib import Path
 from types import TracebackType
+
+from storage.dialect import is_postgres_url
+from storage.pg_worker_lock import running_workers
 
 
 class WorkerLockHeld(Exception):
@@ -59,3 +63,28 @@ class WorkerLock:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+async def running_bot(db: Path | str) -> bool:
+    """True when a live `portrait-bot run` holds a worker lock on this database: beside the SQLite file
+    (bot/jobs/worker_lock.py), or on the PostgreSQL server (storage/pg_worker_lock.py).
+
+    A shared lock taken for an instant does not disturb the bot holding its exclusive one; a lock file
+    left by a process that died is free again, since the kernel drops the lock with its process.
+    """
+    if isinstance(db, str) and is_postgres_url(db):
+        return await running_workers(db) > 0
+    for name in glob.glob(os.path.join(glob.escape(str(db)) + ".*.lock")):
+        try:
+            fd = os.open(name, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    return False

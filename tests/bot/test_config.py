@@ -2,6 +2,7 @@
 
 import logging
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,16 @@ def test_update_budget_and_download_bound_are_configuration() -> None:
         bad = {"USER_RATE_LIMIT": "-1", "USER_RATE_BURST": "0", "MAX_CONCURRENT_DOWNLOADS": "many"}
         Settings.from_env(GOOD | bad, dotenv=False)
     assert all(name in str(info.value) for name in bad)
+
+
+def test_database_url_chooses_the_backend_and_wins_over_portrait_bot_db() -> None:
+    base = GOOD | {"PORTRAIT_BOT_DB": "x.db"}
+    assert Settings.from_env(base, dotenv=False).database == Path("x.db")
+    url = "postgresql://bot:hunter2@db.internal:5432/portraits"
+    pg = Settings.from_env({**base, "DATABASE_URL": url}, dotenv=False)
+    assert pg.database == url and pg.database_variable == "DATABASE_URL"
+    assert "hunter2" in pg.secret_values() and "hunter2" not in str(pg.describe())
+    lite = Settings.from_env({**base, "DATABASE_URL": "sqlite:////srv/bot.db"}, dotenv=False)
+    assert lite.database == Path("/srv/bot.db") and lite.database_url is None
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        Settings.from_env({**base, "DATABASE_URL": "mysql://x/y"}, dotenv=False)

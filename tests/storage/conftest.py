@@ -1,10 +1,14 @@
-"""Fixtures for the storage tests: a fake clock and a store on a temporary file."""
+"""Fixtures for the storage tests: a fake clock, and a store on either backend.
+
+Every test that takes `store` (or `empty_db` / `migrated_db`) runs twice: on a SQLite file and on a fresh
+PostgreSQL schema (tests/pg.py), dropped afterwards.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from storage import NewTask, Store
+from tests.pg import postgres_or_skip, temporary_schema
 
 # 2026-11-26 10:00 in Shanghai (UTC+8), i.e. 02:00 UTC: midnight is local, not UTC's.
 ZONE = "Asia/Shanghai"
@@ -60,10 +65,40 @@ def migrated_path(db_path: Path, migrated_template: Path) -> Path:
     return db_path
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Which backend the test runs on; PostgreSQL cases skip (or fail in CI) when it is unreachable."""
+    if request.param == "postgresql":
+        postgres_or_skip()
+    yield request.param
+
+
 @pytest.fixture
-async def store(migrated_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
+async def empty_db(backend: str, db_path: Path) -> AsyncIterator[str]:
+    """Where a new, empty database is: a file path, or the URL of a fresh PostgreSQL schema."""
+    if backend == "sqlite":
+        yield str(db_path)
+        return
+    async with temporary_schema() as url:
+        yield url
+
+
+@pytest.fixture
+async def migrated_db(backend: str, db_path: Path, migrated_template: Path) -> AsyncIterator[str]:
+    """A database at the newest schema with the test zone pinned (PostgreSQL: migrated on first open)."""
+    if backend == "sqlite":
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(migrated_template, db_path)
+        yield str(db_path)
+        return
+    async with temporary_schema() as url:
+        yield url
+
+
+@pytest.fixture
+async def store(migrated_db: str, clock: FakeClock) -> AsyncIterator[Store]:
     s = await Store.open(
-        migrated_path, clock=clock, daily_free_quota=2, quota_timezone=ZONE, synchronous="NORMAL"
+        migrated_db, clock=clock, daily_free_quota=2, quota_timezone=ZONE, synchronous="NORMAL"
     )
     try:
         yield s

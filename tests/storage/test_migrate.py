@@ -102,7 +102,7 @@ async def test_a_failing_migration_leaves_the_previous_version_intact(
         latest_version() + 1, "broken", "CREATE TABLE half_done (x INTEGER);\nSELECT * FROM nope;"
     )
     shipped = available()
-    monkeypatch.setattr(migrate_module, "available", lambda: [*shipped, broken])
+    monkeypatch.setattr(migrate_module, "available", lambda backend="sqlite": [*shipped, broken])
     with pytest.raises(aiosqlite.OperationalError):
         await Store.open(db_path)
     async with aiosqlite.connect(db_path, isolation_level=None) as conn:
@@ -118,9 +118,9 @@ async def test_a_migration_numbered_below_the_newest_applied_one_still_runs(
     shipped = available()
     later = Migration(latest_version() + 2, "later", "CREATE TABLE later_t (x INTEGER);")
     between = Migration(latest_version() + 1, "between", "CREATE TABLE between_t (x INTEGER); -- a; comment")
-    monkeypatch.setattr(migrate_module, "available", lambda: [*shipped, later])
+    monkeypatch.setattr(migrate_module, "available", lambda backend="sqlite": [*shipped, later])
     await (await Store.open(db_path)).close()
-    monkeypatch.setattr(migrate_module, "available", lambda: [*shipped, between, later])
+    monkeypatch.setattr(migrate_module, "available", lambda backend="sqlite": [*shipped, between, later])
     async with await Store.open(db_path) as store:
         assert store.schema_version == later.version
     async with aiosqlite.connect(db_path) as conn:

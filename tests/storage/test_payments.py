@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from storage import AlreadyRefunded, NotFound, PurchaseResult, Store, TaskState
 
 from .conftest import add_user, new_task
-from .helpers import drive
+from .helpers import drive, tamper
 
 
 async def _buy(store: Store, charge: str = "ch-1", credits: int = 10, user_id: int = 1) -> PurchaseResult:
@@ -106,18 +104,17 @@ async def test_bad_payments_are_refused(store: Store) -> None:
         await _buy(store, user_id=404)
 
 
-async def test_check_finds_purchases_changed_outside_the_store(store: Store, db_path: Path) -> None:
+async def test_check_finds_purchases_changed_outside_the_store(store: Store) -> None:
     await add_user(store)
     await _buy(store, "ch-1", 10)
     await _buy(store, "ch-2", 5)
-    async with aiosqlite.connect(db_path) as raw:
-        await raw.execute("UPDATE payments SET credits = 20 WHERE charge_id = 'ch-1'")
-        await raw.execute("UPDATE payments SET state = 'refunded' WHERE charge_id = 'ch-2'")
-        await raw.execute(
-            "INSERT INTO ledger (user_id, kind, credits, at, ref) VALUES (1, 'purchase', 7, 0, 'ghost')"
-        )
-        await raw.execute("INSERT INTO ledger (user_id, kind, credits, at) VALUES (1, 'purchase', 7, 0)")
-        await raw.commit()
+    await tamper(
+        store,
+        "UPDATE payments SET credits = 20 WHERE charge_id = 'ch-1'",
+        "UPDATE payments SET state = 'refunded' WHERE charge_id = 'ch-2'",
+        "INSERT INTO ledger (user_id, kind, credits, at, ref) VALUES (1, 'purchase', 7, 0, 'ghost')",
+        "INSERT INTO ledger (user_id, kind, credits, at) VALUES (1, 'purchase', 7, 0)",
+    )
     text = "\n".join((await store.quotas.check()).problems)
     for needle in ("payment ch-1: paid (20 credits", "payment ch-2: refunded", "payment ghost", "misplaced"):
         assert needle in text

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
 
 from storage import HasActiveTasks, NotFound, Store, TaskState
 
 from .conftest import FakeClock, add_user, new_task
-from .helpers import drive
+from .helpers import drive, tamper
 
 DAY = 86400.0
 
@@ -129,27 +126,22 @@ async def test_purge_works_in_batches(
     assert (await store.quotas.check()).ok
 
 
-async def test_check_flags_a_deleted_task_whose_unit_was_never_settled(
-    store: Store, migrated_path: Path
-) -> None:
+async def test_check_flags_a_deleted_task_whose_unit_was_never_settled(store: Store) -> None:
     """A task may only disappear once settled: one that vanished while holding its unit is a lost unit."""
     await add_user(store)
     held, _ = await store.tasks.create(new_task(key="held"))
-    with sqlite3.connect(migrated_path) as conn:
-        conn.execute("DELETE FROM tasks WHERE id = ?", (held.id,))
+    await tamper(store, ("DELETE FROM tasks WHERE id = ?", (held.id,)))
     check = await store.quotas.check()
     assert not check.ok
     assert f"task {held.id}: deleted, but its ledger rows do not show it settled" in check.problems
 
 
-async def test_check_flags_a_deleted_task_with_a_doctored_refund(store: Store, migrated_path: Path) -> None:
+async def test_check_flags_a_deleted_task_with_a_doctored_refund(store: Store) -> None:
     await add_user(store)
     task, _ = await store.tasks.create(new_task(key="t"))
     await drive(store, task, TaskState.FAILED)
-    with sqlite3.connect(migrated_path) as conn:
-        conn.execute("DELETE FROM tasks WHERE id = ?", (task.id,))
+    await tamper(store, ("DELETE FROM tasks WHERE id = ?", (task.id,)))
     assert (await store.quotas.check()).ok  # settled, so deleting it is fine
-    with sqlite3.connect(migrated_path) as conn:
-        conn.execute("UPDATE ledger SET free = 0 WHERE task_id = ? AND kind = 'refund'", (task.id,))
+    await tamper(store, ("UPDATE ledger SET free = 0 WHERE task_id = ? AND kind = 'refund'", (task.id,)))
     problems = (await store.quotas.check()).problems
     assert f"task {task.id}: deleted, but its ledger rows do not show it settled" in problems

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import aiosqlite
 import pytest
 
 from storage import NotFound, QuotaExhausted, Store, TaskState
 
 from .conftest import FakeClock, add_user, new_task
-from .helpers import drive
+from .helpers import drive, tamper
 
 
 async def test_balance_of_new_and_unknown_users_uses_the_default(store: Store, clock: FakeClock) -> None:
@@ -60,10 +57,10 @@ async def test_per_user_override_and_default_allowance(store: Store) -> None:
         await store.quotas.set_daily(None, None, actor=9, reason="")
 
 
-async def test_default_set_by_admin_outlives_the_open_parameter(db_path: Path, clock: FakeClock) -> None:
-    async with await Store.open(db_path, clock=clock, daily_free_quota=3) as s:
+async def test_default_set_by_admin_outlives_the_open_parameter(empty_db: str, clock: FakeClock) -> None:
+    async with await Store.open(empty_db, clock=clock, daily_free_quota=3) as s:
         await s.quotas.set_daily(None, 7, actor=9, reason="launch")
-    async with await Store.open(db_path, clock=clock, daily_free_quota=3) as s:
+    async with await Store.open(empty_db, clock=clock, daily_free_quota=3) as s:
         assert (await s.quotas.balance(1)).daily_allowance == 7
 
 
@@ -88,23 +85,24 @@ async def test_daily_allowance_resets_at_the_configured_zones_midnight(
     assert (await store.quotas.check()).ok
 
 
-async def test_utc_store_resets_at_utc_midnight(db_path: Path, clock: FakeClock) -> None:
-    async with await Store.open(db_path, clock=clock, daily_free_quota=1) as s:
+async def test_utc_store_resets_at_utc_midnight(empty_db: str, clock: FakeClock) -> None:
+    async with await Store.open(empty_db, clock=clock, daily_free_quota=1) as s:
         await add_user(s)
         await s.tasks.create(new_task())
         assert (await s.quotas.balance(1)).resets_at % 86400 == 0
 
 
-async def test_check_finds_tampered_balances_and_reservations(store: Store, db_path: Path) -> None:
+async def test_check_finds_tampered_balances_and_reservations(store: Store) -> None:
     await add_user(store)
     await store.quotas.grant(1, 3, actor=9, reason="r")
     task = await drive(store, (await store.tasks.create(new_task()))[0], TaskState.DONE)
     assert await store.quotas.check() == type(await store.quotas.check())(ok=True, problems=[])
-    async with aiosqlite.connect(db_path) as raw:
-        await raw.execute("UPDATE quota_accounts SET credits = 10, free_used = 0, daily_allowance = 4")
-        await raw.execute("UPDATE tasks SET reservation = 'refunded' WHERE id = ?", (task.id,))
-        await raw.execute("INSERT INTO ledger (user_id, task_id, kind, at) VALUES (1, NULL, 'refund', 0)")
-        await raw.commit()
+    await tamper(
+        store,
+        "UPDATE quota_accounts SET credits = 10, free_used = 0, daily_allowance = 4",
+        ("UPDATE tasks SET reservation = 'refunded' WHERE id = ?", (task.id,)),
+        "INSERT INTO ledger (user_id, task_id, kind, at) VALUES (1, NULL, 'refund', 0)",
+    )
     result = await store.quotas.check()
     assert not result.ok
     text = "\n".join(result.problems)
@@ -118,10 +116,8 @@ async def test_check_finds_tampered_balances_and_reservations(store: Store, db_p
         assert needle in text
 
 
-async def test_check_finds_a_default_changed_outside_the_ledger(store: Store, db_path: Path) -> None:
+async def test_check_finds_a_default_changed_outside_the_ledger(store: Store) -> None:
     await store.quotas.set_daily(None, 4, actor=9, reason="r")
     assert (await store.quotas.check()).ok
-    async with aiosqlite.connect(db_path) as raw:
-        await raw.execute("UPDATE config SET value = '9' WHERE key = 'daily_free_quota'")
-        await raw.commit()
+    await tamper(store, "UPDATE config SET value = '9' WHERE key = 'daily_free_quota'")
     assert (await store.quotas.check()).problems == ["default daily allowance 9 but ledger says 4"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from storage import ClaimOutcome, NotFound, Store
 
 from .conftest import add_user, new_task
+from .helpers import tamper
 
 
 async def test_codes_are_stable_per_user_and_unknown_users_have_none(store: Store) -> None:
@@ -59,9 +59,8 @@ async def test_refusals(store: Store, db_path: Path) -> None:
         await store.referrals.claim(2, code, bonus=0, first_update=True)
     assert (await store.quotas.balance(1)).credits == 0
     assert (await store.quotas.check()).ok
-    async with aiosqlite.connect(db_path) as raw:
-        await raw.execute(
-            "INSERT INTO ledger (user_id, kind, credits, at, ref) VALUES (2, 'referral', 3, 0, 'referral:2')"
-        )
-        await raw.commit()
+    await tamper(
+        store,
+        "INSERT INTO ledger (user_id, kind, credits, at, ref) VALUES (2, 'referral', 3, 0, 'referral:2')",
+    )
     assert any("without a referral" in p for p in (await store.quotas.check()).problems)

@@ -12,6 +12,7 @@ from api_client.polling import PollOutcome
 from storage import Store
 
 from .conftest import FakeClock
+from .helpers import raw_rows
 
 STATE = {"v": 1, "window": [[0.0, 5.2], [4.9, 5.4]], "recent": [[4.9, 5.4, "ok"]]}
 
@@ -23,13 +24,12 @@ async def test_save_then_load_gives_the_state_back(store: Store, clock: FakeCloc
     assert await store.timings.load() == {"1.00mp/full/s18": STATE, "0.50mp/fast/s18": {"v": 1, "window": []}}
 
 
-async def test_save_replaces_and_stamps_the_time(store: Store, clock: FakeClock, migrated_path: Path) -> None:
+async def test_save_replaces_and_stamps_the_time(store: Store, clock: FakeClock) -> None:
     await store.timings.save("b", STATE)
     clock.advance(60)
     await store.timings.save("b", {"v": 1, "window": [[0.0, 3.0]]})
     assert await store.timings.load() == {"b": {"v": 1, "window": [[0.0, 3.0]]}}
-    async with aiosqlite.connect(migrated_path) as conn:
-        rows = list(await conn.execute_fetchall("SELECT bucket, updated_at FROM generation_timings"))
+    rows = await raw_rows(store, "SELECT bucket, updated_at FROM generation_timings")
     assert rows == [("b", clock.t)]
 
 
