@@ -319,6 +319,8 @@ CASES = [
     Case("prompt of only spaces", replies(lambda w: w.private(w.alice, "/prompt      "), "prompt.none")),
     Case("prompt of only invisible characters", replies(
         lambda w: w.private(w.alice, "/prompt " + INVISIBLE), "prompt.none")),
+    Case("prompt of only control characters", replies(
+        lambda w: w.private(w.alice, "/prompt \x00\x07 \x1b"), "prompt.none")),
     Case("a 4096-character message", replies(lambda w: w.private(w.alice, "ж" * 4096), "hint.send_selfie")),
     Case("/lang with an unknown language", replies(
         lambda w: w.private(w.alice, "/lang xx"), "lang.usage", current="English")),
