@@ -28,8 +28,8 @@ from api_client.errors import PortraitAPIError
 from api_client.learning import PollingLearner
 from bot.config import Settings
 from bot.jobs.delivery import ResultDelivery
-from bot.jobs.fault_hooks import scaled
 from bot.jobs.deps import JobDeps
+from bot.jobs.fault_hooks import scaled
 from bot.jobs.lifecycle import BUSY_BACKOFF_SECONDS, MAX_BUSY_RETRIES, Lifecycle
 from bot.jobs.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone
 from bot.jobs.outcomes import USER_REASON, Outcomes, cancel_notice

@@ -1,14 +1,16 @@
 """The crash soak: two bot workers on one database, killed a hundred times at random points.
 
-Real processes: the emulator (`python -m api_client.emulator`, its own process; it lists its accepted
-submits with their prompts), the fake Telegram (served by this test process, which records every photo
-and what it replies to), and two workers forked by tests/e2e/soak_workers.py: `w-poll` runs `portrait-bot
-run` (the only one polling Telegram), `w-jobs` the same Application without polling. Both use
-WORKER_ID leases on one SQLite file, with the lease intervals scaled down (PORTRAIT_BOT_TIME_SCALE).
+Real processes: the emulator (`python -m api_client.emulator`, its own process, answering 0.2 s late so
+that kills land inside submits too; it lists its accepted submits with their prompts), the fake Telegram
+(served by this test process, which records every photo and what it replies to), and two workers forked
+by tests/e2e/soak_workers.py: `w-poll` runs `portrait-bot run` (the only one polling Telegram), `w-jobs`
+the same Application without polling. Both hold WORKER_ID leases on one SQLite file, with the lease
+intervals scaled down (PORTRAIT_BOT_TIME_SCALE).
 
 Users keep asking for portraits (`/anime soak<user>n<k>`: the words reach the service's prompt, which
 names the request), sometimes followed by /cancel, while the chaos loop:
-- SIGKILLs a random worker after a random pause and restarts it at once, KILLS times in all;
+- SIGKILLs a worker after a random pause and restarts it at once, KILLS times in all (mostly the last
+  victim again, a crash loop, so that the other one lives long enough to finish work);
 - sometimes SIGSTOPs a worker for longer than a lease (a frozen VM), then SIGCONTs it, or kills it frozen;
 - sometimes restarts a worker with its wall clock stepped forward past the leases
   (PORTRAIT_BOT_CLOCK_OFFSET): it then sees every other worker's lease as expired.
@@ -19,7 +21,10 @@ each request got at most one portrait, no request reached the service twice, eve
 `portrait-bot admin ledger check` is clean, and per user the units spent equal the portraits delivered
 plus the ones spent by rule. One documented exception is counted, not hidden: a photo that went out just
 before a kill (or a takeover) whose DONE was never recorded is refunded as "may not have arrived"
-(bot/jobs/delivery.py) — the user keeps it without paying; never the other way round.
+(bot/jobs/delivery.py) — the user keeps it without paying; never the other way round. Requests that
+never became a task are counted too: an /anime whose update the poller took and confirmed, then died
+before its handler stored the task, is lost (nothing reserved, no answer: Telegram does not resend it).
+The summary (printed; `-s` shows it) says how often each happened and which task states the kills hit.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import random
 import re
@@ -43,6 +49,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.requests import ClientDisconnect
 
 from fake_telegram import FakeChat, FakeTelegram, FakeUser, serve
 from storage import TERMINAL, Store, Task, TaskState
@@ -58,7 +65,7 @@ USERS = 8
 #: Production lease 90 s, scan 5 s, renewal 20 s, all times this: a lease of 3 s.
 TIME_SCALE = 1 / 30
 LEASE = 90 * TIME_SCALE
-#: The pause before each kill (seconds, uniform): mean 0.45 s, so 100 kills take about 45 s.
+#: The pause before each kill (seconds, uniform; freezes add none): 100 kills take about 40 s.
 PAUSE = (0.1, 0.6)
 FREEZE_SHARE, FREEZE = 0.08, (1.3 * LEASE, 2.0 * LEASE)
 KILL_FROZEN_SHARE = 0.3
@@ -70,6 +77,13 @@ GIVE_UP = 8.0
 SETTLE = 90.0
 MARKER = re.compile(r"soak(\d+)n(\d+)")
 SEED = 20261206
+
+
+class _NoKilledClients(logging.Filter):
+    """A bot killed in the middle of a request is the point here: the fake's server need not report it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ClientDisconnect))
 
 
 def _free_port() -> int:
@@ -156,7 +170,7 @@ async def emulator_process(tmp: Path) -> AsyncIterator[str]:
     args = [
         "--host", "127.0.0.1", "--port", str(port), "--access-key", AK, "--secret-key", SK,
         "--queue-seconds", "0.2", "--generate-seconds", "0.8", "--generate-jitter", "0.5",
-        "--seed", "7", "--log-level", "warning",
+        "--latency", "0.2", "--seed", "7", "--log-level", "warning",
     ]  # fmt: skip
     with (tmp / "emulator.log").open("w") as log:
         proc = await asyncio.create_subprocess_exec(
@@ -337,18 +351,8 @@ class Soak:
         assert await quiet(), "new work appeared after the system had settled"
 
 
-def _photos(fake: FakeTelegram, requests: list[Request]) -> Counter[tuple[int, int]]:
-    """Portraits sent, per (chat, request message) they reply to."""
-    sent: Counter[tuple[int, int]] = Counter()
-    for chat_id in {r.chat_id for r in requests}:
-        for message in fake.sent_messages(chat_id, include_deleted=True):
-            if message.photo:
-                assert message.reply_to is not None, "a portrait must reply to its request"
-                sent[(chat_id, message.reply_to.message_id)] += 1
-    return sent
-
-
 async def _ledger_check(env: dict[str, str]) -> tuple[int, str]:
+    """`portrait-bot admin ledger check`, as an operator runs it."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))",
         "admin", "ledger", "check", env=env, cwd=ROOT,
@@ -359,8 +363,23 @@ async def _ledger_check(env: dict[str, str]) -> tuple[int, str]:
     return proc.returncode, output.decode()
 
 
-@pytest.mark.slow
-async def test_two_workers_survive_a_hundred_kills_freezes_and_clock_steps(tmp_path: Path) -> None:
+@dataclass
+class Run:
+    """Everything the checks read once the processes are gone."""
+
+    fake: FakeTelegram
+    people: list[FakeUser]
+    requests: list[Request]
+    tasks: dict[str, Task]  # by request marker
+    strays: dict[object, object]  # tasks (origin key -> id) that belong to no request: must be empty
+    ledger: list[tuple[object, ...]]  # (user id, kind) of every task's ledger row
+    submits: list[dict[str, object]]  # the emulator's accepted submits
+    ledger_check: tuple[int, str]
+    chaos: Chaos
+    seconds: tuple[float, float]  # the chaos, and the whole test
+
+
+async def _run(tmp_path: Path) -> Run:
     started = time.monotonic()
     db = tmp_path / "bot.db"
     fake = FakeTelegram(token=TOKEN)
@@ -384,118 +403,167 @@ async def test_two_workers_survive_a_hundred_kills_freezes_and_clock_steps(tmp_p
                 sent = fake.send_photo(user, chat, selfie)
                 await fake.wait_for_message(chat, after=sent.message_id, timeout=60)
             users = [asyncio.create_task(soak.user(u, c)) for u, c in zip(people, chats, strict=True)]
-            # A warm start: the first portraits teach the polling schedule its timings (api_client/learning)
+            # A warm bot: the first portraits teach the polling schedule its timings (api_client/learning).
             await fake.wait_for(lambda: len(soak.warm) == USERS or None, 60)
             chaos_from = time.monotonic()
             await soak.chaos_loop()
-            chaos_done = time.monotonic()
+            chaos_seconds = time.monotonic() - chaos_from
             await soak.settle()
             await asyncio.gather(*users)
             for worker in workers.all:
                 assert await workers.stop(worker) == 0, f"{worker.name} did not stop cleanly"
         async with httpx.AsyncClient() as http:
-            submits = (await http.get(f"{emulator_url}/emulator/submits")).json()
-        ledger_code, ledger_report = await _ledger_check(env)
+            submits = (await http.get(f"{emulator_url}/emulator/submits")).json()["accepted"]
+        ledger_check = await _ledger_check(env)
 
     ids = dict(await soak.read("SELECT origin_key, id FROM tasks"))
     ledger = await soak.read("SELECT user_id, kind FROM ledger WHERE task_id IS NOT NULL")
     soak.close()
-    store = await Store.open(db, read_only=True)
-    try:
-        tasks: dict[str, Task] = {}
+    tasks: dict[str, Task] = {}
+    async with await Store.open(db, read_only=True) as store:
         for request in soak.requests:
             task_id = ids.pop(request.origin_key, None)
             task = None if task_id is None else await store.tasks.get(int(str(task_id)))
             if task is not None:
                 tasks[request.marker] = task
+    return Run(fake, people, soak.requests, tasks, ids, ledger, submits, ledger_check, soak.chaos,
+               (chaos_seconds, time.monotonic() - started))  # fmt: skip
+
+
+class Verdict:
+    """The checks, each adding what it found wrong to `problems` and what happened to `outcome`."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.problems: list[str] = []
+        self.outcome: Counter[str] = Counter()
+        self.untasked: list[str] = []
+        self.by_marker = {r.marker: r for r in run.requests}
+        self.upstream: Counter[str] = Counter()  # accepted submits per request marker
+        self.photos: Counter[tuple[int, int]] = Counter()  # portraits per (chat, request message)
+        for request in run.requests:
+            for message in run.fake.sent_messages(request.chat_id, include_deleted=True):
+                if message.photo and message.reply_to and message.reply_to.message_id == request.message_id:
+                    self.photos[(request.chat_id, request.message_id)] += 1
+
+    def photos_for(self, marker: str) -> int:
+        request = self.by_marker[marker]
+        return self.photos[(request.chat_id, request.message_id)]
+
+    def submitted_once(self) -> None:
+        """No request reached the service twice; every accepted submit belongs to a request."""
+        for accepted in self.run.submits:
+            found = MARKER.search(str(accepted["prompt"]))
+            assert found, accepted
+            self.upstream[found.group(0)] += 1
+        self.problems += [f"{m} submitted {n} times" for m, n in self.upstream.items() if n > 1]
+        self.problems += [f"{m} submitted, no such request" for m in self.upstream if m not in self.by_marker]
+        if self.run.strays:
+            self.problems.append(f"tasks that belong to no request: {self.run.strays}")
+
+    def portraits_at_most_once(self) -> None:
+        """At most one portrait per request (each replies to its request), only for requests with a task."""
+        for chat_id in {r.chat_id for r in self.run.requests}:
+            for message in self.run.fake.sent_messages(chat_id, include_deleted=True):
+                if message.photo and message.reply_to is None:
+                    self.problems.append(f"a portrait in {chat_id} replies to nothing")
+        self.problems += [f"request {key} got {n} portraits" for key, n in self.photos.items() if n > 1]
+        self.problems += [f"portrait for {m}, which has no task" for m in self.by_marker
+                          if m not in self.run.tasks and self.photos_for(m)]  # fmt: skip
+
+    def requests_without_task(self) -> None:
+        """Answered ("still working"), or lost: the poller took the update and was killed before the
+        handler stored the task (Telegram does not resend an update once the next getUpdates confirmed
+        it). Never: an update the bot was not handed at all."""
+        fake = self.run.fake
+        answered = {(m.chat.id, m.reply_to.message_id): m.body for r in self.run.requests
+                    for m in fake.sent_messages(r.chat_id) if m.reply_to is not None}  # fmt: skip
+        fetched: Counter[tuple[int, int]] = Counter()
+        for call in fake.calls_to("getUpdates", ok=True):
+            for update in call.result if isinstance(call.result, list) else []:
+                if "message" in update:
+                    fetched[(update["message"]["chat"]["id"], update["message"]["message_id"])] += 1
+        for request in self.run.requests:
+            if request.marker in self.run.tasks:
+                continue
+            key = (request.chat_id, request.message_id)
+            answer = answered.get(key)
+            self.outcome["no task, answered" if answer else "no task, lost with a killed poller"] += 1
+            self.untasked.append(
+                f"{request.origin_key} {request.marker}: fetched {fetched[key]}x, {answer!r}"
+            )
+            if not fetched[key]:
+                self.problems.append(f"{request.marker} was never handed to the bot")
+
+    def tasks_ended(self) -> tuple[Counter[int], Counter[int]]:
+        """Every task ended delivered (unit spent), refunded, or spent by rule; per user (delivered, rule)."""
+        delivered: Counter[int] = Counter()
+        by_rule: Counter[int] = Counter()
+        for marker, task in self.run.tasks.items():
+            got, submits = self.photos_for(marker), self.upstream[marker]
+            where = f"{marker} (task {task.id}, {task.state.value}, unit {task.reservation}, {got} portraits)"
+            if task.upstream_task_id is not None and submits != 1:
+                self.problems.append(f"{where}: upstream id {task.upstream_task_id}, {submits} submits")
+            if task.state is TaskState.DONE and got == 1 and task.reservation == "committed":
+                self.outcome["delivered"] += 1
+                delivered[task.user_id] += 1
+            elif task.state is not TaskState.DONE and task.reservation == "committed" and not got:
+                self.outcome["spent by rule"] += 1  # ended by the user after the service accepted it
+                by_rule[task.user_id] += 1
+                if task.upstream_task_id is None:
+                    self.problems.append(f"{where}: spent, but the service never accepted it")
+            elif task.reservation == "refunded" and got and task.error_code == "delivery_uncertain":
+                self.outcome["arrived, refunded as uncertain"] += 1  # the documented exception
+            elif task.state is not TaskState.DONE and task.reservation == "refunded" and not got:
+                self.outcome[f"refunded: {task.error_code}"] += 1
+                self.outcome["  of which accepted upstream"] += bool(submits)
+            else:
+                self.problems.append(f"{where}: neither delivered, refunded nor spent by rule")
+        return delivered, by_rule
+
+    def units_per_user(self, delivered: Counter[int], by_rule: Counter[int]) -> None:
+        """From the ledger: units spent == portraits delivered + spent by rule; every other one refunded."""
+        kinds: dict[int, Counter[str]] = {}
+        for user_id, kind in self.run.ledger:
+            kinds.setdefault(int(str(user_id)), Counter())[str(kind)] += 1
+        for user in self.run.people:
+            counted = kinds.get(user.id, Counter())
+            owned = sum(1 for t in self.run.tasks.values() if t.user_id == user.id)
+            if counted["commit"] != delivered[user.id] + by_rule[user.id]:
+                self.problems.append(f"user {user.id}: {counted['commit']} spent, {delivered[user.id]} "
+                                     f"delivered, {by_rule[user.id]} spent by rule")  # fmt: skip
+            if counted["reserve"] != owned or counted["commit"] + counted["refund"] != owned:
+                self.problems.append(f"user {user.id}: ledger {dict(counted)} for {owned} tasks")
+        code, report = self.run.ledger_check
+        if code != 0:
+            self.problems.append(f"portrait-bot admin ledger check: exit {code}: {report}")
+
+    def summary(self) -> str:
+        chaos, (chaos_s, all_s) = self.run.chaos, self.run.seconds
+        return (
+            f"crash soak: {chaos.kills} kills ({chaos.kills_frozen} frozen), {chaos.freezes} freezes, "
+            f"{chaos.steps} clock steps, exits {dict(chaos.exits)}; {len(self.run.requests)} requests, "
+            f"{len(self.run.tasks)} tasks, {len(self.run.submits)} accepted submits; "
+            f"{dict(sorted(self.outcome.items()))}; kills hit {dict(chaos.hit)}; "
+            f"chaos {chaos_s:.0f} s, all {all_s:.0f} s"
+        )
+
+
+@pytest.mark.slow
+async def test_two_workers_survive_a_hundred_kills_freezes_and_clock_steps(tmp_path: Path) -> None:
+    quiet = _NoKilledClients()
+    logging.getLogger("uvicorn.error").addFilter(quiet)
+    try:
+        run = await _run(tmp_path)
     finally:
-        await store.close()
-
-    by_marker = {r.marker: r for r in soak.requests}
-    photos = _photos(fake, soak.requests)
-    problems: list[str] = []
-
-    # 1. No request reached the service twice, and every accepted submit belongs to a request.
-    upstream: Counter[str] = Counter()
-    for accepted in submits["accepted"]:
-        found = MARKER.search(accepted["prompt"])
-        assert found, accepted["prompt"]
-        upstream[found.group(0)] += 1
-    problems += [f"{m} submitted {n} times" for m, n in upstream.items() if n > 1]
-    problems += [f"{m} submitted but unknown" for m in upstream if m not in by_marker]
-    assert not ids, f"tasks that belong to no request: {ids}"
-
-    # 2. At most one portrait per request, and only for requests that became tasks.
-    problems += [f"request {key} got {n} portraits" for key, n in photos.items() if n > 1]
-    marker_of = {(r.chat_id, r.message_id): r.marker for r in soak.requests}
-    problems += [f"portrait for {marker_of.get(k)}, no task" for k in photos if marker_of.get(k) not in tasks]
-
-    outcome: Counter[str] = Counter()
-    # Requests that never became a task: answered (e.g. "still working") or never seen by the bot.
-    answered = {
-        (m.chat.id, m.reply_to.message_id): m.body
-        for chat in chats
-        for m in fake.sent_messages(chat.id, include_deleted=True)
-        if m.reply_to is not None
-    }
-    untasked: list[str] = []
-    for request in soak.requests:
-        if request.marker not in tasks:
-            answer = answered.get((request.chat_id, request.message_id))
-            outcome["no task, answered" if answer else "no task, unanswered"] += 1
-            untasked.append(f"{request.origin_key} {request.marker}: {answer!r}")
-
-    # 3. Every task ended: delivered and spent, refunded, or spent by rule (no unit lost or free).
-    spent_by_rule: Counter[int] = Counter()
-    delivered: Counter[int] = Counter()
-    for marker, task in tasks.items():
-        request = by_marker[marker]
-        got = photos[(request.chat_id, request.message_id)]
-        if task.upstream_task_id is not None and upstream[marker] != 1:
-            problems.append(f"{marker}: upstream id {task.upstream_task_id} but {upstream[marker]} submits")
-        if task.state is TaskState.DONE:
-            outcome["delivered"] += 1
-            delivered[task.user_id] += 1
-            if got != 1 or task.reservation != "committed":
-                problems.append(f"{marker}: done with {got} portraits, unit {task.reservation}")
-        elif task.reservation == "committed":
-            outcome["spent by rule"] += 1
-            spent_by_rule[task.user_id] += 1
-            if got or task.upstream_task_id is None:
-                problems.append(f"{marker}: {task.state.value} spent, {got} portraits, no upstream id")
-        elif task.reservation == "refunded" and got and task.error_code == "delivery_uncertain":
-            outcome["arrived, refunded as uncertain"] += 1
-        elif task.reservation == "refunded" and not got:
-            outcome[f"refunded: {task.error_code}"] += 1
-            if upstream[marker]:
-                outcome["  of which accepted upstream"] += 1
-        else:
-            problems.append(f"{marker}: {task.state.value}, unit {task.reservation}, {got} portraits")
-
-    # 4. Per user, from the ledger: units spent == portraits delivered + spent by rule; the rest refunded.
-    kinds: dict[int, Counter[str]] = {}
-    for user_id, kind in ledger:
-        kinds.setdefault(int(str(user_id)), Counter())[str(kind)] += 1
-    for user in people:
-        counted = kinds.get(user.id, Counter())
-        owned = sum(1 for t in tasks.values() if t.user_id == user.id)
-        if counted["commit"] != delivered[user.id] + spent_by_rule[user.id]:
-            problems.append(f"user {user.id}: {counted['commit']} spent, {delivered[user.id]} delivered")
-        if counted["reserve"] != owned or counted["commit"] + counted["refund"] != owned:
-            problems.append(f"user {user.id}: ledger {dict(counted)} for {owned} tasks")
-    if ledger_code != 0:
-        problems.append(f"ledger check: {ledger_report}")
-
-    summary = (
-        f"crash soak: {soak.chaos.kills} kills ({soak.chaos.kills_frozen} while frozen), "
-        f"{soak.chaos.freezes} freezes, {soak.chaos.steps} clock steps, exits {dict(soak.chaos.exits)}; "
-        f"{len(soak.requests)} requests, {len(tasks)} tasks, {len(submits['accepted'])} accepted submits; "
-        f"{dict(sorted(outcome.items()))}; kills hit {dict(soak.chaos.hit)}; "
-        f"chaos {chaos_done - chaos_from:.0f} s, "
-        f"all {time.monotonic() - started:.0f} s"
-    )
-    print(summary)
-    print("requests with no task:", *untasked, sep="\n  ")
-    assert not problems, f"{summary}\nlogs: {tmp_path}\n" + "\n".join(problems)
-    assert soak.chaos.kills == KILLS and set(soak.chaos.exits) == {-signal.SIGKILL}, soak.chaos.exits
-    assert outcome["delivered"] > 0
+        logging.getLogger("uvicorn.error").removeFilter(quiet)
+    verdict = Verdict(run)
+    verdict.submitted_once()
+    verdict.portraits_at_most_once()
+    verdict.requests_without_task()
+    verdict.units_per_user(*verdict.tasks_ended())
+    summary = verdict.summary()
+    print(summary, "requests with no task:", *verdict.untasked, sep="\n  ")
+    assert not verdict.problems, f"{summary}\nlogs: {tmp_path}\n" + "\n".join(verdict.problems)
+    assert run.chaos.kills == KILLS and set(run.chaos.exits) == {-signal.SIGKILL}, run.chaos.exits
+    assert verdict.outcome["delivered"] > 0
