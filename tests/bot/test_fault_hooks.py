@@ -11,11 +11,12 @@ from bot.jobs.fault_hooks import CLOCK_OFFSET_ENV, TIME_SCALE_ENV, SteppedClock,
 
 
 def test_without_the_variables_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    scaled_at_import = TIME_SCALE_ENV in os.environ  # the constants were read then
     monkeypatch.delenv(CLOCK_OFFSET_ENV, raising=False)
     monkeypatch.delenv(TIME_SCALE_ENV, raising=False)
     assert stepped_clock() is None
     assert scaled(90.0) == 90.0
-    if TIME_SCALE_ENV not in os.environ:  # the constants were read at import
+    if not scaled_at_import:
         assert (runner.LEASE_SECONDS, runner.SCAN_INTERVAL_SECONDS) == (90.0, 5.0)
         assert task_store.RENEW_AFTER_SECONDS == 20.0
 
