@@ -6,9 +6,9 @@ never sets:
   job runner of this process, as on a host whose clock was stepped forward. The monotonic clock and the
   upstream client's signing clock stay true (the fencing under test relies on the first; the second
   would only make the service refuse the signatures).
-- PORTRAIT_BOT_TIME_SCALE (factor, default 1): multiplies the runner's lease, scan and renewal intervals
-  (read once, at import), so a lease runs out and is taken over in seconds, with the production ratios
-  between the three kept.
+- PORTRAIT_BOT_TIME_SCALE (factor, default 1): multiplies the runner's lease and scan intervals (read
+  once, at import), so a lease runs out and is taken over in seconds; the work renews a short lease
+  after a third of it (ShieldedTasks.hold).
 """
 
 from __future__ import annotations

@@ -23,15 +23,13 @@ from collections.abc import Awaitable
 from typing import Final, Literal, TypeVar
 
 from api_client.clock import Clock
-from bot.jobs.fault_hooks import scaled
 from storage import KEEP, Delivery, Keep, LeaseLost, RetryReason, Store, Task, TaskState, User
 
 T = TypeVar("T")
 
 #: A lease is renewed by the work itself once its last renewal is this old (the runner's idle loop also
-#: renews every few seconds); well inside the lease, so a renewal never races its expiry. Scaled with the
-#: lease by PORTRAIT_BOT_TIME_SCALE (a test hook: bot/jobs/fault_hooks.py).
-RENEW_AFTER_SECONDS: Final = scaled(20.0)
+#: renews every few seconds); well inside the lease, so a renewal never races its expiry.
+RENEW_AFTER_SECONDS: Final = 20.0
 
 
 async def shielded(awaitable: Awaitable[T]) -> T:
@@ -62,7 +60,8 @@ class ShieldedTasks:
     async def hold(self, task_id: int) -> None:
         """Make sure we still hold the task's lease, renewing it when it is getting old; LeaseLost if not."""
         renewed = self._renewed.get(task_id)
-        if renewed is not None and self._clock.monotonic() - renewed < RENEW_AFTER_SECONDS:
+        renew_after = min(RENEW_AFTER_SECONDS, self.lease_seconds / 3)  # short leases (tests) renew sooner
+        if renewed is not None and self._clock.monotonic() - renewed < renew_after:
             return
         if not await self.claim(task_id):
             raise LeaseLost(task_id, self.owner, None)

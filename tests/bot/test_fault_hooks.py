@@ -6,7 +6,7 @@ import time
 import pytest
 
 from api_client.clock import SystemClock
-from bot.jobs import runner, task_store
+from bot.jobs import runner
 from bot.jobs.fault_hooks import CLOCK_OFFSET_ENV, TIME_SCALE_ENV, SteppedClock, scaled, stepped_clock
 
 
@@ -18,7 +18,6 @@ def test_without_the_variables_nothing_changes(monkeypatch: pytest.MonkeyPatch) 
     assert scaled(90.0) == 90.0
     if not scaled_at_import:
         assert (runner.LEASE_SECONDS, runner.SCAN_INTERVAL_SECONDS) == (90.0, 5.0)
-        assert task_store.RENEW_AFTER_SECONDS == 20.0
 
 
 def test_time_scale_multiplies_and_refuses_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
