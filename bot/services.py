@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.handlers.albums import DEFAULT_WINDOW, AlbumCollector
 from bot.handlers.downloads import ImageDownloads
 from bot.handlers.flood import FloodGuard
+from bot.jobs.fault_hooks import stepped_clock
 from bot.jobs.notifier import Notifier
 from bot.jobs.runner import JobRunner
 from bot.ops import metrics
@@ -85,8 +86,12 @@ async def open_services(
     `transport` and `client_clock` let tests and the demo point the client at an in-process emulator and
     shorten its polling sleeps; `notifier` replaces the Telegram notifier (tests of the runner seam).
     """
+    clock = stepped_clock()  # None unless the PORTRAIT_BOT_CLOCK_OFFSET test hook is set
     store = await Store.open(
-        settings.database, daily_free_quota=settings.daily_free_quota, quota_timezone=settings.quota_timezone
+        settings.database,
+        clock=clock,
+        daily_free_quota=settings.daily_free_quota,
+        quota_timezone=settings.quota_timezone,
     )
     try:
         client = PortraitClient(
@@ -108,5 +113,5 @@ async def open_services(
         notifier = TelegramNotifier(bot, settings=settings, store=store)
     # Polls planned from the generation times learnt so far, kept in the store across restarts.
     learner = await PollingLearner.open(store.timings)
-    runner = JobRunner(store, client, notifier, settings=settings, learner=learner)
+    runner = JobRunner(store, client, notifier, settings=settings, clock=clock, learner=learner)
     return Services(settings, store, client, runner, notifier, albums=AlbumCollector(album_window))

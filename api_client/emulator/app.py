@@ -3,7 +3,8 @@
 Request path, in the order the real service meets it: route Action/Version (gateway 100002/100008), verify
 the signature (gateway 1000xx), injected faults, then the action's own checks and business codes.
 Everything a test wants to inspect or change at runtime hangs off ``app.state.emulator``
-(an ``EmulatorState``): ``faults``, ``config``, ``tasks``, ``received``, ``calls``.
+(an ``EmulatorState``): ``faults``, ``config``, ``tasks``, ``received``, ``calls``. From another process,
+``GET /emulator/submits`` lists the accepted submits (task id, prompt, seed, time) and ``received``.
 """
 
 from __future__ import annotations
@@ -284,6 +285,17 @@ async def _health(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+async def _submits(request: Request) -> Response:
+    """Every accepted submit, oldest first, and the requests received per action: for tests that run the
+    emulator in its own process and count submits per task (a prompt marker) from outside."""
+    state: EmulatorState = request.app.state.emulator
+    accepted = [
+        {"task_id": t.task_id, "prompt": t.prompt, "seed": t.seed, "submitted_at": t.submitted_at}
+        for t in sorted(state.tasks.values(), key=lambda t: t.submitted_at)
+    ]
+    return JSONResponse({"received": dict(state.received), "accepted": accepted})
+
+
 def create_app(config: EmulatorConfig | None = None) -> Starlette:
     """A fresh emulator; its state (tasks, faults, counters) is ``app.state.emulator``."""
     config = config or EmulatorConfig()
@@ -300,6 +312,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
             Route("/", _api, methods=["POST"]),
             Route("/emulator/images/{image_id}.jpg", _image, methods=["GET"]),
             Route("/emulator/health", _health, methods=["GET"]),
+            Route("/emulator/submits", _submits, methods=["GET"]),
         ]
     )
     app.state.emulator = state

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from telegram import Update
 
 from bot.handlers.context import BotContext
@@ -17,7 +19,7 @@ async def prompt(update: Update, context: BotContext) -> None:
     if user is None:
         return
     users = context.services.store.users
-    text = " ".join(context.args or ())
+    text = visible_words(" ".join(context.args or ()))
     if not text:
         current = (await users.get_settings(user.id)).prompt
         await say(update, context, "prompt.current" if current else "prompt.none", prompt=current)
@@ -33,3 +35,10 @@ async def prompt(update: Update, context: BotContext) -> None:
             return
         await users.update_settings(user.id, prompt=text)
         await say(update, context, "prompt.saved", prompt=text)
+
+
+def visible_words(text: str) -> str:
+    """The text without control characters, or "" when nothing visible is left (only zero-width spaces,
+    joiners or direction marks, which `split()` keeps as words): such words are no words."""
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc").strip()
+    return text if any(unicodedata.category(ch)[0] not in "ZC" for ch in text) else ""

@@ -29,6 +29,7 @@ from api_client.learning import PollingLearner
 from bot.config import Settings
 from bot.jobs.delivery import ResultDelivery
 from bot.jobs.deps import JobDeps
+from bot.jobs.fault_hooks import scaled
 from bot.jobs.lifecycle import BUSY_BACKOFF_SECONDS, MAX_BUSY_RETRIES, Lifecycle
 from bot.jobs.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone
 from bot.jobs.outcomes import USER_REASON, Outcomes, cancel_notice
@@ -41,9 +42,10 @@ __all__ = ["BUSY_BACKOFF_SECONDS", "LEASE_SECONDS", "MAX_BUSY_RETRIES", "CancelO
 
 log = logging.getLogger(__name__)
 
-#: How long a lease lasts unless renewed, and how often the idle loop renews ours and looks at the table.
-LEASE_SECONDS: Final = 90.0
-SCAN_INTERVAL_SECONDS: Final = 5.0
+#: How long a lease lasts unless renewed, and how often the idle loop renews ours and looks at the table
+#: (both times PORTRAIT_BOT_TIME_SCALE, a test hook: bot/jobs/fault_hooks.py).
+LEASE_SECONDS: Final = scaled(90.0)
+SCAN_INTERVAL_SECONDS: Final = scaled(5.0)
 #: stop() lets a photo that is being sent finish, so a clean shutdown never leaves an uncertain delivery.
 STOP_GRACE_SECONDS: Final = 10.0
 

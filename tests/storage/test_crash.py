@@ -1,5 +1,8 @@
 """SIGKILL a process in the middle of its transactions, many times: the ledger stays right and every
-unfinished task can still be resolved."""
+unfinished task can still be resolved.
+
+This is the store alone; tests/e2e/test_crash_soak.py kills whole bot processes (two workers on one
+database, frozen workers, stepped clocks) and checks deliveries, submits and units end to end."""
 
 from __future__ import annotations
 

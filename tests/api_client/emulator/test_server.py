@@ -12,8 +12,8 @@ from api_client.emulator.__main__ import parse_args
 from ._support import AK, REQ_KEY, SK, SUBMIT, EmulatorClient, image_bytes, sign_headers, submit_body
 
 
-def _signed_submit(base_url: str, now: float) -> tuple[str, bytes, dict[str, str]]:
-    body = json.dumps(submit_body()).encode()
+def _signed_submit(base_url: str, now: float, **fields: object) -> tuple[str, bytes, dict[str, str]]:
+    body = json.dumps(submit_body(**fields)).encode()
     query = [("Action", SUBMIT), ("Version", "2022-08-31")]
     host = base_url.removeprefix("http://")
     return f"{base_url}/?{urlencode(query)}", body, sign_headers("POST", host, "/", query, body, now=now)
@@ -22,7 +22,7 @@ def _signed_submit(base_url: str, now: float) -> tuple[str, bytes, dict[str, str
 def test_real_server_answers_and_drops_without_a_response() -> None:
     config = EmulatorConfig(access_key=AK, secret_key=SK, queue_seconds=0, generate_seconds=0)
     with serve_in_thread(config) as running, httpx.Client() as client:
-        url, body, headers = _signed_submit(running.base_url, config.clock())
+        url, body, headers = _signed_submit(running.base_url, config.clock(), positive_prompt="marker-7")
         ok = client.post(url, content=body, headers=headers)
         assert ok.status_code == 200 and ok.json()["code"] == 10000
 
@@ -32,6 +32,12 @@ def test_real_server_answers_and_drops_without_a_response() -> None:
         assert running.state.submits_received == 2
         assert len(running.state.tasks) == 2
         assert client.get(f"{running.base_url}/emulator/health").json() == {"ok": True}
+        submits = client.get(f"{running.base_url}/emulator/submits").json()
+        assert submits["received"] == {SUBMIT: 2}
+        assert [s["task_id"] for s in submits["accepted"]] == sorted(
+            running.state.tasks, key=lambda i: running.state.tasks[i].submitted_at
+        )
+        assert [s["prompt"] for s in submits["accepted"]] == ["marker-7", "marker-7"]
 
 
 def test_cli_flags_fill_the_config() -> None:
