@@ -54,7 +54,7 @@ from .errors import (
 from .models import REQ_KEY, SubmitRequest, TaskResult, TaskStatus, Watermark
 from .polling import DEFAULT_DEADLINE, PollSchedule, ProgressCallback, wait
 from .retry import RetryBudget, RetryKind, RetryPolicy, classify, parse_retry_after, retry_after_of
-from .throttle import Throttle
+from .throttle import SharedLimits, Throttle
 from .transport import DEFAULT_LIMITS, DEFAULT_TRANSPORT, Answer, TransportName, exchange_for, make_transport
 
 __all__ = [
@@ -104,7 +104,8 @@ class PortraitClient:
     Use one per process (it holds the shared throttle and retry budget): `async with PortraitClient() as c`.
     `transport` is a name (`"aiohttp"`, the default, or `"httpx"`; see `api_client.transport`) or any
     `httpx.AsyncBaseTransport`, such as `httpx.MockTransport` or `httpx.ASGITransport` in tests. A transport
-    passed in is closed with the client, as `httpx.AsyncClient` did.
+    passed in is closed with the client, as `httpx.AsyncClient` did. `shared_limits` adds limits shared with
+    other processes of the account to this one's (api_client/throttle.py); closing them is the caller's.
     """
 
     def __init__(
@@ -123,6 +124,7 @@ class PortraitClient:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         observer: AttemptObserver | None = None,
+        shared_limits: SharedLimits | None = None,
     ) -> None:
         access_key = access_key or os.environ.get("VOLC_ACCESSKEY")
         secret_key = secret_key or os.environ.get("VOLC_SECRETKEY")
@@ -136,7 +138,7 @@ class PortraitClient:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.policy = RetryPolicy(max_attempts=max_retries + 1, rng=rng)
         self.budget = RetryBudget()
-        self.throttle = Throttle(qps, max_concurrent_tasks, self.clock)
+        self.throttle = Throttle(qps, max_concurrent_tasks, self.clock, shared=shared_limits)
         self._auth = VolcengineAuth(access_key, secret_key, region=region, service=service, clock=self.clock)
         if transport is None or isinstance(transport, str):
             transport = make_transport(transport or DEFAULT_TRANSPORT, endpoint=self.endpoint,

@@ -3,19 +3,36 @@
 Volcengine publishes no QPS or concurrency figures (they are per-account quotas), so the client must pace
 itself instead of discovering the limit through 50429/50430. One `Throttle` is shared by every call of the
 process (the client holds it), so polls of many tasks and new submits draw from the same budget.
+
+Several processes on one account: a `SharedLimits` (the bot implements it on PostgreSQL, storage/pg_limits.py)
+is asked after the local limits, so the account-wide budget and task places are drawn from too. The local
+ones still apply: they keep a process from queueing on the shared ones more than it may use anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Protocol
 
 from .clock import Clock, SystemClock
 
-__all__ = ["Throttle"]
+__all__ = ["SharedLimits", "Throttle"]
 
 _EPSILON = 1e-9  # float slack: after sleeping exactly the deficit, the refill may land a hair under 1
+
+
+class SharedLimits(Protocol):
+    """Limits shared with other processes of the same account (api_client implements none of them)."""
+
+    async def acquire_request(self) -> None:
+        """Wait for one request token of the shared budget."""
+        ...
+
+    def task_slot(self) -> AbstractAsyncContextManager[None]:
+        """Hold one of the account's task places until the context ends."""
+        ...
 
 
 class Throttle:
@@ -24,9 +41,18 @@ class Throttle:
     Waiters for a request token queue on a FIFO lock and only the head of the queue sleeps, so callers are
     served in arrival order and the wait is computed once per token (exact with a fake clock). A waiter
     cancelled while queued or sleeping takes no token; a cancelled task-slot waiter takes no slot.
+    With `shared`, a token and a task place are also taken from it, after the local ones (the head of the
+    queue waits for the shared token, so a process has one waiter on it at a time).
     """
 
-    def __init__(self, qps: float, max_concurrent_tasks: int, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        qps: float,
+        max_concurrent_tasks: int,
+        clock: Clock | None = None,
+        *,
+        shared: SharedLimits | None = None,
+    ) -> None:
         if qps <= 0:
             raise ValueError("qps must be positive")
         if max_concurrent_tasks < 1:
@@ -41,6 +67,7 @@ class Throttle:
         self._queue = asyncio.Lock()
         self._tasks = asyncio.Semaphore(max_concurrent_tasks)
         self._tasks_in_flight = 0
+        self.shared = shared
 
     def __repr__(self) -> str:
         return (
@@ -80,6 +107,8 @@ class Throttle:
                     continue
                 if self._tokens >= 1.0 - _EPSILON:
                     self._tokens = max(0.0, self._tokens - 1.0)
+                    if self.shared is not None:
+                        await self.shared.acquire_request()
                     return
                 await self.clock.sleep((1.0 - self._tokens) / self.qps)
 
@@ -92,7 +121,7 @@ class Throttle:
     @asynccontextmanager
     async def task_slot(self) -> AsyncIterator[None]:
         """Hold one of `max_concurrent_tasks` places for a task's whole life (submit until result)."""
-        async with self._tasks:
+        async with self._tasks, self.shared.task_slot() if self.shared is not None else nullcontext():
             self._tasks_in_flight += 1
             try:
                 yield

@@ -28,6 +28,7 @@ from bot.jobs.runner import JobRunner
 from bot.ops import metrics
 from bot.proxy import upstream_transport
 from storage import Store
+from storage.pg_limits import PgUpstreamLimits
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class Services:
     downloads: ImageDownloads = field(init=False)
     #: Each sender's update budget (USER_RATE_LIMIT, USER_RATE_BURST), checked by the gate.
     flood: FloodGuard = field(init=False)
+    #: On PostgreSQL: the upstream QPS and task places shared with the other processes (storage/pg_limits.py).
+    upstream_limits: PgUpstreamLimits | None = None
 
     def __post_init__(self) -> None:
         self.downloads = ImageDownloads(self.settings.max_concurrent_downloads)
@@ -65,6 +68,8 @@ class Services:
         try:
             await self.client.aclose()
             await self.downloads.aclose()
+            if self.upstream_limits is not None:
+                await self.upstream_limits.aclose()
         finally:
             await self.store.close()
 
@@ -93,7 +98,13 @@ async def open_services(
         daily_free_quota=settings.daily_free_quota,
         quota_timezone=settings.quota_timezone,
     )
+    limits: PgUpstreamLimits | None = None
     try:
+        if settings.database_url is not None:  # processes on several hosts share the account's limits
+            limits = await PgUpstreamLimits.open(
+                settings.database_url.value, qps=settings.upstream_qps,
+                max_concurrent_tasks=settings.max_concurrent_tasks, holder=settings.worker_id,
+            )  # fmt: skip
         client = PortraitClient(
             settings.volc_access_key.value,
             settings.volc_secret_key.value,
@@ -103,8 +114,11 @@ async def open_services(
             transport=transport if transport is not None else upstream_transport(settings),
             clock=client_clock,
             observer=metrics.upstream_attempt,  # latency and error codes for /metrics
+            shared_limits=limits,
         )
     except BaseException:
+        if limits is not None:
+            await limits.aclose()
         await store.close()
         raise
     if notifier is None:
@@ -114,4 +128,5 @@ async def open_services(
     # Polls planned from the generation times learnt so far, kept in the store across restarts.
     learner = await PollingLearner.open(store.timings)
     runner = JobRunner(store, client, notifier, settings=settings, clock=clock, learner=learner)
-    return Services(settings, store, client, runner, notifier, albums=AlbumCollector(album_window))
+    return Services(settings, store, client, runner, notifier, albums=AlbumCollector(album_window),
+                    upstream_limits=limits)  # fmt: skip

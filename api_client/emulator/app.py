@@ -67,6 +67,10 @@ class EmulatorState:
     images: dict[str, bytes] = field(default_factory=dict)  # served at /emulator/images/{id}.jpg
     received: Counter[str] = field(default_factory=Counter)  # requests per action, rejected ones too
     calls: list[Call] = field(default_factory=list)
+    #: Tasks accepted whose final answer (a result or the task's error) has not been fetched yet, and the
+    #: most there ever were at once: what a client's concurrent-task limit is about.
+    in_flight: set[str] = field(default_factory=set)
+    max_in_flight: int = 0
 
     @property
     def tasks(self) -> dict[str, Task]:
@@ -164,6 +168,8 @@ async def _submit(state: EmulatorState, raw: bytes, started: float) -> CodedResp
             outcome_code=spec.seed if spec.seed in SEED_TRIGGERS else 10000,
         )
     )
+    state.in_flight.add(task.task_id)
+    state.max_in_flight = max(state.max_in_flight, len(state.in_flight))
     return _business(state, 10000, started, {"task_id": task.task_id})
 
 
@@ -199,6 +205,7 @@ async def _get_result(state: EmulatorState, raw: bytes, started: float, base_url
     }
     if status is not Status.DONE or task is None:
         return _business(state, 10000, started, data)
+    state.in_flight.discard(task.task_id)
     if task.outcome_code != 10000:
         return _business(state, task.outcome_code, started)
     image = await _render(task, logo)

@@ -68,6 +68,8 @@ class ProcessView:
     lag: LoopLag = field(default_factory=LoopLag)
     webhook_set: bool = False
     stopping: bool = False
+    #: Polling role on PostgreSQL: another process polls and this one waits for the poller lock (poller.py).
+    poll_standby: bool = False
 
     @property
     def services(self) -> Services | None:
@@ -104,6 +106,8 @@ def readiness(view: ProcessView) -> tuple[bool, Report]:
     if view.role == "webhook":
         checks["webhook_set"] = view.webhook_set
     elif view.role == "polling":
-        checks["polling"] = view.app.updater is not None and view.app.updater.running
+        polling = view.app.updater is not None and view.app.updater.running
+        standby = view.poll_standby and not polling  # another process polls; this one runs jobs
+        checks["poll_standby" if standby else "polling"] = polling or standby
     checks["application_running"] = view.app.running
     return all(checks.values()), checks

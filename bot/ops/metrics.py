@@ -73,6 +73,7 @@ LEASES = _counter(
     "lease_takeovers", "Task leases that changed hands: taken here from a dead worker, or lost to another.",
     ("direction",),
 )  # fmt: skip
+POLLER = _gauge("poller", "1 while this process is the one taking Telegram updates by long polling.")
 LOOP_LAG = _gauge("event_loop_lag_seconds", "The event loop's last measured lag.")
 
 for _direction in ("taken", "lost"):

@@ -1,6 +1,8 @@
 """The three roles a `portrait-bot` process can play, and how each starts and stops.
 
-- polling (`run`): long-polls Telegram and runs jobs. One per bot token: Telegram refuses a second poller.
+- polling (`run`): long-polls Telegram and runs jobs. Telegram refuses a second poller per bot token: on
+  SQLite run one; on PostgreSQL any number, of which the holder of an advisory lock polls and the others run
+  jobs only until one of them takes over (bot/ops/poller.py).
 - webhook (`run --webhook`, or WEBHOOK_URL set): receives updates over HTTP and runs jobs; any number of
   them behind one URL, sharing the database (each update is handled once: bot/ops/dedupe.py).
 - worker (`worker`): runs jobs only. It still has the Bot (results and progress are sent from here) but no
@@ -32,7 +34,9 @@ from bot.config_values import Listen
 from bot.ops import metrics, webhook
 from bot.ops.health import ProcessView
 from bot.ops.http import HttpServer, ops_app
+from bot.ops.poller import PollerElection, poller_lock_name
 from bot.services import ServicesFactory
+from storage.pg_leader import PgLeaderLock
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +91,7 @@ async def running(
     metrics.describe_process(role.value, settings.worker_id)
     where = listen or http_listen(settings, role)
     server: HttpServer | None = None
+    election: PollerElection | None = None
     view.lag.start()
     try:
         await app.initialize()
@@ -100,8 +105,7 @@ async def running(
             log.info("serving %s on %s:%d", "the webhook and /healthz, /readyz, /metrics" if routes
                      else "/healthz, /readyz, /metrics", where.host, server.port)  # fmt: skip
         if role is Role.POLLING:
-            assert app.updater is not None
-            await app.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
+            election = await _start_polling(app, view, settings)
         elif role is Role.WEBHOOK:
             await webhook.register(app, settings)
             view.webhook_set = True
@@ -109,10 +113,36 @@ async def running(
         yield RunningProcess(app, view, server)
     finally:
         view.stopping = True
+        if election is not None:
+            await election.stop()
         if server is not None:
             await server.stop()
         await stop_application(app)
         await view.lag.stop()
+
+
+async def _start_polling(app: App, view: ProcessView, settings: Settings) -> PollerElection | None:
+    """Poll now (SQLite: the one process), or when elected (PostgreSQL: returns the running election)."""
+    updater = app.updater
+    assert updater is not None
+
+    async def start() -> None:
+        await updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
+        view.poll_standby = False
+
+    async def stop() -> None:
+        view.poll_standby = True
+        if updater.running:
+            await updater.stop()
+
+    if settings.database_url is None:
+        await start()
+        return None
+    view.poll_standby = True
+    lock = PgLeaderLock(settings.database_url.value, poller_lock_name(settings.telegram_bot_token.value))
+    election = PollerElection(lock, start, stop)
+    await election.start()
+    return election
 
 
 async def serve(settings: Settings, role: Role) -> None:
