@@ -26,7 +26,7 @@ from .privacy import Forgotten, Purged
 from .quotas import Balance, LedgerCheck, LedgerEntry
 from .referrals import Claim, ClaimOutcome
 from .store import Store
-from .tasks import ALLOWED, KEEP, TERMINAL, Delivery, Keep, NewTask, RetryReason, Task, TaskState
+from .tasks import ALLOWED, KEEP, TERMINAL, Delivery, Keep, NewTask, QueueEntry, RetryReason, Task, TaskState
 from .users import Role, User, UserSettings
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "NotFound",
     "Payment",
     "PurchaseResult",
+    "QueueEntry",
     "Purged",
     "QuotaCalendar",
     "QuotaExhausted",
