@@ -2,16 +2,23 @@
 
 Handlers only create a task (quota reserved) and call `enqueue()`; the steps of a generation are
 `bot.jobs.lifecycle`, what an ending means is `bot.jobs.outcomes`. This module keeps the scheduling rules:
+- A bounded dispatcher: at most MAX_CONCURRENT_TASKS tasks hold an upstream slot (submit until the result
+  is in hand) and at most `extra_limit` more are being delivered, so the upstream sits exactly at its
+  limit while results go out to Telegram. Everything else waits in the database (a restart keeps every
+  request and its order), seen through `bot.jobs.queue.WaitQueue`: first come first served, private
+  chats and groups taking turns. 10,000 waiting requests are 10,000 small entries, not 10,000
+  coroutines, and hold no lease. `bot.jobs.announcer` tells them their place.
 - `stop()` cancels the asyncio work but never the database state; the next `start()` picks it up. A photo
   being sent is given STOP_GRACE_SECONDS to finish, so a clean shutdown never leaves an uncertain delivery.
-- Leases (`store.tasks.claim`) let several workers share the table; the upstream concurrency limit is the
-  client's `task_slot()`, taken before the lease so waiting for a slot never burns a lease.
-- The lease owner is the worker id (`WORKER_ID`, default the host name), stable across restarts, so a bot
-  killed with `kill -9` takes its own tasks back the moment it starts again. Leases are short and renewed
-  while the work runs (`LEASE_SECONDS`, renewed every `SCAN_INTERVAL_SECONDS`), so another worker takes
-  over a dead worker's tasks within a minute and a half, not after the whole task deadline. A renewal
-  that finds the task ended elsewhere (the admin CLI) stops the local work and the status message.
-- A task waiting out a back-off (`next_poll_at` in the future) is not started before then.
+- Leases (`store.tasks.claim`) let several workers share the table. A queued task's lease is taken by its
+  move to `submitting` (one commit); resumed work claims first. The lease owner is the worker id
+  (`WORKER_ID`, default the host name), stable across restarts, so a bot killed with `kill -9` takes its
+  own tasks back the moment it starts again. Leases are short and renewed while the work runs
+  (`LEASE_SECONDS`; the idle loop renews those older than RENEW_AFTER_SECONDS), so another worker takes
+  over a dead worker's tasks within a minute and a half. The idle loop also reads each running task
+  (no write) and stops the local work on one ended elsewhere (the admin CLI) or taken over.
+- A task waiting out a back-off (`next_poll_at` in the future) keeps its place and starts after it.
+- The line is re-read from the table every RESYNC_SECONDS (other workers' and the admin CLI's changes).
 """
 
 from __future__ import annotations
@@ -27,14 +34,28 @@ from api_client.clock import Clock, SystemClock
 from api_client.errors import PortraitAPIError
 from api_client.learning import PollingLearner
 from bot.config import Settings
+from bot.jobs.announcer import Place, QueueAnnouncer, WaitEstimates
 from bot.jobs.delivery import ResultDelivery
 from bot.jobs.deps import JobDeps
 from bot.jobs.lifecycle import BUSY_BACKOFF_SECONDS, MAX_BUSY_RETRIES, Lifecycle
 from bot.jobs.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone
 from bot.jobs.outcomes import USER_REASON, Outcomes, cancel_notice
 from bot.jobs.params import PromptTooLong
+from bot.jobs.queue import WaitQueue
 from bot.jobs.task_store import ShieldedTasks
-from storage import ALLOWED, TERMINAL, UNAVAILABLE, IllegalTransition, RetryReason, Store, Task, TaskState
+from bot.replies import pick_language
+from storage import (
+    ALLOWED,
+    TERMINAL,
+    UNAVAILABLE,
+    IllegalTransition,
+    LeaseLost,
+    QueueEntry,
+    RetryReason,
+    Store,
+    Task,
+    TaskState,
+)
 
 __all__ = ["BUSY_BACKOFF_SECONDS", "LEASE_SECONDS", "MAX_BUSY_RETRIES", "CancelOutcome", "JobRunner"]
 
@@ -43,6 +64,10 @@ log = logging.getLogger(__name__)
 #: How long a lease lasts unless renewed, and how often the idle loop renews ours and looks at the table.
 LEASE_SECONDS: Final = 90.0
 SCAN_INTERVAL_SECONDS: Final = 5.0
+#: How often the line is re-read from the table (one light query over the unfinished-tasks index).
+RESYNC_SECONDS: Final = 60.0
+#: Tasks being delivered (no upstream slot needed) on top of MAX_CONCURRENT_TASKS: at least this many.
+MIN_EXTRA: Final = 2
 #: stop() lets a photo that is being sent finish, so a clean shutdown never leaves an uncertain delivery.
 STOP_GRACE_SECONDS: Final = 10.0
 
@@ -74,6 +99,19 @@ class JobRunner:
         self._lifecycle = Lifecycle(
             self._deps, client, settings, self._delivery, self._outcomes, learner=learner
         )
+        #: Tasks holding (or about to take) an upstream slot; bounded by `upstream_limit`.
+        self.upstream_limit = settings.max_concurrent_tasks
+        self.extra_limit = max(MIN_EXTRA, settings.max_concurrent_tasks // 2)
+        self._upstream: set[int] = set()
+        self._queue = WaitQueue()
+        self._estimates = WaitEstimates(learner, self.upstream_limit)
+        self.announcer = QueueAnnouncer(
+            self._queue, notifier, self._clock, estimates=self._estimates, lang=self._lang,
+            interval=settings.status_edit_interval, group_interval=settings.group_status_edit_interval,
+        )  # fmt: skip
+        self._halted: set[int] = set()  # work stopped on purpose: not put back in line when it ends
+        self._lookups: set[asyncio.Task[None]] = set()
+        self._synced_at = float("-inf")
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -84,14 +122,17 @@ class JobRunner:
         self._stopping = False
         await self.resume()
         self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
+        self.announcer.start()
 
     async def stop(self) -> None:
         """Stop taking work and cancel running steps without touching their state (the next start resumes)."""
         self._stopping = True
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
-            self._loop_task = None
+        await self.announcer.stop()
+        for job in [self._loop_task, *self._lookups]:
+            if job is not None:
+                job.cancel()
+                await asyncio.gather(job, return_exceptions=True)
+        self._loop_task = None
         sending = [self._running[i] for i in self._delivery.sending if i in self._running]
         if sending:
             await asyncio.wait(sending, timeout=STOP_GRACE_SECONDS)
@@ -103,33 +144,59 @@ class JobRunner:
             await self._notifier.aclose()
 
     async def resume(self) -> int:
-        """Pick up every unfinished task in the table; returns how many were started."""
-        started = await self._scan()
-        if started:
-            log.info("resuming %d unfinished task(s)", started)
+        """Load every unfinished task into the line and start what fits; returns how many were started."""
+        await self._sync()
+        started = self._pump()
+        if started or len(self._queue):
+            log.info("resuming: %d task(s) started, %d waiting", started, len(self._queue))
         return started
 
-    def enqueue(self, task_id: int) -> None:
-        """A handler created `task_id`: start on it now rather than at the next scan."""
-        if not self._stopping:
-            self._spawn(task_id)
+    def enqueue(self, task: Task | int, *, shown: Place | None = None) -> None:
+        """A handler created `task`: put it in line (and start it if a slot is free). `shown` is the place
+        its first status message already shows. With an id only, the row is read first."""
+        if self._stopping:
+            return
+        if isinstance(task, int):
+            lookup = asyncio.create_task(self._enqueue_id(task), name=f"enqueue-{task}")
+            self._lookups.add(lookup)
+            lookup.add_done_callback(self._lookups.discard)
+            return
+        if shown is not None:
+            self.announcer.shown(task.id, shown)
+        self._put_back(_entry(task))
+        self._pump()
+
+    def estimate_new(self, chat_id: int) -> Place | None:
+        """The place and wait a task created now in `chat_id` would get; None when it starts at once."""
+        free = max(0, self.upstream_limit - len(self._upstream))
+        position = self._queue.position_for_new(chat_id) - free
+        return self._estimates.place(position) if position > 0 else None
+
+    def place(self, task_id: int) -> Place | None:
+        """A waiting task's place in line now (None when it is not waiting in line here)."""
+        position = self._queue.position(task_id)
+        return None if position is None else self._estimates.place(position)
 
     async def run_until_idle(self) -> None:
         """Burst mode (tests, demo): work until nothing is runnable, sleeping the clock through back-offs."""
-        previous: set[tuple[int, str, float]] | None = None
+        previous: set[tuple[int, str, float | None]] | None = None
         while True:
-            await self._scan()
+            if self._lookups:
+                await asyncio.wait(list(self._lookups))
+            await self._sync()
+            self._pump()
             if self._running:
                 await asyncio.wait(list(self._running.values()))
                 previous = None
                 continue
-            pending = [t for t in await self._tasks.unfinished() if not self._leased_elsewhere(t)]
-            snapshot = {(t.id, t.state.value, t.updated_at) for t in pending}
-            waits = [t.next_poll_at for t in pending if t.next_poll_at and t.next_poll_at > self._clock.now()]
+            now = self._clock.now()
+            pending = [e for e in await self._tasks.queue_entries() if not self._leased_elsewhere(e)]
+            snapshot = {(e.id, e.state.value, e.next_poll_at) for e in pending}
+            waits = [e.next_poll_at for e in pending if e.next_poll_at and e.next_poll_at > now]
             if not waits or snapshot == previous:
                 return
             previous = snapshot
-            await self._clock.sleep(min(waits) - self._clock.now())
+            await self._clock.sleep(min(waits) - now)
 
     async def cancel(self, task_id: int, *, reason: str = "user") -> CancelOutcome:
         """Stop a task: CANCELLED (refunded, or spent when the service had accepted it), STARTED (a user's
@@ -144,14 +211,19 @@ class JobRunner:
             return CancelOutcome.TOO_LATE
         if reason == USER_REASON and _started(task):
             return CancelOutcome.STARTED
-        work = self._running.get(task_id)
-        if work is not None:
-            work.cancel()
-            await asyncio.gather(work, return_exceptions=True)
+        self._halted.add(task_id)
+        try:
+            return await self._cancel(task_id, reason)
+        finally:
+            self._halted.discard(task_id)
+
+    async def _cancel(self, task_id: int, reason: str) -> CancelOutcome:
+        self._queue.remove(task_id)
+        await self._stop_work(task_id)
         task = await self._tasks.get(task_id)
         if task is None or not _cancellable(task):
             if task is not None and task.state not in TERMINAL:
-                self._spawn(task_id)  # it reached delivering meanwhile: let it finish
+                self._respawn(task)  # it reached delivering meanwhile: let it finish
             return CancelOutcome.TOO_LATE
         try:
             # No `expect` and no fence: a person asked, whoever holds the lease; ALLOWED decides. A unit the
@@ -160,9 +232,12 @@ class JobRunner:
                 task_id, TaskState.CANCELLED, error_code=f"cancelled:{reason}", spend=True, fenced=False
             )
         except IllegalTransition:  # it reached delivering meanwhile: let it finish
-            self._spawn(task_id)
+            current = await self._tasks.get(task_id)
+            if current is not None and current.state not in TERMINAL:
+                self._respawn(current)
             return CancelOutcome.TOO_LATE
         log.info("task %d cancelled (%s, unit %s)", task_id, reason, task.reservation)
+        self.announcer.forget(task_id)
         await self._outcomes.tell(task, cancel_notice(reason))
         self._outcomes.forget(task_id)
         return CancelOutcome.CANCELLED
@@ -172,35 +247,87 @@ class JobRunner:
         """Ids of the tasks this runner is working on right now."""
         return frozenset(self._running)
 
+    @property
+    def waiting(self) -> int:
+        """Tasks in line here (not running)."""
+        return len(self._queue)
+
     # -- scheduling --------------------------------------------------------------------------------------
 
     async def _loop(self) -> None:
-        """enqueue() starts new work at once; this renews our leases and picks up back-offs that ended and
-        leases that expired."""
+        """enqueue() and each ending task start new work at once; this renews our leases, starts back-offs
+        that ended and re-reads the line from the table now and then."""
         while not self._stopping:
             await asyncio.sleep(SCAN_INTERVAL_SECONDS)
             try:
                 await self._renew_leases()
-                await self._scan()
+                if self._clock.monotonic() - self._synced_at >= RESYNC_SECONDS:
+                    await self._sync()
+                self._pump()
             except Exception:
                 log.exception("scanning for runnable tasks failed")
 
+    async def _sync(self) -> None:
+        """Re-read the line from the table (light rows over the unfinished-tasks index)."""
+        entries = await self._tasks.queue_entries()
+        self._queue.replace_all(
+            [e for e in entries if e.id not in self._running and not self._leased_elsewhere(e)]
+        )
+        self._synced_at = self._clock.monotonic()
+
+    def _pump(self) -> int:
+        """Start waiting tasks while slots are free: the dispatcher's one decision point."""
+        started = 0
+        now = self._clock.now()
+        while not self._stopping and len(self._running) < self.upstream_limit + self.extra_limit:
+            pick = self._queue.pop_next(now, upstream_free=len(self._upstream) < self.upstream_limit)
+            if pick is None:
+                break
+            started += self._spawn(pick.entry.id, upstream=pick.upstream)
+        return started
+
+    def _put_back(self, entry: QueueEntry) -> None:
+        if entry.id not in self._running and not self._leased_elsewhere(entry):
+            self._queue.add(entry)
+
+    async def _enqueue_id(self, task_id: int) -> None:
+        task = await self._tasks.get(task_id)
+        if task is not None and task.state not in TERMINAL and not self._stopping:
+            self.enqueue(task)
+
     async def _renew_leases(self) -> None:
+        """Read each running task (no write) and renew the leases that are due (a write every
+        RENEW_AFTER_SECONDS per task, not every scan)."""
         for task_id in list(self._running):
-            if await self._tasks.claim(task_id):
-                continue
             task = await self._tasks.get(task_id)
-            if task is not None and task.state in TERMINAL and task_id not in self._delivery.sending:
+            if task is None:
+                continue
+            if task.state in TERMINAL and task_id not in self._delivery.sending:
                 await self._drop(task)
-            elif task_id not in self._delivery.sending:  # another worker has it: stop here at once
+                continue
+            if self._leased_elsewhere(task) and task_id not in self._delivery.sending:
                 log.warning("task %d: lease taken over by another worker; stopping here", task_id)
                 await self._stop_work(task_id)
+                continue
+            if not self._tasks.holds(task_id):
+                continue  # a queued task before its submit holds no lease yet
+            try:
+                await self._tasks.hold(task_id)
+            except LeaseLost:
+                if task_id not in self._delivery.sending:
+                    log.warning("task %d: lease lost to another worker; stopping here", task_id)
+                    await self._stop_work(task_id)
 
     async def _stop_work(self, task_id: int) -> None:
-        work = self._running.pop(task_id, None)
+        work = self._running.get(task_id)
         if work is not None:
-            work.cancel()
-            await asyncio.gather(work, return_exceptions=True)
+            self._halted.add(task_id)
+            try:
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+            finally:
+                self._halted.discard(task_id)
+            self._running.pop(task_id, None)
 
     async def _drop(self, task: Task) -> None:
         """A task ended elsewhere (the admin CLI's /ban cancels in the database): stop our work on it with no
@@ -219,15 +346,7 @@ class JobRunner:
         finally:
             self._outcomes.forget(task.id)
 
-    async def _scan(self) -> int:
-        started = 0
-        for task in await self._tasks.unfinished():
-            if task.id in self._running or self._leased_elsewhere(task) or self._backing_off(task):
-                continue
-            started += self._spawn(task.id)
-        return started
-
-    def _leased_elsewhere(self, task: Task) -> bool:
+    def _leased_elsewhere(self, task: Task | QueueEntry) -> bool:
         return (
             task.lease_owner is not None
             and task.lease_owner != self.owner
@@ -237,40 +356,88 @@ class JobRunner:
     def _backing_off(self, task: Task) -> bool:
         return task.next_poll_at is not None and task.next_poll_at > self._clock.now()
 
-    def _spawn(self, task_id: int) -> bool:
+    def _respawn(self, task: Task) -> None:
+        self._spawn(task.id, upstream=False)
+
+    def _spawn(self, task_id: int, *, upstream: bool) -> bool:
         if self._stopping or task_id in self._running:
             return False
+        if upstream:
+            self._upstream.add(task_id)
         job = asyncio.create_task(self._work(task_id), name=f"task-{task_id}")
         self._running[task_id] = job
-        job.add_done_callback(lambda _: self._running.pop(task_id, None))
+        job.add_done_callback(lambda done: self._finished(task_id, done))
         return True
 
-    async def _work(self, task_id: int) -> None:
-        task = await self._tasks.get(task_id)
-        if task is None or task.state in TERMINAL or self._backing_off(task):
-            return
-        upstream = task.state is not TaskState.DELIVERING
-        async with self._client.task_slot() if upstream else contextlib.nullcontext():
-            try:  # the claim is inside: a stop() landing on it must still give the lease back
-                if await self._tasks.claim(task_id):
-                    await self._drive(task_id)
-            except IllegalTransition as exc:
-                log.info("task %d was moved by someone else: %s", task_id, exc)
-            except UNAVAILABLE:  # the database, not the task: leave it as stored; a later scan retries
-                log.warning("task %d: the store is unavailable; retrying later", task_id, exc_info=True)
-            except (PortraitAPIError, PromptTooLong, DeliveryUncertain, RecipientGone) as exc:
-                await self._outcomes.end(task_id, exc)
-            except Exception as exc:
-                await self._outcomes.crashed(task_id, exc)
-            finally:
-                with contextlib.suppress(*UNAVAILABLE):  # the lease then simply runs out
-                    await self._tasks.release(task_id)  # a no-op unless we hold it
+    def _finished(self, task_id: int, job: asyncio.Task[None]) -> None:
+        if self._running.get(task_id) is job:
+            del self._running[task_id]
+        self._upstream.discard(task_id)
+        self._pump()
 
-    async def _drive(self, task_id: int) -> None:
+    def _leave_upstream(self, task_id: int) -> None:
+        """The task gave its upstream slot back (result in hand, or it waits): the next one may start."""
+        self._upstream.discard(task_id)
+        self._pump()
+
+    async def _work(self, task_id: int) -> None:
+        try:
+            await self._run(task_id)
+        except IllegalTransition as exc:
+            log.info("task %d was moved by someone else: %s", task_id, exc)
+        except UNAVAILABLE:  # the database, not the task: leave it as stored; a later scan retries
+            log.warning("task %d: the store is unavailable; retrying later", task_id, exc_info=True)
+        except (PortraitAPIError, PromptTooLong, DeliveryUncertain, RecipientGone) as exc:
+            await self._outcomes.end(task_id, exc)
+        except Exception as exc:
+            await self._outcomes.crashed(task_id, exc)
+        finally:
+            self._upstream.discard(task_id)
+            with contextlib.suppress(*UNAVAILABLE):  # the lease then simply runs out
+                await self._tasks.release(task_id)  # a no-op unless we hold it
+                await self._requeue(task_id)
+
+    async def _run(self, task_id: int) -> None:
         task = await self._tasks.get(task_id)
-        if task is None:
-            raise IllegalTransition(task_id, "missing", "any")
-        await self._lifecycle.drive(task)
+        if task is None or task.state in TERMINAL or self._backing_off(task) or self._leased_elsewhere(task):
+            return
+        # A queued task takes its lease with its move to `submitting`; resumed work claims it first.
+        if task.state is not TaskState.QUEUED and not await self._tasks.claim(task_id):
+            return
+        if task.state is TaskState.DELIVERING:
+            self._leave_upstream(task_id)
+            ready = await self._lifecycle.upstream(task)
+        else:
+            try:
+                async with self._client.task_slot():
+                    ready = await self._lifecycle.upstream(task)
+            finally:
+                self._leave_upstream(task_id)
+        if ready is not None:
+            await self._lifecycle.deliver(ready)
+
+    async def _requeue(self, task_id: int) -> None:
+        """The work ended: one left unfinished (a back-off) goes back in line; an ended one is forgotten."""
+        if self._stopping or task_id in self._halted:
+            return
+        task = await self._tasks.get(task_id)
+        if task is None or task.state in TERMINAL:
+            self.announcer.forget(task_id)
+            return
+        self._running.pop(task_id, None)  # before the done callback: the line may take it at once
+        self._put_back(_entry(task))
+
+    async def _lang(self, user_id: int) -> str:
+        user = await self._tasks.user(user_id)
+        return pick_language(user.language if user is not None else None)
+
+
+def _entry(task: Task) -> QueueEntry:
+    return QueueEntry(
+        id=task.id, user_id=task.user_id, chat_id=task.chat_id, state=task.state, created_at=task.created_at,
+        status_message_id=task.status_message_id, next_poll_at=task.next_poll_at,
+        lease_owner=task.lease_owner, lease_until=task.lease_until,
+    )  # fmt: skip
 
 
 def _cancellable(task: Task) -> bool:

@@ -22,7 +22,7 @@ from bot.jobs.notifier import RecipientGone
 from bot.jobs.params import build_params
 from bot.jobs.runner import JobRunner
 from bot.replies.errors import FriendlyError
-from storage import NewTask, Store, Task, UserSettings
+from storage import NewTask, QueueEntry, Store, Task, UserSettings
 
 AK, SK = "AKtest", "SKtest"
 START = 1_790_000_000.0
@@ -67,6 +67,7 @@ class RecordingNotifier:
         self.in_flight: set[int] = set()
         self.max_in_flight = 0
         self.forgotten: list[int] = []
+        self.places: list[tuple[int, int, int]] = []  # (task id, position, minutes) shown while waiting
 
     def _refuse(self, chat_id: int, method: str) -> None:
         if chat_id in self.gone and (not self.gone_on or method in self.gone_on):
@@ -91,6 +92,10 @@ class RecordingNotifier:
         if stage == self.hold_at:
             self.held.set()
             await self.release.wait()
+
+    async def queue_place(self, task: QueueEntry, position: int, minutes: int, *, lang: str) -> None:
+        self._refuse(task.chat_id, "status")
+        self.places.append((task.id, position, minutes))
 
     async def deliver(
         self, task: Task, image: bytes, *, lang: str,
