@@ -136,7 +136,7 @@ class Task:
 
 @dataclass(frozen=True)
 class QueueEntry:
-    """An unfinished task as a dispatcher sees it: no params or file ids, so thousands fit in little memory."""
+    """An unfinished task as a dispatcher sees it: no params or file ids, so thousands take little memory."""
 
     id: int
     user_id: int

@@ -29,9 +29,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
-from storage import QueueEntry, TaskState
+from storage import QueueEntry, Task, TaskState
 
-__all__ = ["Lane", "WaitQueue"]
+__all__ = ["Lane", "WaitQueue", "entry_of"]
 
 Lane = Literal["private", "group"]
 LANES: Final[tuple[Lane, Lane]] = ("private", "group")
@@ -67,7 +67,7 @@ class WaitQueue:
         self._entries: dict[int, QueueEntry] = {}
         self._started: list[_Key] = []
         self._lanes: dict[Lane, list[_Key]] = {"private": [], "group": []}
-        self._turn: Lane = "private"
+        self._turn: Lane | None = None  # None: whichever lane's head came first
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -127,15 +127,22 @@ class WaitQueue:
                 return Pick(entry, needs_slot)
         if not upstream_free:
             return None
-        first, second = self._turn, _other(self._turn)
-        for lane in (first, second):
+        first = self._first_lane()
+        for lane in (first, _other(first)):
             found = self._first_runnable(lane, now)
             if found is not None:
                 self.remove(found.id)
                 # Turns alternate only while the other lane has someone waiting.
-                self._turn = _other(lane) if self._lanes[_other(lane)] else lane
+                self._turn = _other(lane) if self._lanes[_other(lane)] else None
                 return Pick(found, True)
         return None
+
+    def _first_lane(self) -> Lane:
+        """Whose turn it is: the lane that did not pick last, or (no turn yet) the one whose head is older."""
+        if self._turn is not None:
+            return self._turn
+        private, group = self._lanes["private"], self._lanes["group"]
+        return "group" if group and (not private or group[0] < private[0]) else "private"
 
     def _first_runnable(self, lane: Lane, now: float) -> QueueEntry | None:
         for key in self._lanes[lane]:
@@ -167,7 +174,7 @@ class WaitQueue:
 
     def _place(self, lane: Lane, index: int) -> int:
         others = len(self._lanes[_other(lane)])
-        before_mine = index if self._turn == lane else index + 1
+        before_mine = index if self._first_lane() == lane else index + 1
         ahead_started = sum(1 for k in self._started if self._entries[k[1]].state is not TaskState.DELIVERING)
         return ahead_started + index + min(others, before_mine) + 1
 
@@ -176,7 +183,7 @@ class WaitQueue:
         ahead_started = sum(1 for k in self._started if self._entries[k[1]].state is not TaskState.DELIVERING)
         lanes = {lane: list(self._lanes[lane]) for lane in LANES}
         cursor = {lane: 0 for lane in LANES}
-        turn = self._turn
+        turn = self._first_lane()
         place = ahead_started
         while cursor["private"] < len(lanes["private"]) or cursor["group"] < len(lanes["group"]):
             lane = turn if cursor[turn] < len(lanes[turn]) else _other(turn)
@@ -196,3 +203,12 @@ class WaitQueue:
 
 def _other(lane: Lane) -> Lane:
     return "group" if lane == "private" else "private"
+
+
+def entry_of(task: Task) -> QueueEntry:
+    """The light entry of a task read in full."""
+    return QueueEntry(
+        id=task.id, user_id=task.user_id, chat_id=task.chat_id, state=task.state, created_at=task.created_at,
+        status_message_id=task.status_message_id, next_poll_at=task.next_poll_at,
+        lease_owner=task.lease_owner, lease_until=task.lease_until,
+    )  # fmt: skip

@@ -8,8 +8,8 @@ Handlers only create a task (quota reserved) and call `enqueue()`; the steps of 
   request and its order), seen through `bot.jobs.queue.WaitQueue`: first come first served, private
   chats and groups taking turns. 10,000 waiting requests are 10,000 small entries, not 10,000
   coroutines, and hold no lease. `bot.jobs.announcer` tells them their place.
-- `stop()` cancels the asyncio work but never the database state; the next `start()` picks it up. A photo
-  being sent is given STOP_GRACE_SECONDS to finish, so a clean shutdown never leaves an uncertain delivery.
+- `stop()` cancels the asyncio work, never the database state (the next `start()` picks it up); a photo
+  being sent gets STOP_GRACE_SECONDS to finish, so a clean shutdown leaves no uncertain delivery.
 - Leases (`store.tasks.claim`) let several workers share the table. A queued task's lease is taken by its
   move to `submitting` (one commit); resumed work claims first. The lease owner is the worker id
   (`WORKER_ID`, default the host name), stable across restarts, so a bot killed with `kill -9` takes its
@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from enum import StrEnum
 from typing import Final
 
 from api_client.client import PortraitClient
@@ -39,19 +38,16 @@ from bot.jobs.delivery import ResultDelivery
 from bot.jobs.deps import JobDeps
 from bot.jobs.lifecycle import BUSY_BACKOFF_SECONDS, MAX_BUSY_RETRIES, Lifecycle
 from bot.jobs.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone
-from bot.jobs.outcomes import USER_REASON, Outcomes, cancel_notice
+from bot.jobs.outcomes import USER_REASON, CancelOutcome, Outcomes, cancel_notice, cancellable, started
 from bot.jobs.params import PromptTooLong
-from bot.jobs.queue import WaitQueue
+from bot.jobs.queue import WaitQueue, entry_of
 from bot.jobs.task_store import ShieldedTasks
-from bot.replies import pick_language
 from storage import (
-    ALLOWED,
     TERMINAL,
     UNAVAILABLE,
     IllegalTransition,
     LeaseLost,
     QueueEntry,
-    RetryReason,
     Store,
     Task,
     TaskState,
@@ -106,7 +102,7 @@ class JobRunner:
         self._queue = WaitQueue()
         self._estimates = WaitEstimates(learner, self.upstream_limit)
         self.announcer = QueueAnnouncer(
-            self._queue, notifier, self._clock, estimates=self._estimates, lang=self._lang,
+            self._queue, notifier, self._clock, estimates=self._estimates, lang=self._outcomes.lang_of,
             interval=settings.status_edit_interval, group_interval=settings.group_status_edit_interval,
         )  # fmt: skip
         self._halted: set[int] = set()  # work stopped on purpose: not put back in line when it ends
@@ -163,7 +159,7 @@ class JobRunner:
             return
         if shown is not None:
             self.announcer.shown(task.id, shown)
-        self._put_back(_entry(task))
+        self._put_back(entry_of(task))
         self._pump()
 
     def estimate_new(self, chat_id: int) -> Place | None:
@@ -171,11 +167,6 @@ class JobRunner:
         free = max(0, self.upstream_limit - len(self._upstream))
         position = self._queue.position_for_new(chat_id) - free
         return self._estimates.place(position) if position > 0 else None
-
-    def place(self, task_id: int) -> Place | None:
-        """A waiting task's place in line now (None when it is not waiting in line here)."""
-        position = self._queue.position(task_id)
-        return None if position is None else self._estimates.place(position)
 
     async def run_until_idle(self) -> None:
         """Burst mode (tests, demo): work until nothing is runnable, sleeping the clock through back-offs."""
@@ -201,15 +192,12 @@ class JobRunner:
     async def cancel(self, task_id: int, *, reason: str = "user") -> CancelOutcome:
         """Stop a task: CANCELLED (refunded, or spent when the service had accepted it), STARTED (a user's
         cancel after the submit: the service bills it whatever we do, so it goes on and arrives), TOO_LATE
-        (finished, or its photo is being sent).
-
-        The user is told once, in the words for `reason` (see `cancel_notice`): a ban says "banned" in
-        place of "cancelled", so a banned user gets one clear message, not two.
-        """
+        (finished, or its photo is being sent). The user is told once, in the words for `reason`
+        (`cancel_notice`: a ban says "banned" in place of "cancelled")."""
         task = await self._tasks.get(task_id)
-        if task is None or not _cancellable(task) or task_id in self._delivery.sending:
+        if task is None or not cancellable(task) or task_id in self._delivery.sending:
             return CancelOutcome.TOO_LATE
-        if reason == USER_REASON and _started(task):
+        if reason == USER_REASON and started(task):
             return CancelOutcome.STARTED
         self._halted.add(task_id)
         try:
@@ -221,9 +209,9 @@ class JobRunner:
         self._queue.remove(task_id)
         await self._stop_work(task_id)
         task = await self._tasks.get(task_id)
-        if task is None or not _cancellable(task):
+        if task is None or not cancellable(task):
             if task is not None and task.state not in TERMINAL:
-                self._respawn(task)  # it reached delivering meanwhile: let it finish
+                self._spawn(task.id, upstream=False)  # it reached delivering meanwhile: let it finish
             return CancelOutcome.TOO_LATE
         try:
             # No `expect` and no fence: a person asked, whoever holds the lease; ALLOWED decides. A unit the
@@ -234,7 +222,7 @@ class JobRunner:
         except IllegalTransition:  # it reached delivering meanwhile: let it finish
             current = await self._tasks.get(task_id)
             if current is not None and current.state not in TERMINAL:
-                self._respawn(current)
+                self._spawn(current.id, upstream=False)
             return CancelOutcome.TOO_LATE
         log.info("task %d cancelled (%s, unit %s)", task_id, reason, task.reservation)
         self.announcer.forget(task_id)
@@ -246,11 +234,6 @@ class JobRunner:
     def running(self) -> frozenset[int]:
         """Ids of the tasks this runner is working on right now."""
         return frozenset(self._running)
-
-    @property
-    def waiting(self) -> int:
-        """Tasks in line here (not running)."""
-        return len(self._queue)
 
     # -- scheduling --------------------------------------------------------------------------------------
 
@@ -331,20 +314,10 @@ class JobRunner:
 
     async def _drop(self, task: Task) -> None:
         """A task ended elsewhere (the admin CLI's /ban cancels in the database): stop our work on it with no
-        transition (the one that ended it refunded), and end its status message on "stopped"."""
+        transition (the one that ended it refunded); its status message ends on "stopped"."""
         await self._stop_work(task.id)
-        log.info("task %d was ended elsewhere (%s); stopped here", task.id, task.state.value)
-        try:
-            if not self._outcomes.refused(task):
-                lang = await self._outcomes.lang(task)
-                elapsed = self._clock.now() - task.created_at
-                await self._notifier.status(task, "stopped", elapsed, lang=lang, final=True)
-        except RecipientGone as gone:
-            self._outcomes.mark_gone(gone.chat_id)
-        except Exception:
-            log.warning("task %d: status update failed", task.id, exc_info=True)
-        finally:
-            self._outcomes.forget(task.id)
+        self.announcer.forget(task.id)
+        await self._outcomes.ended_elsewhere(task)
 
     def _leased_elsewhere(self, task: Task | QueueEntry) -> bool:
         return (
@@ -355,9 +328,6 @@ class JobRunner:
 
     def _backing_off(self, task: Task) -> bool:
         return task.next_poll_at is not None and task.next_poll_at > self._clock.now()
-
-    def _respawn(self, task: Task) -> None:
-        self._spawn(task.id, upstream=False)
 
     def _spawn(self, task_id: int, *, upstream: bool) -> bool:
         if self._stopping or task_id in self._running:
@@ -425,34 +395,4 @@ class JobRunner:
             self.announcer.forget(task_id)
             return
         self._running.pop(task_id, None)  # before the done callback: the line may take it at once
-        self._put_back(_entry(task))
-
-    async def _lang(self, user_id: int) -> str:
-        user = await self._tasks.user(user_id)
-        return pick_language(user.language if user is not None else None)
-
-
-def _entry(task: Task) -> QueueEntry:
-    return QueueEntry(
-        id=task.id, user_id=task.user_id, chat_id=task.chat_id, state=task.state, created_at=task.created_at,
-        status_message_id=task.status_message_id, next_poll_at=task.next_poll_at,
-        lease_owner=task.lease_owner, lease_until=task.lease_until,
-    )  # fmt: skip
-
-
-def _cancellable(task: Task) -> bool:
-    return TaskState.CANCELLED in ALLOWED[task.state]
-
-
-def _started(task: Task) -> bool:
-    """The service has (or may have) the task: it was accepted, or its submit may be on the way. A submit
-    the service definitely refused (rate limited, waiting to be resent) has not started anything."""
-    if task.upstream_task_id is not None:
-        return True
-    return task.state is TaskState.SUBMITTING and task.retry_reason is not RetryReason.RATE_LIMITED
-
-
-class CancelOutcome(StrEnum):
-    CANCELLED = "cancelled"
-    STARTED = "started"
-    TOO_LATE = "too_late"
+        self._put_back(entry_of(task))

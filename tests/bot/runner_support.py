@@ -187,7 +187,7 @@ class Bench:
 
     async def task(
         self, user_id: int = 1, *, face: str = "face", style: str | None = None, language: str = "en",
-        **choices: object,
+        chat_id: int | None = None, status_message_id: int | None = None, **choices: object,
     ) -> Task:
         await self.store.users.upsert_seen(user_id, username=None, first_name="U", language_code=language)
         settings = UserSettings(**choices)  # type: ignore[arg-type]
@@ -195,10 +195,13 @@ class Bench:
             settings, has_style=style is not None, prompt_override=None, max_prompt_length=300
         )
         task, created = await self.store.tasks.create(
-            NewTask(user_id=user_id, chat_id=user_id, origin_key=f"{user_id}:{self.clock.now()}",
+            NewTask(user_id=user_id, chat_id=user_id if chat_id is None else chat_id,
+                    origin_key=f"{user_id}:{self.clock.now()}",
                     request_message_id=5, face_file_id=face, style_file_id=style, params=params)
         )
         assert created
+        if status_message_id is not None:
+            task = await self.store.tasks.update(task.id, status_message_id=status_message_id)
         return task
 
     async def state(self, task_id: int) -> Task:
