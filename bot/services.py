@@ -23,6 +23,7 @@ from bot.handlers.albums import DEFAULT_WINDOW, AlbumCollector
 from bot.handlers.downloads import ImageDownloads
 from bot.handlers.flood import FloodGuard
 from bot.jobs.notifier import Notifier
+from bot.jobs.prepared import PreparedCache
 from bot.jobs.runner import JobRunner
 from bot.proxy import upstream_transport
 from storage import Store
@@ -44,11 +45,13 @@ class Services:
     albums: AlbumCollector = field(default_factory=AlbumCollector)
     #: Received images being downloaded and checked, bounded process-wide (MAX_CONCURRENT_DOWNLOADS).
     downloads: ImageDownloads = field(init=False)
+    #: Received images prepared for the service once, beside the database (bot.jobs.prepared).
+    prepared: PreparedCache | None = None
     #: Each sender's update budget (USER_RATE_LIMIT, USER_RATE_BURST), checked by the gate.
     flood: FloodGuard = field(init=False)
 
     def __post_init__(self) -> None:
-        self.downloads = ImageDownloads(self.settings.max_concurrent_downloads)
+        self.downloads = ImageDownloads(self.settings.max_concurrent_downloads, prepared=self.prepared)
         self.flood = FloodGuard(self.settings.user_rate_limit, self.settings.user_rate_burst)
 
     async def stop_runner(self) -> None:
@@ -106,5 +109,8 @@ async def open_services(
         notifier = TelegramNotifier(bot, settings=settings, store=store)
     # Polls planned from the generation times learnt so far, kept in the store across restarts.
     learner = await PollingLearner.open(store.timings)
-    runner = JobRunner(store, client, notifier, settings=settings, learner=learner)
-    return Services(settings, store, client, runner, notifier, albums=AlbumCollector(album_window))
+    prepared = PreparedCache.beside(settings.db_path)
+    runner = JobRunner(store, client, notifier, settings=settings, learner=learner, prepared=prepared)
+    return Services(
+        settings, store, client, runner, notifier, albums=AlbumCollector(album_window), prepared=prepared
+    )

@@ -12,6 +12,7 @@ credits or a day's allowance by asking to be forgotten.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -69,14 +70,27 @@ async def on_button(update: Update, context: BotContext) -> None:
         await query.answer()
         await _replace(query, t("forget.kept", context.lang))
         return
+    images = await _image_ids(context, user.id)  # read before they are deleted
     try:
         await context.services.store.privacy.forget_user(user.id)
     except HasActiveTasks:
         await query.answer(t("forget.busy", context.lang), show_alert=True)
         return
+    if context.services.prepared is not None:  # the prepared copies of their photos go too
+        await asyncio.to_thread(context.services.prepared.forget, images)
     context.services.awaiting.pop(user.id, None)  # "the next photo is your style image" is theirs too
     await query.answer()
     await _replace(query, t("forget.done", context.lang))
+
+
+async def _image_ids(context: BotContext, user_id: int) -> list[str]:
+    """Every file id of the user's photos the bot may have prepared: the pending ones and the tasks'."""
+    store = context.services.store
+    settings = await store.users.get_settings(user_id)
+    ids = {settings.selfie_file_id, settings.style_file_id}
+    for task in await store.tasks.recent_for_user(user_id, limit=10_000):
+        ids.update((task.face_file_id, task.style_file_id))
+    return sorted(i for i in ids if i)
 
 
 async def _replace(query: CallbackQuery, text: str) -> None:

@@ -47,6 +47,7 @@ from bot.jobs.deps import JobDeps
 from bot.jobs.notifier import RecipientGone, Stage, TryLater
 from bot.jobs.outcomes import Outcomes
 from bot.jobs.params import watermark_for
+from bot.jobs.prepared import PreparedCache
 from bot.jobs.upstream import build_request, first_image, poll_retryable
 from storage import KEEP, UNAVAILABLE, Delivery, Keep, RetryReason, Task, TaskState
 
@@ -87,8 +88,10 @@ class Lifecycle:
         delivery: ResultDelivery,
         outcomes: Outcomes,
         learner: PollingLearner | None = None,
+        prepared: PreparedCache | None = None,
     ) -> None:
         self._deps = deps
+        self._prepared = prepared
         self._learner = learner
         self._client = client
         self._settings = settings
@@ -130,7 +133,7 @@ class Lifecycle:
                 raise SubmitOutcomeUnknown("found in submitting after a restart; not resubmitted")
         await self._status(task, "preparing", lang)
         try:
-            request = await build_request(self._deps.notifier, task)
+            request = await build_request(self._deps.notifier, task, self._prepared)
         except TryLater as exc:  # nothing was submitted; a rate-limited task keeps its "safe to resend"
             keep: RetryReason | Keep = RetryReason.TELEGRAM_BUSY if task.state is TaskState.QUEUED else KEEP
             await self._back_off(task, exc, lang, reason=keep)

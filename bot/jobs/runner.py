@@ -40,6 +40,7 @@ from bot.jobs.lifecycle import BUSY_BACKOFF_SECONDS, MAX_BUSY_RETRIES, Lifecycle
 from bot.jobs.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone
 from bot.jobs.outcomes import USER_REASON, CancelOutcome, Outcomes, cancel_notice, cancellable, started
 from bot.jobs.params import PromptTooLong
+from bot.jobs.prepared import PreparedCache
 from bot.jobs.queue import WaitQueue, entry_of
 from bot.jobs.task_store import ShieldedTasks
 from storage import (
@@ -81,7 +82,9 @@ class JobRunner:
         clock: Clock | None = None,
         owner: str | None = None,
         learner: PollingLearner | None = None,
+        prepared: PreparedCache | None = None,
     ) -> None:
+        """`prepared`: the prepared-image cache the upload check fills (bot.jobs.prepared)."""
         self._clock: Clock = clock if clock is not None else SystemClock()
         self.owner = owner or settings.worker_id
         tasks = ShieldedTasks(store, owner=self.owner, lease_seconds=LEASE_SECONDS, clock=self._clock)
@@ -93,7 +96,7 @@ class JobRunner:
         self._outcomes = Outcomes(self._deps)
         self._delivery = ResultDelivery(self._deps)
         self._lifecycle = Lifecycle(
-            self._deps, client, settings, self._delivery, self._outcomes, learner=learner
+            self._deps, client, settings, self._delivery, self._outcomes, learner=learner, prepared=prepared
         )
         #: Tasks holding (or about to take) an upstream slot; bounded by `upstream_limit`.
         self.upstream_limit = settings.max_concurrent_tasks

@@ -20,6 +20,7 @@ from api_client.emulator import EmulatorConfig, EmulatorState, create_app
 from bot.config import Secret, Settings
 from bot.jobs.notifier import RecipientGone
 from bot.jobs.params import build_params
+from bot.jobs.prepared import PreparedCache
 from bot.jobs.runner import JobRunner
 from bot.replies.errors import FriendlyError
 from storage import NewTask, QueueEntry, Store, Task, UserSettings
@@ -176,12 +177,12 @@ class Bench:
 
     def runner(
         self, notifier: RecordingNotifier | None = None, *, client: PortraitClient | None = None,
-        owner: str | None = "worker-a",
+        owner: str | None = "worker-a", prepared: PreparedCache | None = None,
     ) -> tuple[JobRunner, RecordingNotifier]:
         notifier = notifier or RecordingNotifier()
         runner = JobRunner(
             self.store, client or self.client(), notifier,
-            settings=self.settings, clock=self.clock, owner=owner,
+            settings=self.settings, clock=self.clock, owner=owner, prepared=prepared,
         )
         return runner, notifier
 
