@@ -96,6 +96,8 @@ class Settings:
     telegram_proxy: ProxyUrl | None = None
     volc_proxy: ProxyUrl | None = None
     log_format: LogFormat = "text"
+    #: Benchmarks: where the event-loop lag probe (bot/lagprobe.py) writes its figures; unset: no probe.
+    lag_probe_file: Path | None = None
 
     @property
     def telegram_file_url(self) -> str:
@@ -158,6 +160,7 @@ class Settings:
             telegram_proxy=reader.parse("TELEGRAM_PROXY", None, parse_proxy),
             volc_proxy=reader.parse("VOLC_PROXY", None, parse_proxy),
             log_format=reader.parse("LOG_FORMAT", "text", parse_log_format),
+            lag_probe_file=Path(source["LAG_PROBE_FILE"]) if source.get("LAG_PROBE_FILE") else None,
         )
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
