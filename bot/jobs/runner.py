@@ -98,10 +98,9 @@ class JobRunner:
         self._lifecycle = Lifecycle(
             self._deps, client, settings, self._delivery, self._outcomes, learner=learner, prepared=prepared
         )
-        #: Tasks holding (or about to take) an upstream slot; bounded by `upstream_limit`.
         self.upstream_limit = settings.max_concurrent_tasks
         self.extra_limit = max(MIN_EXTRA, settings.max_concurrent_tasks // 2)
-        self._upstream: set[int] = set()
+        self._upstream: set[int] = set()  # holding (or about to take) an upstream slot
         self._queue = WaitQueue()
         self._estimates = WaitEstimates(learner, self.upstream_limit)
         self.announcer = QueueAnnouncer(
@@ -151,8 +150,8 @@ class JobRunner:
         return started
 
     def enqueue(self, task: Task | int, *, shown: Place | None = None) -> None:
-        """A handler created `task`: put it in line (and start it if a slot is free). `shown` is the place
-        its first status message already shows. With an id only, the row is read first."""
+        """Put a new task in line (started at once if a slot is free); `shown`: the place its first status
+        shows. With an id only, the row is read first."""
         if self._stopping:
             return
         if isinstance(task, int):
@@ -241,20 +240,22 @@ class JobRunner:
     # -- scheduling --------------------------------------------------------------------------------------
 
     async def _loop(self) -> None:
-        """enqueue() and each ending task start new work at once; this renews our leases, starts back-offs
-        that ended and re-reads the line from the table now and then."""
+        """Renews our leases, starts back-offs that ended, re-reads the line now and then."""
         while not self._stopping:
             await asyncio.sleep(SCAN_INTERVAL_SECONDS)
             try:
                 await self._renew_leases()
                 if self._clock.monotonic() - self._synced_at >= RESYNC_SECONDS:
                     await self._sync()
+                elif not len(self._queue) and len(self._upstream) < self.upstream_limit:
+                    # Idle here: other workers' and the admin CLI's tasks, oldest first, one small query.
+                    for entry in await self._tasks.next_runnable(self.upstream_limit):
+                        self._put_back(entry)
                 self._pump()
             except Exception:
                 log.exception("scanning for runnable tasks failed")
 
-    async def _sync(self) -> None:
-        """Re-read the line from the table (light rows over the unfinished-tasks index)."""
+    async def _sync(self) -> None:  # light rows over the unfinished-tasks index
         entries = await self._tasks.queue_entries()
         self._queue.replace_all(
             [e for e in entries if e.id not in self._running and not self._leased_elsewhere(e)]
@@ -282,8 +283,7 @@ class JobRunner:
             self.enqueue(task)
 
     async def _renew_leases(self) -> None:
-        """Read each running task (no write) and renew the leases that are due (a write every
-        RENEW_AFTER_SECONDS per task, not every scan)."""
+        """Read each running task (no write); renew the leases that are due (RENEW_AFTER_SECONDS)."""
         for task_id in list(self._running):
             task = await self._tasks.get(task_id)
             if task is None:
@@ -316,8 +316,7 @@ class JobRunner:
             self._running.pop(task_id, None)
 
     async def _drop(self, task: Task) -> None:
-        """A task ended elsewhere (the admin CLI's /ban cancels in the database): stop our work on it with no
-        transition (the one that ended it refunded); its status message ends on "stopped"."""
+        """Ended elsewhere (the admin CLI's /ban): stop here, no transition (see Outcomes.ended_elsewhere)."""
         await self._stop_work(task.id)
         self.announcer.forget(task.id)
         await self._outcomes.ended_elsewhere(task)
@@ -328,9 +327,6 @@ class JobRunner:
             and task.lease_owner != self.owner
             and (task.lease_until or 0.0) > self._clock.now()
         )
-
-    def _backing_off(self, task: Task) -> bool:
-        return task.next_poll_at is not None and task.next_poll_at > self._clock.now()
 
     def _spawn(self, task_id: int, *, upstream: bool) -> bool:
         if self._stopping or task_id in self._running:
@@ -372,7 +368,9 @@ class JobRunner:
 
     async def _run(self, task_id: int) -> None:
         task = await self._tasks.get(task_id)
-        if task is None or task.state in TERMINAL or self._backing_off(task) or self._leased_elsewhere(task):
+        if task is None or task.state in TERMINAL or self._leased_elsewhere(task):
+            return
+        if (task.next_poll_at or 0.0) > self._clock.now():  # backing off
             return
         # A queued task takes its lease with its move to `submitting`; resumed work claims it first.
         if task.state is not TaskState.QUEUED and not await self._tasks.claim(task_id):

@@ -101,6 +101,9 @@ class ShieldedTasks:
     async def queue_entries(self) -> list[QueueEntry]:
         return await shielded(self._store.tasks.queue_entries())
 
+    async def next_runnable(self, limit: int) -> list[QueueEntry]:
+        return await shielded(self._store.tasks.next_runnable(limit, owner=self.owner))
+
     async def user(self, user_id: int) -> User | None:
         return await shielded(self._store.users.get(user_id))
 
