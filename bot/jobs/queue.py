@@ -16,6 +16,10 @@ The order, fair by construction:
   other slot and never starves private chats, and the other way round; with one lane empty the other has
   every slot. One task per user at a time is enforced when tasks are created (MAX_ACTIVE_TASKS_PER_USER).
 - A task backing off (`next_poll_at` in the future) keeps its place but is skipped until then.
+- At most GROUP_IN_FLIGHT tasks of one group run at once; the group's next ones keep their places. A
+  group gets about 20 messages a minute from Telegram, so its results can only go out that fast: started
+  faster, they would sit waiting for the group's turn while holding slots everyone else needs (a busy
+  group would stall the whole line, not just itself).
 
 Places follow from that rule: the task at index i of its lane, with m tasks in the other lane, is picked
 after i of its own and min(m, i or i + 1) of the other's (depending on whose turn it is), after the
@@ -37,6 +41,9 @@ Lane = Literal["private", "group"]
 LANES: Final[tuple[Lane, Lane]] = ("private", "group")
 
 _Key = tuple[float, int]
+
+#: Tasks of one group chat running at once (private chats have one task per user anyway).
+GROUP_IN_FLIGHT: Final = 2
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,8 @@ class WaitQueue:
         self._started: list[_Key] = []
         self._lanes: dict[Lane, list[_Key]] = {"private": [], "group": []}
         self._turn: Lane | None = None  # None: whichever lane's head came first
+        self._picked: dict[int, int] = {}  # running group tasks: task id -> chat id
+        self._group_running: dict[int, int] = {}  # group chat id -> its tasks running
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -124,6 +133,7 @@ class WaitQueue:
             needs_slot = entry.state is not TaskState.DELIVERING
             if self._runnable(entry, now) and (upstream_free or not needs_slot):
                 self.remove(entry.id)
+                self._took(entry)
                 return Pick(entry, needs_slot)
         if not upstream_free:
             return None
@@ -132,6 +142,7 @@ class WaitQueue:
             found = self._first_runnable(lane, now)
             if found is not None:
                 self.remove(found.id)
+                self._took(found)
                 # Turns alternate only while the other lane has someone waiting.
                 self._turn = _other(lane) if self._lanes[_other(lane)] else None
                 return Pick(found, True)
@@ -151,9 +162,23 @@ class WaitQueue:
                 return entry
         return None
 
-    @staticmethod
-    def _runnable(entry: QueueEntry, now: float) -> bool:
-        return entry.next_poll_at is None or entry.next_poll_at <= now
+    def _runnable(self, entry: QueueEntry, now: float) -> bool:
+        if entry.next_poll_at is not None and entry.next_poll_at > now:
+            return False
+        return self._group_running.get(entry.chat_id, 0) < GROUP_IN_FLIGHT
+
+    def _took(self, entry: QueueEntry) -> None:
+        if is_group_chat(entry.chat_id):
+            self._picked[entry.id] = entry.chat_id
+            self._group_running[entry.chat_id] = self._group_running.get(entry.chat_id, 0) + 1
+
+    def finished(self, task_id: int) -> None:
+        """A task taken by `pop_next` stopped running (its group may start another)."""
+        chat_id = self._picked.pop(task_id, None)
+        if chat_id is not None:
+            left = self._group_running.pop(chat_id, 1) - 1
+            if left > 0:
+                self._group_running[chat_id] = left
 
     # -- places ------------------------------------------------------------------------------------------
 

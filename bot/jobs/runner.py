@@ -63,7 +63,8 @@ LEASE_SECONDS: Final = 90.0
 SCAN_INTERVAL_SECONDS: Final = 5.0
 #: How often the line is re-read from the table (one light query over the unfinished-tasks index).
 RESYNC_SECONDS: Final = 60.0
-#: Tasks being delivered (no upstream slot needed) on top of MAX_CONCURRENT_TASKS: at least this many.
+#: Deliveries (no upstream slot) on top of MAX_CONCURRENT_TASKS: as many, at least MIN_EXTRA. Each holds
+#: only its image while it waits for Telegram's flood control; fewer would stall the upstream behind them.
 MIN_EXTRA: Final = 2
 #: stop() lets a photo that is being sent finish, so a clean shutdown never leaves an uncertain delivery.
 STOP_GRACE_SECONDS: Final = 10.0
@@ -99,7 +100,7 @@ class JobRunner:
             self._deps, client, settings, self._delivery, self._outcomes, learner=learner, prepared=prepared
         )
         self.upstream_limit = settings.max_concurrent_tasks
-        self.extra_limit = max(MIN_EXTRA, settings.max_concurrent_tasks // 2)
+        self.extra_limit = max(MIN_EXTRA, settings.max_concurrent_tasks)
         self._upstream: set[int] = set()  # holding (or about to take) an upstream slot
         self._queue = WaitQueue()
         self._estimates = WaitEstimates(learner, self.upstream_limit)
@@ -233,14 +234,12 @@ class JobRunner:
         return CancelOutcome.CANCELLED
 
     @property
-    def running(self) -> frozenset[int]:
-        """Ids of the tasks this runner is working on right now."""
+    def running(self) -> frozenset[int]:  # ids of the tasks this runner is working on now
         return frozenset(self._running)
 
     # -- scheduling --------------------------------------------------------------------------------------
 
-    async def _loop(self) -> None:
-        """Renews our leases, starts back-offs that ended, re-reads the line now and then."""
+    async def _loop(self) -> None:  # renews our leases, starts ended back-offs, re-reads the line
         while not self._stopping:
             await asyncio.sleep(SCAN_INTERVAL_SECONDS)
             try:
@@ -342,6 +341,7 @@ class JobRunner:
         if self._running.get(task_id) is job:
             del self._running[task_id]
         self._upstream.discard(task_id)
+        self._queue.finished(task_id)
         self._pump()
 
     def _leave_upstream(self, task_id: int) -> None:

@@ -165,3 +165,28 @@ async def test_one_generation_costs_three_durable_commits(tmp_path: Path) -> Non
         assert (await b.state(task.id)).state is TaskState.DONE and len(notifier.delivered) == 1
         assert db.durable_commits - durable == 3
         assert db.commits - commits == 4  # + DONE, unsynced; no claim, renewal or release of its own
+
+
+async def test_a_busy_group_runs_two_at_a_time_and_private_chats_use_the_other_slots(tmp_path: Path) -> None:
+    """A group's results can only leave at the group's pace (20 messages a minute): more of its tasks at
+    once would hold slots the private chats behind it need."""
+    async with bench(tmp_path) as b:
+        b.settings = dataclasses.replace(b.settings, max_concurrent_tasks=4)
+        group = [await b.task(user_id=100 + n, chat_id=GROUP) for n in range(6)]
+        private = [await b.task(user_id=200 + n) for n in range(4)]
+        runner, notifier = b.runner()
+        group_ids = {t.id for t in group}
+        most = 0
+        real_status = notifier.status
+
+        async def sampling(task: Task, stage: str, elapsed: float, **kw: object) -> None:
+            nonlocal most
+            most = max(most, len(runner.running & group_ids))
+            await real_status(task, stage, elapsed, **kw)  # type: ignore[arg-type]
+
+        notifier.status = sampling  # type: ignore[method-assign]
+        await runner.run_until_idle()
+        assert most == 2
+        assert len(notifier.delivered) == 10
+        first_four = submit_order(notifier)[:4]
+        assert sorted(first_four) == sorted([group[0].id, group[1].id, private[0].id, private[1].id])
