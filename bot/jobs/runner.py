@@ -388,12 +388,12 @@ class JobRunner:
             await self._lifecycle.deliver(ready)
 
     async def _requeue(self, task_id: int) -> None:
-        """The work ended: one left unfinished (a back-off) goes back in line; an ended one is forgotten."""
+        """The work ended: a back-off goes back in line (never a retry at once); an ended one is forgotten."""
         if self._stopping or task_id in self._halted:
             return
         task = await self._tasks.get(task_id)
         if task is None or task.state in TERMINAL:
             self.announcer.forget(task_id)
-            return
-        self._running.pop(task_id, None)  # before the done callback: the line may take it at once
-        self._put_back(entry_of(task))
+        elif (task.next_poll_at or 0.0) > self._clock.now():  # else (store trouble...) the next re-read
+            self._running.pop(task_id, None)  # before the done callback: the line may take it at once
+            self._put_back(entry_of(task))
