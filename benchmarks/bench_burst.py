@@ -115,11 +115,12 @@ def report(r: dict[str, Any]) -> None:
     print(f"  bot peak RSS: {r['peak_rss_mb']:.0f} MB (goal < 300)")
     print(f"  event-loop lag: p50 {ms['p50']:.1f} ms, p99 {ms['p99']:.1f} ms, max {ms['max']:.0f} ms "
           f"({lag.get('samples', 0)} samples; goal p99 < 50)")  # fmt: skip
-    print(f"  upstream in flight (limit {up['limit']}): max {up['max_in_flight']}, mean {up['mean_in_flight']:.2f} "
+    print(f"  upstream in flight (limit {up['limit']}): max {up['max_in_flight']}, "
+          f"mean {up['mean_in_flight']:.2f} "
           f"until the line drained, at the limit {100 * up['at_limit_share']:.0f} % of the time; "
           f"{up['submits']} submits, {up['refused']} refused (50430)")  # fmt: skip
     refused = tg["refused_429"]
-    edits_429 = refused.get("editMessageText", 0)
+    edits_429 = sum(n for key, n in refused.items() if key.startswith("editMessageText"))
     print(f"  Telegram 429s: {sum(refused.values())} (status edits: {edits_429}) {refused or ''}")
     print(f"  status edits: max {tg['edits_max_per_s']}/s, mean {tg['edits_mean_per_s']:.1f}/s; "
           f"queue-place edits {tg['place_edits']} (max {tg['place_edits_max_per_s']}/s); "
@@ -141,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     users = args.users or (500 if args.quick else 10_000)
     spread = args.spread or (15.0 if args.quick else 60.0)
-    print(f"viral burst: {users} users over {spread:.0f} s, upstream 10 at once, ~{args.generate_seconds:g} s each")
+    each = args.generate_seconds
+    print(f"viral burst: {users} users over {spread:.0f} s, upstream 10 at once, ~{each:g} s each")
     result = run(users, spread, args.generate_seconds, args.timeout)
     report(result)
     settled = result["states"].get("done", 0) + result["states"].get("refunded", 0)

@@ -88,8 +88,9 @@ class RateLimits:
         body = b"".join(chunks)
         method = scope["path"].rsplit("/", 1)[-1]
         chat_id = _chat_id(scope, body)
-        if chat_id is not None and not self._allowed(chat_id):
-            self.refused[method] += 1
+        over = self._over(chat_id) if chat_id is not None else None
+        if over is not None:
+            self.refused[f"{method} ({over})"] += 1
             retry = {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
                      "parameters": {"retry_after": 1}}  # fmt: skip
             await _json(send, 429, retry)
@@ -105,19 +106,23 @@ class RateLimits:
 
         await self.app(scope, replay, send)
 
-    def _allowed(self, chat_id: int) -> bool:
+    def _over(self, chat_id: int) -> str | None:
+        """Which limit this request breaks ("overall", "group", "chat"), or None."""
         now = time.monotonic()
         chat = self.chats.get(chat_id)
         if chat is None:
             per_second = GROUP_PER_MINUTE / 60 if chat_id < 0 else CHAT_PER_SECOND
             capacity = GROUP_PER_MINUTE if chat_id < 0 else CHAT_BURST
             chat = self.chats[chat_id] = Bucket(capacity, per_second)
-        return self.overall.take(now) and chat.take(now)
+        if not self.overall.take(now):
+            return "overall"
+        return None if chat.take(now) else ("group" if chat_id < 0 else "chat")
 
 
 def _chat_id(scope: Scope, body: bytes) -> int | None:
     headers = dict(scope.get("headers") or [])
-    params = parse_body(headers.get(b"content-type", b"").decode(), body, scope.get("query_string", b"").decode())
+    query = scope.get("query_string", b"").decode()
+    params = parse_body(headers.get(b"content-type", b"").decode(), body, query)
     value = params.values.get("chat_id")
     try:
         return int(value) if value not in (None, "") else None
@@ -180,11 +185,12 @@ class Burst:
     limits: RateLimits | None = None
     started_at: float | None = None
     sent: int = 0
+    player: asyncio.Task[None] | None = None
 
     async def control(self, scope: Scope, send: Send) -> None:
         if scope["path"] == "/bench/start" and self.started_at is None:
             self.started_at = time.time()
-            asyncio.create_task(self.play())
+            self.player = asyncio.create_task(self.play())
         await _json(send, 200, self.stats())
 
     async def play(self) -> None:
@@ -257,7 +263,9 @@ async def serve(burst: Burst, host: str, port: int) -> None:
             return
         await limits(scope, receive, send)
 
-    config = uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="warning", timeout_keep_alive=30)
+    config = uvicorn.Config(
+        app, host=host, port=port, lifespan="off", log_level="warning", timeout_keep_alive=30
+    )
     await uvicorn.Server(config).serve()
 
 

@@ -20,7 +20,8 @@ def test_bench_burst_runs_with_a_few_users(capsys: pytest.CaptureFixture[str]) -
     assert code == 0, out
     assert "delivered 12 of 12" in out
     assert "status edits: 0)" in out  # no 429 for a status edit
-    for figure in ("bot peak RSS", "event-loop lag", "upstream in flight (limit 10)", "wait for the portrait"):
+    figures = ("bot peak RSS", "event-loop lag", "upstream in flight (limit 10)", "wait for the portrait")
+    for figure in figures:
         assert figure in out
 
 

@@ -22,6 +22,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 from bot.chat.callbacks import Forget, parse, stale_answer
 from bot.handlers.context import BotContext
 from bot.handlers.reply import say
+from bot.jobs.prepared import user_image_ids
 from bot.replies import t
 from storage import HasActiveTasks
 
@@ -70,7 +71,7 @@ async def on_button(update: Update, context: BotContext) -> None:
         await query.answer()
         await _replace(query, t("forget.kept", context.lang))
         return
-    images = await _image_ids(context, user.id)  # read before they are deleted
+    images = await user_image_ids(context.services.store, user.id)  # read before they are deleted
     try:
         await context.services.store.privacy.forget_user(user.id)
     except HasActiveTasks:
@@ -81,16 +82,6 @@ async def on_button(update: Update, context: BotContext) -> None:
     context.services.awaiting.pop(user.id, None)  # "the next photo is your style image" is theirs too
     await query.answer()
     await _replace(query, t("forget.done", context.lang))
-
-
-async def _image_ids(context: BotContext, user_id: int) -> list[str]:
-    """Every file id of the user's photos the bot may have prepared: the pending ones and the tasks'."""
-    store = context.services.store
-    settings = await store.users.get_settings(user_id)
-    ids = {settings.selfie_file_id, settings.style_file_id}
-    for task in await store.tasks.recent_for_user(user_id, limit=10_000):
-        ids.update((task.face_file_id, task.style_file_id))
-    return sorted(i for i in ids if i)
 
 
 async def _replace(query: CallbackQuery, text: str) -> None:

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Final
 
 from api_client.images import MAX_BASE64_BYTES, PreparedImage, base64_length, prepare
+from storage import Store
 
-__all__ = ["DEFAULT_MAX_BYTES", "PAIR_BASE64_BYTES", "PreparedCache"]
+__all__ = ["DEFAULT_MAX_BYTES", "PAIR_BASE64_BYTES", "PreparedCache", "user_image_ids"]
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,16 @@ class PreparedCache:
         with self._lock:
             self._loaded()
             return self._total
+
+
+async def user_image_ids(store: Store, user_id: int) -> list[str]:
+    """Every file id of a user's photos the bot may have prepared (pending ones and their tasks'): what
+    forgetting the user must delete here too. Read before the user's rows are deleted."""
+    settings = await store.users.get_settings(user_id)
+    ids = {settings.selfie_file_id, settings.style_file_id}
+    for task in await store.tasks.recent_for_user(user_id, limit=100_000):
+        ids.update((task.face_file_id, task.style_file_id))
+    return sorted(i for i in ids if i)
 
 
 def _now() -> float:
