@@ -63,8 +63,8 @@ LEASE_SECONDS: Final = 90.0
 SCAN_INTERVAL_SECONDS: Final = 5.0
 #: How often the line is re-read from the table (one light query over the unfinished-tasks index).
 RESYNC_SECONDS: Final = 60.0
-#: Deliveries (no upstream slot) on top of MAX_CONCURRENT_TASKS: as many, at least MIN_EXTRA. Each holds
-#: only its image while it waits for Telegram's flood control; fewer would stall the upstream behind them.
+#: Deliveries (no upstream slot) on top of MAX_CONCURRENT_TASKS: twice as many, at least MIN_EXTRA. Each holds
+#: only its image while it waits for Telegram's flood control (a group's 20/min); fewer stall the upstream.
 MIN_EXTRA: Final = 2
 #: stop() lets a photo that is being sent finish, so a clean shutdown never leaves an uncertain delivery.
 STOP_GRACE_SECONDS: Final = 10.0
@@ -100,7 +100,7 @@ class JobRunner:
             self._deps, client, settings, self._delivery, self._outcomes, learner=learner, prepared=prepared
         )
         self.upstream_limit = settings.max_concurrent_tasks
-        self.extra_limit = max(MIN_EXTRA, settings.max_concurrent_tasks)
+        self.extra_limit = max(MIN_EXTRA, 2 * settings.max_concurrent_tasks)
         self._upstream: set[int] = set()  # holding (or about to take) an upstream slot
         self._queue = WaitQueue()
         self._estimates = WaitEstimates(learner, self.upstream_limit)
