@@ -31,6 +31,7 @@ __all__ = [
     "PreparedImage",
     "base64_length",
     "check_image",
+    "prepare",
     "prepare_image",
     "read_header_size",
     "sniff_format",
@@ -114,6 +115,14 @@ async def prepare_image(
 ) -> PreparedImage:
     """Validate and normalise `raw` to an RGB JPEG within `max_side` and `max_base64_bytes` (in a thread)."""
     return await asyncio.to_thread(_prepare, raw, max_side, max_base64_bytes)
+
+
+def prepare(
+    raw: bytes, *, max_side: int = MAX_SIDE, max_base64_bytes: int = MAX_BASE64_BYTES
+) -> PreparedImage:
+    """`prepare_image` for a caller already in a worker thread: the bot's upload check prepares each image
+    once there and keeps the result for every later generation with it."""
+    return _prepare(raw, max_side, max_base64_bytes)
 
 
 def check_image(raw: bytes, *, max_side: int = MAX_SIDE) -> tuple[int, int]:

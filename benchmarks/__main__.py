@@ -11,6 +11,7 @@ BENCHMARKS = (
     "benchmarks.bench_storage",
     "benchmarks.bench_bot",
     "benchmarks.bench_polling",
+    "benchmarks.bench_burst",
 )
 
 

@@ -56,6 +56,7 @@ from bot.handlers import (
 )
 from bot.handlers.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
 from bot.handlers.privacy import privacy_handlers
+from bot.lagprobe import LagProbe
 from bot.ops.dedupe import GROUP as ONCE_GROUP
 from bot.ops.dedupe import UpdateOnce
 from bot.ops.ratelimit import CountingRateLimiter
@@ -114,6 +115,10 @@ def handler_list() -> list[BaseHandler[Any, Any, Any]]:
     ]
 
 
+#: bot_data key of the event-loop lag probe (LAG_PROBE_FILE, benchmarks only).
+LAG_PROBE_KEY = "lag_probe"
+
+
 def build_application(
     settings: Settings, *, services_factory: ServicesFactory | None = None, updater: bool = True
 ) -> App:
@@ -125,6 +130,9 @@ def build_application(
     factory = services_factory or open_services
 
     async def post_init(app: App) -> None:
+        if settings.lag_probe_file is not None:  # benchmarks only (LAG_PROBE_FILE)
+            probe = app.bot_data[LAG_PROBE_KEY] = LagProbe(settings.lag_probe_file)
+            probe.start()
         services = await factory(settings, app.bot)
         app.bot_data[SERVICES_KEY] = services
         await services.runner.start()
@@ -134,6 +142,9 @@ def build_application(
         services: Services | None = app.bot_data.get(SERVICES_KEY)
         if services is not None:
             await services.stop_runner()
+        probe: LagProbe | None = app.bot_data.pop(LAG_PROBE_KEY, None)
+        if probe is not None:
+            await probe.stop()
 
     async def post_shutdown(app: App) -> None:
         services: Services | None = app.bot_data.pop(SERVICES_KEY, None)

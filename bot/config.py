@@ -127,6 +127,8 @@ class Settings:
     def database_variable(self) -> str:
         """The variable that chose the database, for messages about it."""
         return "DATABASE_URL" if self.database_url is not None else "PORTRAIT_BOT_DB"
+    #: Benchmarks: where the event-loop lag probe (bot/lagprobe.py) writes its figures; unset: no probe.
+    lag_probe_file: Path | None = None
 
     @property
     def telegram_file_url(self) -> str:
@@ -202,6 +204,7 @@ class Settings:
             ),
             metrics_port=reader.parse("METRICS_PORT", None, parse_port),
             task_lease_seconds=reader.number("TASK_LEASE_SECONDS", 90.0, float, 10.0, 3600.0),
+            lag_probe_file=Path(source["LAG_PROBE_FILE"]) if source.get("LAG_PROBE_FILE") else None,
         )
         if settings.webhook_secret and not WEBHOOK_SECRET_RULE.match(settings.webhook_secret.value):
             problems.append("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")

@@ -24,6 +24,7 @@ from bot.handlers.downloads import ImageDownloads
 from bot.handlers.flood import FloodGuard
 from bot.jobs.fault_hooks import stepped_clock
 from bot.jobs.notifier import Notifier
+from bot.jobs.prepared import PreparedCache
 from bot.jobs.runner import JobRunner
 from bot.ops import metrics
 from bot.proxy import upstream_transport
@@ -47,13 +48,15 @@ class Services:
     albums: AlbumCollector = field(default_factory=AlbumCollector)
     #: Received images being downloaded and checked, bounded process-wide (MAX_CONCURRENT_DOWNLOADS).
     downloads: ImageDownloads = field(init=False)
+    #: Received images prepared for the service once, beside the database (bot.jobs.prepared).
+    prepared: PreparedCache | None = None
     #: Each sender's update budget (USER_RATE_LIMIT, USER_RATE_BURST), checked by the gate.
     flood: FloodGuard = field(init=False)
     #: On PostgreSQL: the upstream QPS and task places shared with the other processes (storage/pg_limits.py).
     upstream_limits: PgUpstreamLimits | None = None
 
     def __post_init__(self) -> None:
-        self.downloads = ImageDownloads(self.settings.max_concurrent_downloads)
+        self.downloads = ImageDownloads(self.settings.max_concurrent_downloads, prepared=self.prepared)
         self.flood = FloodGuard(self.settings.user_rate_limit, self.settings.user_rate_burst)
 
     async def stop_runner(self) -> None:
@@ -127,6 +130,9 @@ async def open_services(
         notifier = TelegramNotifier(bot, settings=settings, store=store)
     # Polls planned from the generation times learnt so far, kept in the store across restarts.
     learner = await PollingLearner.open(store.timings)
-    runner = JobRunner(store, client, notifier, settings=settings, clock=clock, learner=learner)
+    prepared = PreparedCache.beside(settings.db_path)
+    runner = JobRunner(
+        store, client, notifier, settings=settings, clock=clock, learner=learner, prepared=prepared
+    )
     return Services(settings, store, client, runner, notifier, albums=AlbumCollector(album_window),
-                    upstream_limits=limits)  # fmt: skip
+                    upstream_limits=limits, prepared=prepared)  # fmt: skip

@@ -28,7 +28,18 @@ from .privacy import Forgotten, Purged
 from .quotas import Balance, LedgerCheck, LedgerEntry
 from .referrals import Claim, ClaimOutcome
 from .store import Store
-from .task_model import ALLOWED, KEEP, TERMINAL, Delivery, Keep, NewTask, RetryReason, Task, TaskState
+from .task_model import (
+    ALLOWED,
+    KEEP,
+    TERMINAL,
+    Delivery,
+    Keep,
+    NewTask,
+    QueueEntry,
+    RetryReason,
+    Task,
+    TaskState,
+)
 from .users import Role, User, UserSettings
 
 __all__ = [
@@ -62,6 +73,7 @@ __all__ = [
     "Payment",
     "PurchaseResult",
     "Purged",
+    "QueueEntry",
     "QuotaCalendar",
     "QuotaExhausted",
     "QuotaTimezoneMismatch",

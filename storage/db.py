@@ -17,6 +17,13 @@ Why this shape:
 - `read_only=True` opens one connection with the `mode=ro` URI (and `query_only`): health checks and reports
   must not migrate, switch the journal mode, write or checkpoint a file the bot is using. Such a database
   refuses `transaction()` with ReadOnlyStore.
+- `transaction(durable=False)` commits without the fsync (SQLite: `synchronous=NORMAL` for that one commit,
+  set between transactions). For writes whose loss on *power* loss is harmless: lease renewals, display-only
+  fields, and DONE after the photo is out (lost, the task is found delivering+sending and refunded with a
+  "may not have arrived" note: never a second send or charge). In WAL mode a process crash loses none of
+  them, and the next durable commit (any task's) fsyncs the WAL with them in it. On PostgreSQL the same is
+  `SET LOCAL synchronous_commit = off` inside the transaction. `commits` / `durable_commits` count them
+  (durable: fsynced under FULL; tests hold the runner to its budget of fsyncs per generation).
 """
 
 from __future__ import annotations
@@ -78,10 +85,14 @@ class Db(ABC):
 
     backend: Backend
     read_only: bool
+    #: Commits since open, and how many of them asked to be durable.
+    commits: int = 0
+    durable_commits: int = 0
 
     @abstractmethod
-    def transaction(self) -> AbstractAsyncContextManager[Session]:
-        """One write transaction that runs alone, as SQLite's BEGIN IMMEDIATE does (see each backend)."""
+    def transaction(self, *, durable: bool = True) -> AbstractAsyncContextManager[Session]:
+        """One write transaction that runs alone, as SQLite's BEGIN IMMEDIATE does (see each backend).
+        `durable=False`: the commit may skip the flush to disk (a write whose loss is harmless)."""
 
     @abstractmethod
     def read(self, *, snapshot: bool = False) -> AbstractAsyncContextManager[Session]:
@@ -160,6 +171,10 @@ class Database(Db):
         self._reader = reader
         self.read_only = read_only
         self._write_lock = asyncio.Lock()
+        self.synchronous: Synchronous = "FULL"
+        #: Commits since open, and how many of them asked to be durable (fsynced when synchronous is FULL).
+        self.commits = 0
+        self.durable_commits = 0
         # ":memory:" has no second connection: reads then share the writer and its lock.
         self._read_lock = asyncio.Lock() if reader is not None else self._write_lock
 
@@ -201,11 +216,15 @@ class Database(Db):
         except BaseException:
             await writer.close()
             raise
-        return cls(writer, reader)
+        database = cls(writer, reader)
+        database.synchronous = synchronous
+        return database
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Session]:
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Session]:
         """One BEGIN IMMEDIATE ... COMMIT; any exception (or cancellation) rolls the whole thing back.
+
+        `durable=False`: commit without fsync (see the module docstring for which writes may).
 
         Every statement that opens or closes the transaction runs to completion even when the caller is
         cancelled meanwhile: aiosqlite runs it on its own thread, so a cancelled `await` does not stop it, and
@@ -215,17 +234,26 @@ class Database(Db):
         if self.read_only:
             raise ReadOnlyStore("this database was opened read-only")
         async with self._write_lock:
-            await self._open(self._writer, "BEGIN IMMEDIATE")
+            relaxed = not durable and self.synchronous == "FULL"
+            if relaxed:
+                await _run_to_completion(self._writer.execute("PRAGMA synchronous=NORMAL"))
             try:
-                yield SqliteSession(self._writer)
-            except BaseException:
-                await self._rollback(self._writer)
-                raise
-            try:
-                await _run_to_completion(self._writer.commit())
-            except BaseException:
-                await self._rollback(self._writer)
-                raise
+                await self._open(self._writer, "BEGIN IMMEDIATE")
+                try:
+                    yield SqliteSession(self._writer)
+                except BaseException:
+                    await self._rollback(self._writer)
+                    raise
+                try:
+                    await _run_to_completion(self._writer.commit())
+                except BaseException:
+                    await self._rollback(self._writer)
+                    raise
+                self.commits += 1
+                self.durable_commits += int(durable)
+            finally:
+                if relaxed:
+                    await _run_to_completion(self._writer.execute("PRAGMA synchronous=FULL"))
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = False) -> AsyncIterator[Session]:

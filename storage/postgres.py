@@ -113,22 +113,27 @@ class PgDatabase(Db):
         return cls(pool, str(row["schema"]), key, read_only=read_only)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Session]:
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Session]:
         """BEGIN + the schema's advisory lock (one round trip) ... COMMIT; any exception rolls back.
 
         As on SQLite, the statements that open and close the transaction run to completion even when the
         caller is cancelled meanwhile, so a pooled connection never goes back half inside a transaction.
+        `durable=False` commits without waiting for the WAL flush (`synchronous_commit = off`).
         """
         if self.read_only:
             raise ReadOnlyStore("this database was opened read-only")
         async with self._write_lock, self._pool.acquire() as conn:
             try:
                 await _run_to_completion(conn.execute(self._begin))
+                if not durable:
+                    await conn.execute("SET LOCAL synchronous_commit = off")
                 yield PgSession(conn)
                 await _run_to_completion(conn.execute("COMMIT"))
             except BaseException:
                 await _rollback(conn)
                 raise
+            self.commits += 1
+            self.durable_commits += int(durable)
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = False) -> AsyncIterator[Session]:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from .db import Row
 
 __all__ = [
-    "ALLOWED", "KEEP", "REFUNDING", "TERMINAL", "Delivery", "Keep", "NewTask", "RetryReason", "Task",
-    "TaskState", "holds_lease", "task_from_row",
+    "ALLOWED", "KEEP", "REFUNDING", "TERMINAL", "Delivery", "Keep", "NewTask", "QueueEntry", "RetryReason",
+    "Task", "TaskState", "holds_lease", "task_from_row", "time_of",
 ]  # fmt: skip
 
 
@@ -125,11 +125,26 @@ class Task:
     poll_started_at: float | None = None
 
 
+@dataclass(frozen=True)
+class QueueEntry:
+    """An unfinished task as a dispatcher sees it: no params or file ids, so thousands take little memory."""
+
+    id: int
+    user_id: int
+    chat_id: int
+    state: TaskState
+    created_at: float
+    status_message_id: int | None
+    next_poll_at: float | None
+    lease_owner: str | None
+    lease_until: float | None
+
+
 def holds_lease(row: Row, owner: str, now: float) -> bool:
     return bool(row["lease_owner"] == owner and row["lease_until"] is not None and row["lease_until"] > now)
 
 
-def _time(value: float | int | None) -> float | None:
+def time_of(value: float | int | None) -> float | None:
     """RETURNING hands back a REAL column's value before affinity, so 1700000000.0 may arrive as an int."""
     return None if value is None else float(value)
 
@@ -151,11 +166,11 @@ def task_from_row(row: Row) -> Task:
         attempts=row["attempts"],
         result_file_id=row["result_file_id"],
         lease_owner=row["lease_owner"],
-        lease_until=_time(row["lease_until"]),
-        next_poll_at=_time(row["next_poll_at"]),
+        lease_until=time_of(row["lease_until"]),
+        next_poll_at=time_of(row["next_poll_at"]),
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
-        finished_at=_time(row["finished_at"]),
+        finished_at=time_of(row["finished_at"]),
         last_status=row["last_status"],
         charge_chat_id=row["charge_chat_id"],
         quota_unit=row["quota_unit"],
@@ -163,5 +178,5 @@ def task_from_row(row: Row) -> Task:
         delivery=Delivery(row["delivery"]),
         sent_file_id=row["sent_file_id"],
         retry_reason=RetryReason(row["retry_reason"]) if row["retry_reason"] else None,
-        poll_started_at=_time(row["poll_started_at"]),
+        poll_started_at=time_of(row["poll_started_at"]),
     )

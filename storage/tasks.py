@@ -32,11 +32,13 @@ from .task_model import (
     Delivery,
     Keep,
     NewTask,
+    QueueEntry,
     RetryReason,
     Task,
     TaskState,
     holds_lease,
     task_from_row,
+    time_of,
 )
 
 _UNFINISHED_SQL = "('queued', 'submitting', 'submitted', 'polling', 'delivering')"
@@ -115,6 +117,10 @@ class TasksRepo:
         result_file_id: str | None = None,
         owner: str | None = None,
         spend: bool = False,
+        lease_seconds: float | None = None,
+        poll_started_at: float | None = None,
+        delivery: Delivery | None = None,
+        durable: bool = True,
     ) -> Task:
         """Move a task along ALLOWED, with its quota effect, in one transaction.
 
@@ -130,12 +136,19 @@ class TasksRepo:
         Quota: reaching `done` commits the reserved unit; reaching failed/cancelled/expired refunds it,
         unless `spend` says the unit is spent anyway (the service had accepted the task and bills it: a
         user's cancel or block after the submit). Entering `submitted` requires the upstream task id.
+
+        Fewer commits per generation (each is an fsync): `lease_seconds` (with `owner`) takes the lease in
+        the same statement, when it is free, expired or already ours (LeaseLost when another worker holds
+        a live one), so a queued task needs no separate claim; `poll_started_at` and `delivery` are stored
+        with the move (submitted + when polling began; delivering + the `sending` mark); `durable=False`
+        skips the fsync (see storage.db).
         """
         to = TaskState(to)
+        claiming = owner is not None and lease_seconds is not None
         sources = [s.value for s, targets in ALLOWED.items() if to in targets and (expect in (None, s))]
         terminal = to in TERMINAL
         now = self._ctx.now()
-        async with self._ctx.db.transaction() as tx:
+        async with self._ctx.db.transaction(durable=durable) as tx:
             row = None
             if sources:
                 # The guarded UPDATE is the transition: it only matches while the task is in a state `to` may
@@ -145,15 +158,20 @@ class TasksRepo:
                     "UPDATE tasks SET state = ?, updated_at = ?, "
                     "upstream_task_id = COALESCE(?, upstream_task_id), error_code = COALESCE(?, error_code), "
                     "result_file_id = COALESCE(?, result_file_id), finished_at = ?, "
-                    "lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END, "
-                    "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
+                    "poll_started_at = COALESCE(?, poll_started_at), delivery = COALESCE(?, delivery), "
+                    "lease_owner = CASE WHEN ? THEN NULL WHEN ? THEN ? ELSE lease_owner END, "
+                    "lease_until = CASE WHEN ? THEN NULL WHEN ? THEN ? ELSE lease_until END "
                     f"WHERE id = ? AND state IN ({', '.join('?' * len(sources))}) "
-                    "AND (? IS NULL OR (lease_owner = ? AND lease_until > ?)) "
+                    "AND (? IS NULL OR (lease_owner = ? AND lease_until > ?) "
+                    "OR (? AND (lease_owner IS NULL OR lease_until <= ?))) "
                     "AND (? != 'submitted' OR COALESCE(?, upstream_task_id) IS NOT NULL) RETURNING *",
                     (
                         to.value, now, upstream_task_id, error_code, result_file_id,
-                        now if terminal else None, terminal, terminal,
-                        task_id, *sources, owner, owner, now, to.value, upstream_task_id,
+                        now if terminal else None, poll_started_at,
+                        None if delivery is None else Delivery(delivery).value,
+                        terminal, claiming, owner, terminal, claiming,
+                        None if lease_seconds is None else now + lease_seconds,
+                        task_id, *sources, owner, owner, now, claiming, now, to.value, upstream_task_id,
                     ),
                 )  # fmt: skip
             if row is None:
@@ -190,15 +208,17 @@ class TasksRepo:
         retry_reason: RetryReason | Keep | None = KEEP,
         poll_started_at: float | None = None,
         owner: str | None = None,
+        durable: bool = True,
     ) -> Task:
         """Bookkeeping that is not a state change (None leaves a field as it is, except `retry_reason`,
         which None clears: a resubmit must forget "the last submit was refused" before it goes out).
 
-        `owner` fences a worker's write like `transition` does: LeaseLost unless it holds the lease."""
+        `owner` fences a worker's write like `transition` does: LeaseLost unless it holds the lease.
+        `durable=False` for display-only fields (the status message id): no fsync (see storage.db)."""
         keep_reason = retry_reason is KEEP
         now = self._ctx.now()
         reason = None if retry_reason is KEEP or retry_reason is None else RetryReason(retry_reason).value
-        async with self._ctx.db.transaction() as tx:
+        async with self._ctx.db.transaction(durable=durable) as tx:
             changed = await tx.execute(
                 "UPDATE tasks SET status_message_id = COALESCE(?, status_message_id), "
                 "next_poll_at = COALESCE(?, next_poll_at), attempts = attempts + ?, "
@@ -241,10 +261,51 @@ class TasksRepo:
             f"SELECT * FROM tasks WHERE state IN {_UNFINISHED_SQL} ORDER BY created_at, id", ()
         )
 
-    async def claim(self, task_id: int, owner: str, lease_seconds: float) -> bool:
-        """Take (or extend) the lease on an unfinished task; False if another owner holds a live lease."""
+    async def queue_entries(self) -> list[QueueEntry]:
+        """Every unfinished task in its light form, oldest first: what a dispatcher orders and counts.
+
+        One pass over the `tasks_unfinished` partial index (finished history is never read) returning a
+        handful of small columns, not `params`: the runner loads it at start and re-syncs with it on a slow
+        timer (a minute), so 10,000 waiting tasks cost one small query a minute, not a full read every few
+        seconds."""
+        return await self._entries(f"state IN {_UNFINISHED_SQL}", (), None)
+
+    async def next_runnable(self, limit: int, *, owner: str) -> list[QueueEntry]:
+        """The oldest `limit` unfinished tasks that `owner` may start now: not backing off, not leased by
+        another worker. Walks the same index in creation order and stops after `limit` matches."""
         now = self._ctx.now()
-        async with self._ctx.db.transaction() as tx:
+        where = (
+            f"state IN {_UNFINISHED_SQL} AND (next_poll_at IS NULL OR next_poll_at <= ?) "
+            "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?)"
+        )
+        return await self._entries(where, (now, owner, now), limit)
+
+    async def _entries(self, where: str, params: tuple[Any, ...], limit: int | None) -> list[QueueEntry]:
+        sql = (
+            "SELECT id, user_id, chat_id, state, created_at, status_message_id, next_poll_at, lease_owner, "
+            f"lease_until FROM tasks WHERE {where} ORDER BY created_at, id"
+        )
+        if limit is not None:
+            sql, params = f"{sql} LIMIT ?", (*params, limit)
+        async with self._ctx.db.read() as r:
+            rows = await r.all(sql, params)
+        return [
+            QueueEntry(
+                id=row["id"], user_id=row["user_id"], chat_id=row["chat_id"], state=TaskState(row["state"]),
+                created_at=float(row["created_at"]), status_message_id=row["status_message_id"],
+                next_poll_at=time_of(row["next_poll_at"]), lease_owner=row["lease_owner"],
+                lease_until=time_of(row["lease_until"]),
+            )
+            for row in rows
+        ]  # fmt: skip
+
+    async def claim(self, task_id: int, owner: str, lease_seconds: float) -> bool:
+        """Take (or extend) the lease on an unfinished task; False if another owner holds a live lease.
+
+        Not fsynced: leases only matter among live workers, and a power loss stops every worker of the
+        file; a renewal lost with it is simply taken again on restart."""
+        now = self._ctx.now()
+        async with self._ctx.db.transaction(durable=False) as tx:
             changed = await tx.execute(
                 "UPDATE tasks SET lease_owner = ?, lease_until = ? "
                 f"WHERE id = ? AND state IN {_UNFINISHED_SQL} "
@@ -256,8 +317,9 @@ class TasksRepo:
         return bool(changed)
 
     async def release(self, task_id: int, owner: str) -> None:
-        """Give the lease up; a no-op if `owner` does not hold it (it may have expired and moved on)."""
-        async with self._ctx.db.transaction() as tx:
+        """Give the lease up; a no-op if `owner` does not hold it (it may have expired and moved on).
+        Not fsynced, like `claim`."""
+        async with self._ctx.db.transaction(durable=False) as tx:
             await tx.execute(
                 "UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
                 (task_id, owner),

@@ -20,6 +20,7 @@ from bot.admin.args import AdminError, clean_reason
 from bot.admin.ops import CLI_ACTOR
 from bot.admin.preflight import OPEN_ERRORS, refusal_line
 from bot.config import Settings
+from bot.jobs.prepared import PreparedCache, user_image_ids
 from bot.jobs.worker_lock import running_bot
 from storage import (
     BackupError,
@@ -136,6 +137,7 @@ async def forget(
         user = await store.users.find(ref)
         if user is None:
             raise AdminError("admin.error.unknown_user", user=ref)
+        images = await user_image_ids(store, user.id)  # their prepared photos go too (bot.jobs.prepared)
         try:
             result = await store.privacy.forget_user(user.id, actor=CLI_ACTOR, reason=_why(args, via))
         except HasActiveTasks as exc:
@@ -143,6 +145,7 @@ async def forget(
                 f"user {user.id} has {exc.active} unfinished task(s): cancel them (ban) or wait, then retry"
             )
             raise AdminError("admin.cli.usage", message=message) from None
+    PreparedCache.beside(db).forget(images)
     text = (
         f"user {user.id} forgotten: {result.tasks_deleted} tasks deleted, {result.ledger_rows_anonymised} "
         "ledger reasons cleared; balance kept"

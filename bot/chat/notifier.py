@@ -38,12 +38,12 @@ from api_client.images import read_header_size
 from bot.chat.alerts import AdminAlerts
 from bot.chat.callbacks import result_keyboard
 from bot.chat.pacing import ChatPacer
-from bot.chat.progress import StatusReporter
+from bot.chat.progress import StatusReporter, queue_text
 from bot.config import Settings
 from bot.jobs.notifier import DeliveryUncertain, OnSend, OnSent, RecipientGone, Stage, TryLater
 from bot.replies import t
 from bot.replies.errors import FriendlyError
-from storage import Store, Task
+from storage import QueueEntry, Store, Task
 
 __all__ = ["MAX_DOWNLOAD_BYTES", "RECOMPRESSED_ABOVE", "TelegramNotifier"]
 
@@ -109,6 +109,9 @@ class TelegramNotifier:
         self, task: Task, stage: Stage, elapsed: float, *, lang: str, final: bool = False
     ) -> None:
         await self.progress.show(task, stage, elapsed, lang=lang, final=final)
+
+    async def queue_place(self, task: QueueEntry, position: int, minutes: int, *, lang: str) -> None:
+        await self.progress.edit(task, queue_text(position, minutes, lang))
 
     async def deliver(
         self,

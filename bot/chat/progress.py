@@ -9,6 +9,10 @@ go out at once. "Message is not modified" is success: the text already says what
 The `upload_photo` chat action ("sending a photo…" in the chat header) is sent while generating and
 sending; Telegram shows it for about 5 s, so it is repeated at most every ACTION_INTERVAL seconds.
 
+Waiting in line: `queue_text` is the "#N in line, about M min" status. The handler posts it as the first
+status text, and the runner's announcer (bot/jobs/announcer.py) decides when it is worth an edit, within
+a global budget; the edit itself goes through `edit` like any other, so the per-chat interval holds too.
+
 Groups: every edit and chat action counts against the group's ~20 messages a minute, so both use the
 longer `group_interval` there (see bot/pacing.py), and edits take their turn in the chat's `ChatPacer`
 with the results, so a status line never pushes a portrait into a 429.
@@ -30,9 +34,12 @@ from api_client.clock import Clock, SystemClock
 from bot.chat.pacing import ChatPacer, status_interval
 from bot.jobs.notifier import RecipientGone, Stage
 from bot.replies import t
-from storage import Task
+from storage import QueueEntry, Task
 
-__all__ = ["ACTION_INTERVAL", "CHAT_ACTIONS_KEPT", "StatusReporter", "status_text"]
+__all__ = ["ACTION_INTERVAL", "CHAT_ACTIONS_KEPT", "StatusReporter", "queue_text", "status_text"]
+
+#: What a status message belongs to: a task, or the light entry of one waiting in line.
+Target = Task | QueueEntry
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,11 @@ _ACTION_STAGES: Final = frozenset({"generating", "sending"})
 def status_text(stage: str, lang: str, elapsed: float) -> str:
     """The status line for a stage (`status.<stage>` in the catalogue)."""
     return t(f"status.{stage}", lang, elapsed=max(0, round(elapsed)))
+
+
+def queue_text(position: int, minutes: int, lang: str) -> str:
+    """The waiting status: the place in line and the rough wait (`status.queued_place`)."""
+    return t("status.queued_place", lang, position=position, minutes=minutes)
 
 
 def is_not_modified(exc: BadRequest) -> bool:
@@ -91,7 +103,7 @@ class StatusReporter:
             await self._chat_action(task.chat_id)
         await self.edit(task, status_text(stage, lang, elapsed), final=final)
 
-    async def edit(self, task: Task, text: str, *, final: bool = False) -> None:
+    async def edit(self, task: Target, text: str, *, final: bool = False) -> None:
         if task.status_message_id is None:
             return
         # The handler posted the first text when it created the task: that counts as the first write.
@@ -118,7 +130,7 @@ class StatusReporter:
         if message is not None:
             self._cancel_flush(message)
 
-    async def _flush_later(self, task: Task, message: _Message, wait: float) -> None:
+    async def _flush_later(self, task: Target, message: _Message, wait: float) -> None:
         """Write the latest pending text once the interval allows; loops if more arrived meanwhile."""
         try:
             while True:
@@ -133,7 +145,7 @@ class StatusReporter:
         except RecipientGone:
             log.info("status flush for task %d: chat is gone", task.id)
 
-    async def _write(self, task: Task, message: _Message, text: str) -> None:
+    async def _write(self, task: Target, message: _Message, text: str) -> None:
         message.pending = None
         message.at = self._clock.now()
         if text == message.text:

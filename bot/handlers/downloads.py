@@ -36,6 +36,7 @@ from telegram.error import BadRequest, TelegramError
 
 from api_client.errors import ImageRejected
 from api_client.images import check_image, sniff_format
+from bot.jobs.prepared import PreparedCache
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,11 @@ class ImageDownloads:
         max_bytes: int = MAX_DOWNLOAD_BYTES,
         deadline: float = DEFAULT_DEADLINE,
         transport: httpx.AsyncBaseTransport | None = None,
+        prepared: PreparedCache | None = None,
     ) -> None:
+        """`prepared`: where the decoded image is kept, prepared for the service (bot.jobs.prepared)."""
         self.limit = limit
+        self.prepared = prepared
         self.max_bytes = max_bytes
         self.deadline = deadline
         self._slots = asyncio.Semaphore(limit)
@@ -71,16 +75,22 @@ class ImageDownloads:
         self.held = 0
         self.peak_held = 0
 
-    async def check(self, bot: Bot, file_id: str, declared_size: int | None) -> tuple[int, int]:
+    async def check(
+        self, bot: Bot, file_id: str, declared_size: int | None, *, unique_id: str | None = None
+    ) -> tuple[int, int]:
         """Download `file_id` and decode it fully (in a thread), at most `limit` at a time.
 
         ImageRejected (too_large, not_image, bomb, too_small) for what the user must change; DownloadFailed
-        when Telegram could not deliver the file. Returns the decoded, fitted size; keeps nothing.
+        when Telegram could not deliver the file. Returns the decoded, fitted size. With a prepared-image
+        cache and the file's unique id, the decoded image is also prepared for the service and kept there,
+        so no generation downloads or decodes it again.
         """
         if declared_size is not None and declared_size > self.max_bytes:
             raise _too_large()
         async with self._slot() as hold:
             raw = await self._fetch(bot, file_id, hold)
+            if self.prepared is not None and unique_id:
+                return await asyncio.to_thread(self.prepared.keep_upload, raw, file_id, unique_id)
             return await asyncio.to_thread(check_image, raw)
 
     async def aclose(self) -> None:

@@ -12,6 +12,7 @@ credits or a day's allowance by asking to be forgotten.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -21,6 +22,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 from bot.chat.callbacks import Forget, parse, stale_answer
 from bot.handlers.context import BotContext
 from bot.handlers.reply import say
+from bot.jobs.prepared import user_image_ids
 from bot.replies import t
 from storage import HasActiveTasks
 
@@ -69,11 +71,14 @@ async def on_button(update: Update, context: BotContext) -> None:
         await query.answer()
         await _replace(query, t("forget.kept", context.lang))
         return
+    images = await user_image_ids(context.services.store, user.id)  # read before they are deleted
     try:
         await context.services.store.privacy.forget_user(user.id)
     except HasActiveTasks:
         await query.answer(t("forget.busy", context.lang), show_alert=True)
         return
+    if context.services.prepared is not None:  # the prepared copies of their photos go too
+        await asyncio.to_thread(context.services.prepared.forget, images)
     context.services.awaiting.pop(user.id, None)  # "the next photo is your style image" is theirs too
     await query.answer()
     await _replace(query, t("forget.done", context.lang))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from telegram import Update
 from telegram.constants import ChatType
 
-from bot.chat.progress import status_text
+from bot.chat.progress import queue_text, status_text
 from bot.handlers.context import BotContext
 from bot.handlers.payments import quota_exhausted_extras
 from bot.handlers.reply import say, say_error
@@ -84,12 +84,18 @@ async def submit(update: Update, context: BotContext, request: Request, *, origi
     task = await _create(update, context, new)
     if task is None:
         return
+    # In a long line the first status already says the place and the wait: no edit needed to learn it.
+    place = services.runner.estimate_new(chat.id)
     try:
-        status = await message.reply_text(status_text("queued", context.lang, 0.0), do_quote=True)
-        await services.store.tasks.update(task.id, status_message_id=status.message_id)
+        text = status_text("queued", context.lang, 0.0)
+        if place is not None:
+            text = queue_text(place.position, place.minutes, context.lang)
+        status = await message.reply_text(text, do_quote=True)
+        # Display only (no fsync): lost to a power cut, the status simply is not edited.
+        task = await services.store.tasks.update(task.id, status_message_id=status.message_id, durable=False)
     finally:
         # Even if the status message failed (user blocked us...), the runner must settle the task and refund.
-        services.runner.enqueue(task.id)
+        services.runner.enqueue(task, shown=place)
 
 
 async def _create(update: Update, context: BotContext, new: NewTask) -> Task | None:

@@ -8,7 +8,8 @@ worker thread, with the decompression-bomb guard, by the same code that prepares
 from metadata first, so what is too large or too small is refused before a byte is downloaded; downloads
 and checks are bounded process-wide (bot/handlers/downloads.py). Files sent "as document" are judged by
 their bytes, never by the name or the MIME type the client claims. Only the Telegram file id is kept; the
-runner downloads the file again when it builds the request, so nothing large sits in the database.
+runner takes the image prepared here from `bot.jobs.prepared` (or downloads it again when it is gone), so
+nothing large sits in the database.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ async def accept_image(message: Message, context: BotContext) -> ImageRef:
     else:
         raise UploadRejected.because("not_image")
     try:
-        await context.services.downloads.check(context.bot, ref.file_id, size)
+        await context.services.downloads.check(context.bot, ref.file_id, size, unique_id=ref.unique_id)
     except ImageRejected as exc:
         raise UploadRejected.because(exc.reason) from None
     except DownloadFailed:

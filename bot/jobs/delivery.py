@@ -4,12 +4,18 @@ mid-delivery after a restart goes on (`plan`).
 
 The typed `Task.delivery` column (migration 0003) is the recovery state:
 - `sending` is written just before the photo request goes out, inside the chat's pacer turn (the notifier
-  calls `on_send`), so a stop while waiting for the turn leaves nothing to refund. A task found delivering
-  with it may have reached the user: it is refunded with a visible "may not have arrived" note, never resent.
+  calls `on_send`), so a stop while waiting for the turn leaves nothing to refund. It is written together
+  with the move to `delivering` (one commit: the task stays `submitted` until then, and a stop before it
+  polls again and sends, see bot.jobs.lifecycle). A task found delivering with it may have reached the
+  user: it is refunded with a visible "may not have arrived" note, never resent.
 - `deferred`: Telegram said "later" (TryLater) before anything was sent. The lifecycle backs off with it,
   and the next run fetches the result again and sends it.
 - `sent` (+ `sent_file_id`): the photo went out, but the store refused DONE (SQLite locked by the admin CLI)
   through every retry. The next run finishes it to DONE with that file id, without sending.
+
+DONE itself is committed without an fsync (storage.db `durable=False`): lost to a power cut, the task is
+found delivering with `sending` and refunded with the "may not have arrived" note: a portrait given for
+free, never a second photo or a second charge. Any later durable commit makes it durable.
 """
 
 from __future__ import annotations
@@ -66,11 +72,18 @@ class ResultDelivery:
     async def deliver(self, task: Task, image: bytes, *, lang: str) -> None:
         """Send once and record DONE. TryLater (nothing sent) propagates: the caller backs off."""
         tasks = self._deps.tasks
+        state = task.state
 
         async def on_send() -> None:
             """Called by the notifier inside the chat's turn, just before the request: from here the photo
-            may be out. Waiting for the turn before this is harmless to interrupt (nothing is marked)."""
-            await tasks.update(task.id, delivery=Delivery.SENDING)
+            may be out. Waiting for the turn before this is harmless to interrupt (nothing is marked).
+            Called again for a fallback send (document, the group instead of a private chat)."""
+            nonlocal state
+            if state is TaskState.DELIVERING:
+                await tasks.update(task.id, delivery=Delivery.SENDING)
+            else:  # the move and the mark in one commit
+                await tasks.transition(task.id, TaskState.DELIVERING, expect=state, delivery=Delivery.SENDING)
+                state = TaskState.DELIVERING
             self.sending.add(task.id)  # stop() waits for it, recording DONE included
 
         async def on_sent(file_id: str) -> None:
@@ -94,7 +107,11 @@ class ResultDelivery:
                 await clock.sleep(FINISH_BACKOFF_SECONDS * 2 ** (attempt - 1))
             try:
                 await self._deps.tasks.transition(
-                    task.id, TaskState.DONE, expect=TaskState.DELIVERING, result_file_id=file_id
+                    task.id,
+                    TaskState.DONE,
+                    expect=TaskState.DELIVERING,
+                    result_file_id=file_id,
+                    durable=False,
                 )
             except IllegalTransition:
                 self._sent.pop(task.id, None)

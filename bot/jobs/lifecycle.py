@@ -1,11 +1,13 @@
 """One generation's steps, as a state machine over the stored task state.
 
-    queued ─submit─▶ submitting ─answer─▶ submitted ─▶ polling ─result─▶ delivering ─send─▶ done
+    queued ─submit─▶ submitting ─answer─▶ submitted ─result, send─▶ delivering ─sent─▶ done
           any step may end the task instead: failed / expired / cancelled (the transition refunds)
 
-`Lifecycle.drive` looks the task's state up in one table (`_steps`) and runs steps until the task ends or
-waits. Each step ends in one checked storage transition or a stored back-off (`next_poll_at` and a typed
-`retry_reason`), so a restart at any point resumes from the database. Rules that are easy to get wrong:
+A task is run in two parts, so that the runner can keep the upstream exactly at its concurrency limit:
+`upstream()` (submit and poll, holding one of the service's slots) ends with the result image in hand
+(`Ready`), and `deliver()` sends it without holding a slot. Each step ends in one checked storage
+transition or a stored back-off (`next_poll_at` and a typed `retry_reason`), so a restart at any point
+resumes from the database. Rules that are easy to get wrong:
 - A submit is never repeated unless we *know* it did not reach the service: a task found in `submitting`
   after a restart is failed with "submit_unknown" (refunded, user told), because resending may bill twice.
   The one known-safe case is a definite rate-limit answer, stored as `retry_reason = rate_limited` and
@@ -15,14 +17,23 @@ waits. Each step ends in one checked storage transition or a stored back-off (`n
   refunding a task the service will still finish and bill. A submit never does.
 - The poll deadline runs from `poll_started_at` (the submit, or the end of the last back-off), never from
   creation: time spent waiting for an upstream slot must not expire a task the service will bill.
-- The result image lives in memory only; a task resumed in `delivering` fetches it again (upstream keeps it
-  12 h). Whether and how a delivering task goes on is `ResultDelivery.plan`.
+- Commits (each an fsync on SQLite), three per generation: `submitting` (taking the lease in the same
+  statement; it must be durable and on its own before the submit goes out), `submitted` with the upstream
+  id and `poll_started_at`, and `delivering` with the `sending` mark, written inside the chat's turn just
+  before the photo request (bot.jobs.delivery); DONE follows without an fsync. A task stays `submitted`
+  while it is polled and until its photo is about to go out: stopped before that, it is simply polled
+  again (the service keeps the result 12 h) and sent, exactly as a `delivering` task without a mark was.
+  `polling` is no longer written (rows from older releases in it resume like `submitted`), and the
+  polling progress (`last_status`) is shown, not stored.
+- A task resumed in `delivering` fetches the image again. Whether and how it goes on is
+  `ResultDelivery.plan`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final
 
 from api_client.client import PortraitClient
@@ -36,10 +47,11 @@ from bot.jobs.deps import JobDeps
 from bot.jobs.notifier import RecipientGone, Stage, TryLater
 from bot.jobs.outcomes import Outcomes
 from bot.jobs.params import watermark_for
+from bot.jobs.prepared import PreparedCache
 from bot.jobs.upstream import build_request, first_image, poll_retryable
 from storage import KEEP, UNAVAILABLE, Delivery, Keep, RetryReason, Task, TaskState
 
-__all__ = ["BUSY_BACKOFF_SECONDS", "MAX_BUSY_RETRIES", "MIN_POLL_SECONDS", "Lifecycle"]
+__all__ = ["BUSY_BACKOFF_SECONDS", "MAX_BUSY_RETRIES", "MIN_POLL_SECONDS", "Lifecycle", "Ready"]
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +66,15 @@ STORE_RETRY_FIRST_SECONDS: Final = 0.5
 STORE_RETRY_MAX_DELAY: Final = 30.0
 STORE_RETRY_SECONDS: Final = 600.0
 
-#: A step moves the task on and returns it in its new state, or returns None: it waits or it ended.
-Step = Callable[[Task, str], Awaitable[Task | None]]
+
+@dataclass(frozen=True)
+class Ready:
+    """The upstream part is over: the task's result image (None for a task resumed in `delivering`, whose
+    image lives upstream only) is ready to be sent; `lang` is the user's language."""
+
+    task: Task
+    image: bytes | None
+    lang: str
 
 
 class Lifecycle:
@@ -69,33 +88,38 @@ class Lifecycle:
         delivery: ResultDelivery,
         outcomes: Outcomes,
         learner: PollingLearner | None = None,
+        prepared: PreparedCache | None = None,
     ) -> None:
         self._deps = deps
+        self._prepared = prepared
         self._learner = learner
         self._client = client
         self._settings = settings
         self._delivery = delivery
         self._outcomes = outcomes
-        self._results: dict[int, bytes] = {}  # task id -> the image polling fetched, for the deliver step
-        self._steps: dict[TaskState, Step] = {
-            TaskState.QUEUED: self._submit,
-            TaskState.SUBMITTING: self._submit,
-            TaskState.SUBMITTED: self._poll,
-            TaskState.POLLING: self._poll,
-            TaskState.DELIVERING: self._deliver,
-        }
 
     async def drive(self, task: Task) -> None:
-        """Run steps until the task ends or waits; errors propagate to the runner (which ends the task)."""
+        """Both parts in one go (resumed work and tests); errors propagate to the runner."""
+        ready = await self.upstream(task)
+        if ready is not None:
+            await self.deliver(ready)
+
+    async def upstream(self, task: Task) -> Ready | None:
+        """Submit and poll until the result is in hand; None when the task waits (a back-off) or ended."""
         if self._outcomes.refused(task):
             raise RecipientGone(task.chat_id)
         lang = await self._outcomes.lang(task)
         current: Task | None = task
-        try:
-            while current is not None and current.state in self._steps:
-                current = await self._steps[current.state](current, lang)
-        finally:
-            self._results.pop(task.id, None)
+        while current is not None:
+            if current.state in (TaskState.QUEUED, TaskState.SUBMITTING):
+                current = await self._submit(current, lang)
+            elif current.state in (TaskState.SUBMITTED, TaskState.POLLING):
+                return await self._poll(current, lang)
+            elif current.state is TaskState.DELIVERING:
+                return Ready(current, None, lang)
+            else:
+                return None
+        return None
 
     # -- the steps ---------------------------------------------------------------------------------------
 
@@ -109,14 +133,14 @@ class Lifecycle:
                 raise SubmitOutcomeUnknown("found in submitting after a restart; not resubmitted")
         await self._status(task, "preparing", lang)
         try:
-            request = await build_request(self._deps.notifier, task)
+            request = await build_request(self._deps.notifier, task, self._prepared)
         except TryLater as exc:  # nothing was submitted; a rate-limited task keeps its "safe to resend"
             keep: RetryReason | Keep = RetryReason.TELEGRAM_BUSY if task.state is TaskState.QUEUED else KEEP
             await self._back_off(task, exc, lang, reason=keep)
             return None
         request.validate()  # a request we built wrongly fails here, before any state change or cost
-        if task.state is TaskState.QUEUED:
-            task = await tasks.transition(task.id, TaskState.SUBMITTING, expect=TaskState.QUEUED)
+        if task.state is TaskState.QUEUED:  # takes the lease too: one commit, durable before the submit
+            task = await tasks.transition(task.id, TaskState.SUBMITTING, expect=TaskState.QUEUED, claim=True)
         else:  # from here the submit may reach the service: a crash now must not resend it
             task = await tasks.update(task.id, retry_reason=None)
         await self._status(task, "submitting", lang)
@@ -132,20 +156,17 @@ class Lifecycle:
             task,
             f"submitted as {upstream_id}",
             lambda: tasks.transition(
-                task.id, TaskState.SUBMITTED, expect=TaskState.SUBMITTING, upstream_task_id=upstream_id
+                task.id, TaskState.SUBMITTED, expect=TaskState.SUBMITTING, upstream_task_id=upstream_id,
+                poll_started_at=submitted_at,
             ),
-            lambda: tasks.update(task.id, poll_started_at=submitted_at),
-        )
+        )  # fmt: skip
 
-    async def _poll(self, task: Task, lang: str) -> Task | None:
-        """submitted/polling -> delivering, with the result image kept for the deliver step."""
-        tasks = self._deps.tasks
-        if task.state is TaskState.SUBMITTED:
-            task = await tasks.transition(task.id, TaskState.POLLING, expect=TaskState.SUBMITTED)
+    async def _poll(self, task: Task, lang: str) -> Ready | None:
+        """submitted (or polling, from older releases) -> the result image in hand, nothing stored: the
+        task moves on when its photo is about to go out (see the module docstring)."""
         await self._status(task, "in_queue", lang)
 
         async def on_progress(status: TaskStatus) -> None:
-            await tasks.update(task.id, last_status=status.value)
             if status is not TaskStatus.DONE:
                 stage: Stage = "generating" if status is TaskStatus.GENERATING else "in_queue"
                 try:
@@ -156,26 +177,20 @@ class Lifecycle:
         image = await self._wait(
             task, lang, on_progress, self._poll_deadline(task), schedule=self._schedule(task)
         )
-        if image is None:
-            return None
-        self._results[task.id] = image
-        return await self._record(
-            task,
-            "result ready",
-            lambda: tasks.transition(task.id, TaskState.DELIVERING, expect=TaskState.POLLING),
-        )
+        return None if image is None else Ready(task, image, lang)
 
-    async def _deliver(self, task: Task, lang: str) -> Task | None:
-        """delivering -> done: at most once (see bot.jobs.delivery)."""
-        plan = self._delivery.plan(task)
-        if isinstance(plan, AlreadySent):
-            await self._delivery.finish(task, plan.file_id)
-            return None
-        image = self._results.pop(task.id, None)
+    async def deliver(self, ready: Ready) -> None:
+        """The result -> done: at most once (see bot.jobs.delivery)."""
+        task, image, lang = ready.task, ready.image, ready.lang
+        if task.state is TaskState.DELIVERING:
+            plan = self._delivery.plan(task)
+            if isinstance(plan, AlreadySent):
+                await self._delivery.finish(task, plan.file_id)
+                return
         if image is None:  # resumed: the image was only in memory, fetch it again (upstream keeps it 12 h)
             image = await self._wait(task, lang, None, MIN_POLL_SECONDS)
             if image is None:
-                return None
+                return
         if self._outcomes.refused(task):
             raise RecipientGone(task.chat_id)
         await self._status(task, "sending", lang)
@@ -184,7 +199,6 @@ class Lifecycle:
         except TryLater as exc:  # surely not sent: fetch and send again later
             busy = RetryReason.TELEGRAM_BUSY
             await self._back_off(task, exc, lang, reason=busy, delivery=Delivery.DEFERRED)
-        return None
 
     async def _record(self, task: Task, fact: str, *writes: Callable[[], Awaitable[Task]]) -> Task:
         """Store what already happened upstream (a billed submit, a finished result), retrying through a

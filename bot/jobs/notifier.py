@@ -13,10 +13,17 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from bot.replies.errors import FriendlyError
-    from storage import Task
+    from storage import QueueEntry, Task
 
 __all__ = [
-    "Closeable", "DeliveryUncertain", "Notifier", "OnSend", "OnSent", "RecipientGone", "Stage", "TryLater",
+    "Closeable",
+    "DeliveryUncertain",
+    "Notifier",
+    "OnSend",
+    "OnSent",
+    "RecipientGone",
+    "Stage",
+    "TryLater",
 ]
 
 #: The hook `Notifier.deliver` awaits just before the result's request goes out.
@@ -31,7 +38,14 @@ Stage = Literal[
     "queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending", "stopped"
 ]
 STAGES: tuple[Stage, ...] = (
-    "queued", "preparing", "submitting", "in_queue", "generating", "retrying", "sending", "stopped"
+    "queued",
+    "preparing",
+    "submitting",
+    "in_queue",
+    "generating",
+    "retrying",
+    "sending",
+    "stopped",
 )
 
 
@@ -68,6 +82,11 @@ class Notifier(Protocol):
         self, task: Task, stage: Stage, elapsed: float, *, lang: str, final: bool = False
     ) -> None:
         """Show progress (throttled; `final` edits are never skipped). Cosmetic: failures are swallowed."""
+        ...
+
+    async def queue_place(self, task: QueueEntry, position: int, minutes: int, *, lang: str) -> None:
+        """Show a waiting task's place in line and the rough wait in its status message. The runner's
+        announcer decides when (sparingly, within a global budget); this edits at once."""
         ...
 
     async def deliver(

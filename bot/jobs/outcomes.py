@@ -8,6 +8,7 @@ which chats no longer take our messages (a 403 anywhere: nothing more is sent th
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import Final
 
 from api_client.errors import PollDeadlineExceeded, TaskNotFound
@@ -17,9 +18,12 @@ from bot.jobs.params import uses_style_image
 from bot.jobs.upstream import StoredImageUnusable
 from bot.replies import pick_language
 from bot.replies.errors import CANCELLED, FriendlyError, describe, with_style_hint
-from storage import ALLOWED, TERMINAL, IllegalTransition, Task, TaskState
+from storage import ALLOWED, TERMINAL, IllegalTransition, RetryReason, Task, TaskState
 
-__all__ = ["BANNED", "BAN_REASON", "GONE_TTL_SECONDS", "USER_REASON", "Outcomes", "cancel_notice"]
+__all__ = [
+    "BANNED", "BAN_REASON", "GONE_TTL_SECONDS", "USER_REASON", "CancelOutcome", "Outcomes", "cancel_notice",
+    "cancellable", "started",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,21 @@ class Outcomes:
         if dropped:
             log.info("task %d: dropped user %d's unusable %s image", task.id, task.user_id, exc.which)
 
+    async def ended_elsewhere(self, task: Task) -> None:
+        """The task was ended by someone else (the admin CLI) while we worked on it: no transition (the one
+        that ended it refunded), the status message ends on "stopped"."""
+        log.info("task %d was ended elsewhere (%s); stopped here", task.id, task.state.value)
+        try:
+            if not self.refused(task):
+                elapsed = self._clock.now() - task.created_at
+                await self._notifier.status(task, "stopped", elapsed, lang=await self.lang(task), final=True)
+        except RecipientGone as gone:
+            self.mark_gone(gone.chat_id)
+        except Exception:
+            log.warning("task %d: status update failed", task.id, exc_info=True)
+        finally:
+            self.forget(task.id)
+
     async def crashed(self, task_id: int, exc: Exception) -> None:
         log.error("task %d crashed", task_id, exc_info=exc)
         try:
@@ -140,10 +159,31 @@ class Outcomes:
         return since is not None and task.created_at <= since
 
     async def lang(self, task: Task) -> str:
-        user = await self._tasks.user(task.user_id)
+        return await self.lang_of(task.user_id)
+
+    async def lang_of(self, user_id: int) -> str:
+        user = await self._tasks.user(user_id)
         return pick_language(user.language if user is not None else None)
 
 
 def _style_used(task: Task) -> bool:
     """Whether the task sent a style image: only then may a picture refusal be the style image's fault."""
     return uses_style_image(task.params) and task.style_file_id is not None
+
+
+def cancellable(task: Task) -> bool:
+    return TaskState.CANCELLED in ALLOWED[task.state]
+
+
+def started(task: Task) -> bool:
+    """The service has (or may have) the task: it was accepted, or its submit may be on the way. A submit
+    the service definitely refused (rate limited, waiting to be resent) has not started anything."""
+    if task.upstream_task_id is not None:
+        return True
+    return task.state is TaskState.SUBMITTING and task.retry_reason is not RetryReason.RATE_LIMITED
+
+
+class CancelOutcome(StrEnum):
+    CANCELLED = "cancelled"
+    STARTED = "started"
+    TOO_LATE = "too_late"

@@ -14,6 +14,9 @@ writes refused instead of submitting or sending a second time. Leases are kept a
 renews one whose last renewal is older than RENEW_AFTER_SECONDS on the *monotonic* clock (which a wall
 clock step does not move), and is called before every fenced write and before every irreversible call
 (a submit, a send). `hold()` failing means another worker has the task: stop at once.
+
+Few commits: a queued task's lease is taken by its move to `submitting` (`transition(claim=True)`), a
+lease that a terminal move already cleared is not released again, and renewals are not fsynced (storage).
 """
 
 from __future__ import annotations
@@ -24,7 +27,19 @@ from typing import Final, Literal, TypeVar
 
 from api_client.clock import Clock
 from bot.ops import metrics
-from storage import KEEP, Delivery, Keep, LeaseLost, RetryReason, Store, Task, TaskState, User
+from storage import (
+    KEEP,
+    TERMINAL,
+    Delivery,
+    Keep,
+    LeaseLost,
+    QueueEntry,
+    RetryReason,
+    Store,
+    Task,
+    TaskState,
+    User,
+)
 
 T = TypeVar("T")
 
@@ -68,8 +83,14 @@ class ShieldedTasks:
             raise LeaseLost(task_id, self.owner, None)
 
     async def release(self, task_id: int) -> None:
-        self._renewed.pop(task_id, None)
+        """Give our lease back; nothing to write when we hold none (never claimed, lost, or cleared by the
+        task's terminal move)."""
+        if self._renewed.pop(task_id, None) is None:
+            return
         await shielded(self._store.tasks.release(task_id, self.owner))
+
+    def holds(self, task_id: int) -> bool:
+        return task_id in self._renewed
 
     # -- reads -------------------------------------------------------------------------------------------
 
@@ -78,6 +99,12 @@ class ShieldedTasks:
 
     async def unfinished(self) -> list[Task]:
         return await shielded(self._store.tasks.unfinished())
+
+    async def queue_entries(self) -> list[QueueEntry]:
+        return await shielded(self._store.tasks.queue_entries())
+
+    async def next_runnable(self, limit: int) -> list[QueueEntry]:
+        return await shielded(self._store.tasks.next_runnable(limit, owner=self.owner))
 
     async def user(self, user_id: int) -> User | None:
         return await shielded(self._store.users.get(user_id))
@@ -95,17 +122,28 @@ class ShieldedTasks:
         result_file_id: str | None = None,
         spend: bool = False,
         fenced: bool = True,
+        claim: bool = False,
+        poll_started_at: float | None = None,
+        delivery: Delivery | None = None,
+        durable: bool = True,
     ) -> Task:
-        """A move of the worker's (fenced), or with `fenced=False` one a person asked for (/cancel)."""
-        if fenced:
+        """A move of the worker's (fenced), or with `fenced=False` one a person asked for (/cancel).
+        `claim=True` takes the lease in the same statement instead of a separate claim first."""
+        if fenced and not claim:
             await self.hold(task_id)
         task = await shielded(
             self._store.tasks.transition(
                 task_id, to, expect=expect, upstream_task_id=upstream_task_id, error_code=error_code,
                 result_file_id=result_file_id, owner=self.owner if fenced else None, spend=spend,
+                lease_seconds=self.lease_seconds if fenced and claim else None,
+                poll_started_at=poll_started_at, delivery=delivery, durable=durable,
             )
         )  # fmt: skip
         metrics.task_moved(task)
+        if task.state in TERMINAL:
+            self._renewed.pop(task_id, None)  # the terminal move cleared the lease
+        elif fenced and claim:
+            self._renewed[task_id] = self._clock.monotonic()
         return task
 
     async def update(
@@ -119,13 +157,14 @@ class ShieldedTasks:
         sent_file_id: str | None = None,
         retry_reason: RetryReason | Keep | None = KEEP,
         poll_started_at: float | None = None,
+        durable: bool = True,
     ) -> Task:
         await self.hold(task_id)
         return await shielded(
             self._store.tasks.update(
                 task_id, next_poll_at=next_poll_at, attempts_inc=attempts_inc, last_status=last_status,
                 delivery=delivery, sent_file_id=sent_file_id, retry_reason=retry_reason,
-                poll_started_at=poll_started_at, owner=self.owner,
+                poll_started_at=poll_started_at, owner=self.owner, durable=durable,
             )
         )  # fmt: skip
 

@@ -20,9 +20,10 @@ from api_client.emulator import EmulatorConfig, EmulatorState, create_app
 from bot.config import Secret, Settings
 from bot.jobs.notifier import RecipientGone
 from bot.jobs.params import build_params
+from bot.jobs.prepared import PreparedCache
 from bot.jobs.runner import JobRunner
 from bot.replies.errors import FriendlyError
-from storage import NewTask, Store, Task, UserSettings
+from storage import NewTask, QueueEntry, Store, Task, UserSettings
 
 AK, SK = "AKtest", "SKtest"
 START = 1_790_000_000.0
@@ -67,6 +68,7 @@ class RecordingNotifier:
         self.in_flight: set[int] = set()
         self.max_in_flight = 0
         self.forgotten: list[int] = []
+        self.places: list[tuple[int, int, int]] = []  # (task id, position, minutes) shown while waiting
 
     def _refuse(self, chat_id: int, method: str) -> None:
         if chat_id in self.gone and (not self.gone_on or method in self.gone_on):
@@ -91,6 +93,10 @@ class RecordingNotifier:
         if stage == self.hold_at:
             self.held.set()
             await self.release.wait()
+
+    async def queue_place(self, task: QueueEntry, position: int, minutes: int, *, lang: str) -> None:
+        self._refuse(task.chat_id, "status")
+        self.places.append((task.id, position, minutes))
 
     async def deliver(
         self, task: Task, image: bytes, *, lang: str,
@@ -171,18 +177,18 @@ class Bench:
 
     def runner(
         self, notifier: RecordingNotifier | None = None, *, client: PortraitClient | None = None,
-        owner: str | None = "worker-a",
+        owner: str | None = "worker-a", prepared: PreparedCache | None = None,
     ) -> tuple[JobRunner, RecordingNotifier]:
         notifier = notifier or RecordingNotifier()
         runner = JobRunner(
             self.store, client or self.client(), notifier,
-            settings=self.settings, clock=self.clock, owner=owner,
+            settings=self.settings, clock=self.clock, owner=owner, prepared=prepared,
         )
         return runner, notifier
 
     async def task(
         self, user_id: int = 1, *, face: str = "face", style: str | None = None, language: str = "en",
-        **choices: object,
+        chat_id: int | None = None, status_message_id: int | None = None, **choices: object,
     ) -> Task:
         await self.store.users.upsert_seen(user_id, username=None, first_name="U", language_code=language)
         settings = UserSettings(**choices)  # type: ignore[arg-type]
@@ -190,10 +196,13 @@ class Bench:
             settings, has_style=style is not None, prompt_override=None, max_prompt_length=300
         )
         task, created = await self.store.tasks.create(
-            NewTask(user_id=user_id, chat_id=user_id, origin_key=f"{user_id}:{self.clock.now()}",
+            NewTask(user_id=user_id, chat_id=user_id if chat_id is None else chat_id,
+                    origin_key=f"{user_id}:{self.clock.now()}",
                     request_message_id=5, face_file_id=face, style_file_id=style, params=params)
         )
         assert created
+        if status_message_id is not None:
+            task = await self.store.tasks.update(task.id, status_message_id=status_message_id)
         return task
 
     async def state(self, task_id: int) -> Task:

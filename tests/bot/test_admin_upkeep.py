@@ -21,7 +21,9 @@ from typing import Any
 import aiosqlite
 import pytest
 
+from api_client.images import MAX_BASE64_BYTES
 from bot.admin.cli import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, build_parser, run_admin
+from bot.jobs.prepared import PreparedCache
 from bot.jobs.worker_lock import WorkerLock
 from storage import NewTask, Store, TaskState
 from storage.migrate import migrate
@@ -260,8 +262,11 @@ def test_forget_from_the_cli_waits_for_running_work_then_deletes(tmp_path: Path)
     assert code == EXIT_USAGE and "unfinished task(s)" in err
     assert len(read(db, lambda s: s.tasks.recent_for_user(ANN))) == 2
     assert admin(db, "ban", "@ann")[0] == EXIT_OK  # cancels (and refunds) the queued task
+    selfie = read(db, lambda s: s.tasks.recent_for_user(ANN))[0].face_file_id
+    PreparedCache.beside(db).put(selfie, MAX_BASE64_BYTES, b"prepared selfie")
     code, out, _ = admin(db, "forget", str(ANN), "--reason", "asked by mail")
     assert code == EXIT_OK and out.startswith(f"user {ANN} forgotten: 2 tasks deleted")
+    assert PreparedCache.beside(db).get(selfie, MAX_BASE64_BYTES) is None  # its prepared copy went too
     assert read(db, lambda s: s.tasks.recent_for_user(ANN)) == []
     user = read(db, lambda s: s.users.get(ANN))
     assert (user.username, user.first_name, user.banned) == (None, "", True)

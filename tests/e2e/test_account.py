@@ -41,7 +41,7 @@ async def test_cancel_after_the_service_started_counts_and_the_portrait_still_ar
     harness.set_timings(generate=600)
     await alice.photo(draw_selfie(), expect=says("face.saved"))
     await alice.say("/anime")
-    await harness.until_state(alice, TaskState.POLLING)
+    await harness.until_state(alice, TaskState.SUBMITTED)  # polled while submitted
     assert (await harness.services.store.quotas.balance(alice.user.id)).free_left == 2
     await alice.say("/cancel", says("cancel.started"))
     harness.emulator_time.advance(700)  # the service finishes it

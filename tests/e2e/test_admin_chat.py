@@ -165,7 +165,7 @@ async def test_ban_cancels_the_running_task_then_unban(tmp_path: Path) -> None:
         (task,) = [t.id for t in await h.store.tasks.active_for_user(BOB)]
         assert (await h.store.quotas.balance(BOB)).free_left == 2
         await eventually(
-            lambda: h.store.tasks.get(task), lambda t: t is not None and t.state == TaskState.POLLING
+            lambda: h.store.tasks.get(task), lambda t: t is not None and t.state == TaskState.SUBMITTED
         )
 
         reply = await say(h, owner, "/ban @bob spam")

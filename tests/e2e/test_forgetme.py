@@ -60,7 +60,7 @@ async def test_refused_while_a_portrait_is_being_made(harness: Harness, alice: P
     await alice.photo(draw_selfie(), expect=says("face.saved"))
     question = await alice.say("/forgetme", says("forget.confirm"))  # asked while nothing runs...
     await alice.say("/anime")
-    await harness.until_state(alice, TaskState.POLLING)
+    await harness.until_state(alice, TaskState.SUBMITTED)  # polled while submitted
     await alice.say("/forgetme", says("forget.busy"))
     answer = await alice.click(question, buttons(question)[alice.text("forget.button.yes")] or "")
     assert answer == {"text": alice.text("forget.busy"), "show_alert": True, "url": None}  # ...confirmed late

@@ -139,7 +139,7 @@ async def test_second_request_while_one_runs_is_politely_refused(harness: Harnes
     await alice.say("/anime")
     await alice.say("/anime again", says("generate.busy", limit=1))
     assert await free_left(harness, alice) == 2
-    await harness.until_state(alice, TaskState.POLLING)
+    await harness.until_state(alice, TaskState.SUBMITTED)  # polled while submitted
     harness.emulator_time.advance(700)  # the emulator finishes the task (within the signing clock skew)
     await alice.fake.wait_for_message(alice.chat, is_photo, timeout=10)
 

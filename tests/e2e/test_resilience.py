@@ -15,7 +15,7 @@ async def start_slow_task(harness: Harness, alice: Person) -> None:
     harness.set_timings(generate=600)
     await alice.photo(draw_selfie(), expect=says("face.saved"))
     await alice.say("/anime")
-    await harness.until_state(alice, TaskState.POLLING)
+    await harness.until_state(alice, TaskState.SUBMITTED)  # polled while submitted
 
 
 def photos(person: Person) -> list[object]:

@@ -125,7 +125,8 @@ async def test_three_webhook_processes_one_killed_every_portrait_once(tmp_path: 
 
                 async def all_polling() -> list[tuple[int, TaskState, str | None]] | None:
                     tasks = await _tasks(db)
-                    polled = len(tasks) == USERS and all(state is TaskState.POLLING for _, state, _ in tasks)
+                    with_service = (TaskState.SUBMITTED, TaskState.POLLING)  # submitted: polled, not yet done
+                    polled = len(tasks) == USERS and all(state in with_service for _, state, _ in tasks)
                     return tasks if polled else None
 
                 tasks = await _until(all_polling, 30)

@@ -1,0 +1,154 @@
+"""A viral burst: N users send `/anime` within a minute, the upstream allows 10 tasks at once.
+
+    python -m benchmarks.bench_burst [--quick] [--users N] [--spread SECONDS] [--generate-seconds S]
+
+Three processes besides this one, so that the bot's figures are its own: the emulator behind the
+service's concurrency limit (`benchmarks.burst_upstream`, 10 tasks, a short generation time), the fake
+Bot API with Telegram's flood control playing the users (`benchmarks.burst_telegram`: each sends a
+selfie captioned `/anime`; 1 in 5 in a group), and the bot itself (`python -m bot`, SQLite with fsync,
+`MAX_CONCURRENT_TASKS=10`, its event-loop lag probe on). Time is compressed only upstream (generations
+take about a second); Telegram's limits are the real ones, so they, not the upstream, set the pace of the
+status messages and results.
+
+Printed: the bot's peak RSS (VmHWM from /proc), event-loop lag p50/p99, the upstream's in-flight tasks
+(max, mean until the line drained, share of samples at the limit, refusals), Telegram 429s by method,
+status edits per second, delivered and refunded counts, and the wait for a portrait in private chats and
+in groups. Goals: RSS < 300 MB, lag p99 < 50 ms, no 429 caused by status edits, every task delivered or
+refunded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks import burst_procs as procs
+from benchmarks.burst_telegram import TOKEN
+
+AK, SK = "AKBURST", "SKBURST"
+TERMINAL = ("done", "failed", "cancelled", "expired")
+
+
+def _unfinished_and_states(db: Path) -> tuple[int, dict[str, int]]:
+    """Task counts by state, read-only while the bot writes (WAL)."""
+    try:
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5) as conn:
+            rows = conn.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state").fetchall()
+            refunded = conn.execute("SELECT COUNT(*) FROM tasks WHERE reservation = 'refunded'").fetchone()[0]
+    except sqlite3.Error:
+        return -1, {}
+    states = {str(state): int(count) for state, count in rows}
+    states["refunded"] = int(refunded)
+    return sum(n for s, n in states.items() if s not in (*TERMINAL, "refunded")), states
+
+
+def run(users: int, spread: float, generate: float, timeout: float) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="bench-burst-"))
+    up_port, tg_port = procs.free_port(), procs.free_port()
+    up_url, tg_url = f"http://{procs.HOST}:{up_port}", f"http://{procs.HOST}:{tg_port}"
+    upstream = procs.spawn(["-m", "benchmarks.burst_upstream", "--port", str(up_port), "--access-key", AK,
+                            "--secret-key", SK, "--max-tasks", "10", "--generate-seconds", str(generate)],
+                           log=work / "upstream.log")  # fmt: skip
+    telegram = procs.spawn(["-m", "benchmarks.burst_telegram", "--port", str(tg_port), "--users", str(users),
+                            "--spread", str(spread)], log=work / "telegram.log")  # fmt: skip
+    bot = None
+    try:
+        procs.started(upstream, up_url)
+        procs.started(telegram, tg_url)
+        lag_file, db = work / "lag.json", work / "bot.db"
+        env = procs.child_env({
+            "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"{tg_url}/bot", "VOLC_ACCESSKEY": AK,
+            "VOLC_SECRETKEY": SK, "VOLC_ENDPOINT": up_url, "PORTRAIT_BOT_DB": str(db),
+            "MAX_CONCURRENT_TASKS": "10", "UPSTREAM_QPS": "50", "LAG_PROBE_FILE": str(lag_file),
+            "WORKER_ID": "bench-burst", "LOG_LEVEL": "WARNING",
+        })  # fmt: skip
+        bot = procs.spawn(["-m", "bot"], env=env, log=work / "bot.log")
+        started = time.monotonic()
+        while not db.exists() or _unfinished_and_states(db)[0] < 0:  # the bot's schema is in place
+            if bot.poll() is not None or time.monotonic() - started > 60:
+                raise RuntimeError(f"the bot did not start; see {work / 'bot.log'}")
+            time.sleep(0.1)
+        time.sleep(1.0)  # its first getUpdates
+        httpx.get(f"{tg_url}/bench/start", timeout=10)
+        t0 = time.monotonic()
+        peak_rss = 0.0
+        while True:
+            time.sleep(1.0)
+            peak_rss = max(peak_rss, procs.peak_rss_mb(bot.pid) or 0.0)
+            sent = procs.stats(tg_url)["sent"]
+            unfinished, states = _unfinished_and_states(db)
+            total = sum(n for s, n in states.items() if s != "refunded")
+            if sent >= users and total >= users and unfinished == 0:
+                break
+            if time.monotonic() - t0 > timeout or bot.poll() is not None:
+                print(f"  stopped waiting: {states} after {time.monotonic() - t0:.0f} s", flush=True)
+                break
+        elapsed = time.monotonic() - t0
+        peak_rss = max(peak_rss, procs.peak_rss_mb(bot.pid) or 0.0)
+        time.sleep(2.0)  # the last status edits after the final photos
+        procs.stop(bot)
+        bot = None
+        return {
+            "users": users, "elapsed": elapsed, "peak_rss_mb": peak_rss,
+            "lag": json.loads(lag_file.read_text()) if lag_file.exists() else {},
+            "upstream": procs.stats(up_url), "telegram": procs.stats(tg_url),
+            "states": _unfinished_and_states(db)[1],
+        }  # fmt: skip
+    finally:
+        for process in (bot, telegram, upstream):
+            if process is not None:
+                procs.stop(process)
+
+
+def report(r: dict[str, Any]) -> None:
+    lag, up, tg, states = r["lag"], r["upstream"], r["telegram"], r["states"]
+    ms = {k: 1000 * float(lag.get(k, 0.0)) for k in ("p50", "p99", "max")}
+    print(f"  {r['users']} users, all settled in {r['elapsed']:.0f} s")
+    print(f"  bot peak RSS: {r['peak_rss_mb']:.0f} MB (goal < 300)")
+    print(f"  event-loop lag: p50 {ms['p50']:.1f} ms, p99 {ms['p99']:.1f} ms, max {ms['max']:.0f} ms "
+          f"({lag.get('samples', 0)} samples; goal p99 < 50)")  # fmt: skip
+    print(f"  upstream in flight (limit {up['limit']}): max {up['max_in_flight']}, "
+          f"mean {up['mean_in_flight']:.2f} "
+          f"until the line drained, at the limit {100 * up['at_limit_share']:.0f} % of the time; "
+          f"{up['submits']} submits, {up['refused']} refused (50430)")  # fmt: skip
+    refused = tg["refused_429"]
+    edits_429 = sum(n for key, n in refused.items() if key.startswith("editMessageText"))
+    print(f"  Telegram 429s: {sum(refused.values())} (status edits: {edits_429}) {refused or ''}")
+    print(f"  status edits: max {tg['edits_max_per_s']}/s, mean {tg['edits_mean_per_s']:.1f}/s; "
+          f"queue-place edits {tg['place_edits']} (max {tg['place_edits_max_per_s']}/s); "
+          f"all chat requests max {tg['requests_max_per_s']}/s")  # fmt: skip
+    print(f"  delivered {tg['delivered']} of {tg['sent']}; tasks {states}")
+    for kind in ("private", "group"):
+        w = tg[f"wait_{kind}"]
+        if w.get("n"):
+            print(f"  wait for the portrait, {kind}: p50 {w['p50']:.0f} s, max {w['max']:.0f} s ({w['n']})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_burst", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="500 users over 15 s")
+    parser.add_argument("--users", type=int, default=None)
+    parser.add_argument("--spread", type=float, default=None, help="seconds over which the requests arrive")
+    parser.add_argument("--generate-seconds", type=float, default=1.0)
+    parser.add_argument("--timeout", type=float, default=3600.0)
+    args = parser.parse_args(argv)
+    users = args.users or (500 if args.quick else 10_000)
+    spread = args.spread or (15.0 if args.quick else 60.0)
+    each = args.generate_seconds
+    print(f"viral burst: {users} users over {spread:.0f} s, upstream 10 at once, ~{each:g} s each")
+    result = run(users, spread, args.generate_seconds, args.timeout)
+    report(result)
+    settled = result["states"].get("done", 0) + result["states"].get("refunded", 0)
+    return 0 if settled >= users else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

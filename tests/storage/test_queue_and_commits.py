@@ -1,0 +1,102 @@
+"""What the dispatcher reads (light queue entries over the unfinished index) and the commit-saving writes:
+a move that takes the lease, stores poll_started_at / delivery with it, and commits without fsync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storage import Delivery, LeaseLost, Store
+from storage import TaskState as S
+
+from .conftest import ZONE, FakeClock, add_user, new_task
+
+LEASE = 90.0
+
+
+async def test_queue_entries_and_next_runnable_in_creation_order(store: Store, clock: FakeClock) -> None:
+    ids = []
+    for n in range(1, 6):
+        await add_user(store, n, f"user{n}")
+        task, _ = await store.tasks.create(new_task(n, key=f"k{n}"))
+        ids.append(task.id)
+        clock.advance(1)
+    await store.tasks.transition(ids[4], S.SUBMITTING)
+    await store.tasks.transition(ids[4], S.SUBMITTED, upstream_task_id="u5")
+    await store.tasks.transition(ids[3], S.CANCELLED)
+    assert await store.tasks.claim(ids[0], "worker-b", LEASE)  # another worker's live lease
+    await store.tasks.update(ids[1], next_poll_at=clock.t + 30)  # backing off
+
+    entries = await store.tasks.queue_entries()
+    assert [e.id for e in entries] == [ids[0], ids[1], ids[2], ids[4]]
+    assert [e.state for e in entries] == [S.QUEUED, S.QUEUED, S.QUEUED, S.SUBMITTED]
+    assert await store.tasks.next_runnable(10, owner="worker-a") == [entries[2], entries[3]]
+    assert [e.id for e in await store.tasks.next_runnable(1, owner="worker-b")] == [ids[0]]
+
+
+async def test_a_move_can_take_the_lease_and_store_its_marks_in_one_commit(
+    store: Store, clock: FakeClock
+) -> None:
+    await add_user(store)
+    task, _ = await store.tasks.create(new_task())
+    db = store._ctx.db
+    commits = db.commits
+    moved = await store.tasks.transition(
+        task.id, S.SUBMITTING, expect=S.QUEUED, owner="worker-a", lease_seconds=LEASE
+    )
+    assert (moved.lease_owner, moved.lease_until) == ("worker-a", clock.t + LEASE)
+    submitted = await store.tasks.transition(
+        task.id, S.SUBMITTED, expect=S.SUBMITTING, owner="worker-a", upstream_task_id="u1",
+        poll_started_at=clock.t + 1,
+    )  # fmt: skip
+    assert submitted.poll_started_at == clock.t + 1
+    delivering = await store.tasks.transition(
+        task.id, S.DELIVERING, expect=S.SUBMITTED, owner="worker-a", delivery=Delivery.SENDING
+    )
+    assert delivering.delivery is Delivery.SENDING
+    durable = db.durable_commits
+    done = await store.tasks.transition(
+        task.id, S.DONE, expect=S.DELIVERING, owner="worker-a", result_file_id="p", durable=False
+    )
+    assert done.lease_owner is None and db.durable_commits == durable and db.commits - commits == 4
+
+
+async def test_taking_the_lease_in_a_move_respects_another_workers_live_lease(
+    store: Store, clock: FakeClock
+) -> None:
+    await add_user(store)
+    task, _ = await store.tasks.create(new_task())
+    assert await store.tasks.claim(task.id, "worker-b", LEASE)
+    with pytest.raises(LeaseLost):
+        await store.tasks.transition(
+            task.id, S.SUBMITTING, expect=S.QUEUED, owner="worker-a", lease_seconds=LEASE
+        )
+    clock.advance(LEASE + 1)  # B's lease ran out: A may take it with the move
+    moved = await store.tasks.transition(
+        task.id, S.SUBMITTING, expect=S.QUEUED, owner="worker-a", lease_seconds=LEASE
+    )
+    assert moved.lease_owner == "worker-a"
+
+
+async def test_claims_and_releases_are_not_fsynced(store: Store) -> None:
+    await add_user(store)
+    task, _ = await store.tasks.create(new_task())
+    db = store._ctx.db
+    durable = db.durable_commits
+    assert await store.tasks.claim(task.id, "worker-a", LEASE)
+    await store.tasks.release(task.id, "worker-a")
+    assert db.durable_commits == durable
+
+
+async def test_a_commit_without_fsync_leaves_the_connection_fully_synchronous(migrated_path: Path) -> None:
+    store = await Store.open(migrated_path, quota_timezone=ZONE)  # synchronous=FULL, the default
+    try:
+        await add_user(store)
+        task, _ = await store.tasks.create(new_task())
+        await store.tasks.update(task.id, status_message_id=5, durable=False)
+        async with store._ctx.db.transaction() as tx:
+            assert await tx.value("PRAGMA synchronous") == 2  # FULL again for the durable writes after it
+        assert (await store.tasks.get(task.id)).status_message_id == 5  # type: ignore[union-attr]
+    finally:
+        await store.close()

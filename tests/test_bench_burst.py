@@ -1,0 +1,39 @@
+"""The viral-burst benchmark still runs end to end: three processes plus the bot, every request settled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import __main__ as all_benchmarks
+from benchmarks import bench_burst
+from bot.lagprobe import LagProbe
+
+
+@pytest.mark.slow
+def test_bench_burst_runs_with_a_few_users(capsys: pytest.CaptureFixture[str]) -> None:
+    code = bench_burst.main(["--users", "12", "--spread", "2", "--timeout", "240"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "delivered 12 of 12" in out
+    assert "status edits: 0)" in out  # no 429 for a status edit
+    figures = ("bot peak RSS", "event-loop lag", "upstream in flight (limit 10)", "wait for the portrait")
+    for figure in figures:
+        assert figure in out
+
+
+def test_it_is_part_of_make_bench() -> None:
+    assert "benchmarks.bench_burst" in all_benchmarks.BENCHMARKS
+
+
+async def test_the_lag_probe_writes_its_percentiles(tmp_path: Path) -> None:
+    probe = LagProbe(tmp_path / "lag.json")
+    probe.start()
+    for _ in range(3):
+        await asyncio.sleep(0.06)
+    await probe.stop()
+    summary = json.loads((tmp_path / "lag.json").read_text())
+    assert summary["samples"] >= 1 and 0.0 <= summary["p50"] <= summary["p99"] <= summary["max"]
