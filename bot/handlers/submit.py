@@ -17,6 +17,7 @@ from telegram.constants import ChatType
 from bot.chat.progress import queue_text, status_text
 from bot.handlers.context import BotContext
 from bot.handlers.payments import quota_exhausted_extras
+from bot.handlers.prompt import visible_words
 from bot.handlers.reply import say, say_error
 from bot.jobs.params import PromptTooLong, build_params
 from storage import GroupCapReached, NewTask, QuotaExhausted, Task, TooManyActiveTasks
@@ -41,7 +42,11 @@ async def request_from_settings(
     """The stored selfie, style and settings as a Request; None (after telling the user why) if unusable.
 
     `face` (a file id) replaces the stored selfie for this request only: `/anime` replying to a photo.
+    Words with nothing visible in them (zero-width characters, control characters) are no words: the
+    stored /prompt applies, as for a bare `/anime`.
     """
+    if prompt_override is not None:
+        prompt_override = visible_words(prompt_override) or None
     user = update.effective_user
     if user is None:
         return None

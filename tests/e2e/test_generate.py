@@ -225,3 +225,14 @@ async def test_generation_times_are_learnt_and_kept_in_the_store(harness: Harnes
     await harness.settle()
     saved = await harness.services.store.timings.load()
     assert len(saved) == 1
+
+
+async def test_anime_with_only_invisible_words_uses_the_saved_prompt(harness: Harness) -> None:
+    """Regression (found feeding bad input): `/anime` followed by zero-width or control characters sent
+    them upstream as the user's words instead of the saved /prompt."""
+    alice = harness.person()
+    await selfie(alice)
+    await alice.say("/prompt smiling")
+    await alice.say("/anime \u200b\u200d\u0007", is_photo)
+    (task,) = await harness.services.store.tasks.recent_for_user(alice.user.id)
+    assert task.params["user_prompt"] == "smiling"
