@@ -56,9 +56,9 @@ from bot.handlers import (
 )
 from bot.handlers.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
 from bot.handlers.privacy import privacy_handlers
-from bot.lagprobe import LagProbe
 from bot.ops.dedupe import GROUP as ONCE_GROUP
 from bot.ops.dedupe import UpdateOnce
+from bot.ops.looplag import LagProbe
 from bot.ops.ratelimit import CountingRateLimiter
 from bot.proxy import with_telegram_proxy
 from bot.services import Services, ServicesFactory, open_services

@@ -127,7 +127,7 @@ class Settings:
     def database_variable(self) -> str:
         """The variable that chose the database, for messages about it."""
         return "DATABASE_URL" if self.database_url is not None else "PORTRAIT_BOT_DB"
-    #: Benchmarks: where the event-loop lag probe (bot/lagprobe.py) writes its figures; unset: no probe.
+    #: Benchmarks: where the event-loop lag probe (bot/ops/looplag.py) writes its figures; unset: no probe.
     lag_probe_file: Path | None = None
 
     @property

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks import __main__ as all_benchmarks
 from benchmarks import bench_burst
-from bot.lagprobe import LagProbe
+from bot.ops.looplag import LagProbe
 
 
 @pytest.mark.slow

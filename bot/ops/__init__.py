@@ -5,7 +5,7 @@
 - `webhook.py`: the HTTP endpoint Telegram posts updates to (secret checked, enqueued, answered at once).
 - `dedupe.py`: each update handled once across processes (storage/updates.py).
 - `health.py`, `metrics.py`, `http.py`: /healthz, /readyz and /metrics, and the server they share with the
-  webhook (or METRICS_PORT).
+  webhook (or METRICS_PORT); `looplag.py`: the event-loop lag sampler they and the benchmarks read.
 - `ratelimit.py`: the Bot API rate limiter, counting 429s.
 Only `metrics.py` is imported by the job side (bot/jobs), so it never imports telegram.
 """

@@ -12,7 +12,6 @@ use and should be restarted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -20,42 +19,15 @@ from typing import Any, Final
 from bot.app import App
 from bot.handlers.context import SERVICES_KEY
 from bot.ops import metrics
+from bot.ops.looplag import LoopLag
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 
-LAG_INTERVAL_SECONDS: Final = 0.5
 LAG_LIMIT_SECONDS: Final = 5.0
 DATABASE_TIMEOUT_SECONDS: Final = 3.0
 
 Report = dict[str, Any]
-
-
-class LoopLag:
-    """How late the event loop wakes a sleeper: a loop busy with CPU work or a blocking call answers late."""
-
-    def __init__(self, interval: float = LAG_INTERVAL_SECONDS) -> None:
-        self.interval = interval
-        self.seconds = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="loop-lag-probe")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            await asyncio.sleep(self.interval)
-            self.seconds = max(0.0, loop.time() - before - self.interval)
-            metrics.loop_lag(self.seconds)
 
 
 @dataclass
@@ -65,7 +37,7 @@ class ProcessView:
     app: App
     #: "polling", "webhook" or "worker" (bot/ops/process.py).
     role: str
-    lag: LoopLag = field(default_factory=LoopLag)
+    lag: LoopLag = field(default_factory=lambda: LoopLag(on_sample=metrics.loop_lag))
     webhook_set: bool = False
     stopping: bool = False
     #: Polling role on PostgreSQL: another process polls and this one waits for the poller lock (poller.py).
