@@ -1,4 +1,4 @@
-"""Small helpers for benchmarks that run their parts in separate processes (shared, not benchmark-specific).
+"""The burst benchmark's process helpers, on top of benchmarks/procs.py (ports, environment, stopping).
 
 Each part of a multi-process benchmark is its own Python process so that none shares a GIL or an event
 loop with another: the numbers of the process under test are its own. A part serves HTTP and answers
@@ -8,32 +8,19 @@ assumption) and `stats()` reads it.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+from benchmarks.procs import HOST, ROOT, child_env, free_port, stop, wait_http
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env.update(extra or {})
-    return env
+__all__ = [
+    "HOST", "ROOT", "child_env", "free_port", "peak_rss_mb", "spawn", "started", "stats", "stop",
+]  # fmt: skip
 
 
 def spawn(
@@ -48,16 +35,7 @@ def spawn(
 
 def started(process: subprocess.Popen[bytes], base_url: str, timeout: float = 60.0) -> None:
     """Wait until the part answers /bench/stats; RuntimeError if it exits or never does."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{base_url}/bench/stats", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{base_url} did not start")
-        time.sleep(0.05)  # start-up handshake with a child process
+    wait_http(f"{base_url}/bench/stats", process, base_url, timeout)
 
 
 def stats(base_url: str) -> dict[str, Any]:
@@ -65,18 +43,6 @@ def stats(base_url: str) -> dict[str, Any]:
     answer.raise_for_status()
     data: dict[str, Any] = answer.json()
     return data
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
-    """SIGTERM, then SIGKILL if it will not go; returns the exit code."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
 
 
 def peak_rss_mb(pid: int) -> float | None:

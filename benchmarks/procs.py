@@ -52,8 +52,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+def wait_http(
+    url: str, process: subprocess.Popen[bytes], what: str, timeout: float = START_TIMEOUT
+) -> None:
+    """Wait until `url` answers 200; RuntimeError if the process exits first or never does."""
+    deadline = time.monotonic() + timeout
     while True:
         try:
             if httpx.get(url, timeout=1).status_code == 200:
@@ -85,7 +88,7 @@ def server(module: str, args: Sequence[str], ready_path: str, what: str) -> Iter
     process = subprocess.Popen(command, cwd=ROOT, env=child_env())
     base_url = f"http://{HOST}:{port}"
     try:
-        _wait_http(base_url + ready_path, process, what)
+        wait_http(base_url + ready_path, process, what)
         yield base_url
     finally:
         stop(process, timeout=10)
