@@ -106,6 +106,7 @@ def handler_list() -> list[BaseHandler[Any, Any, Any]]:
         MessageHandler(NEW & (filters.PHOTO | filters.Document.ALL), images.on_image),
         CallbackQueryHandler(settings.on_button, pattern=r"^(set|menu):"),
         CallbackQueryHandler(generate.repeat, pattern=r"^(again|seed):"),
+        CallbackQueryHandler(generate.send_again, pattern=r"^resend:"),
         CallbackQueryHandler(payments.on_buy_button, pattern=rf"^{payments.BUTTON_PREFIX}"),
         CallbackQueryHandler(start.stale_button),
         *groups.group_handlers(),

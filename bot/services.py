@@ -25,6 +25,7 @@ from bot.handlers.flood import FloodGuard
 from bot.jobs.fault_hooks import stepped_clock
 from bot.jobs.notifier import Notifier
 from bot.jobs.prepared import PreparedCache
+from bot.jobs.resend import Resender
 from bot.jobs.runner import JobRunner
 from bot.ops import metrics
 from bot.proxy import upstream_transport
@@ -54,8 +55,11 @@ class Services:
     flood: FloodGuard = field(init=False)
     #: On PostgreSQL: the upstream QPS and task places shared with the other processes (storage/pg_limits.py).
     upstream_limits: PgUpstreamLimits | None = None
+    #: "Send it again" under the note about an unconfirmed delivery (bot.jobs.resend).
+    resender: Resender = field(init=False)
 
     def __post_init__(self) -> None:
+        self.resender = Resender(self.store, self.client, self.notifier)
         self.downloads = ImageDownloads(self.settings.max_concurrent_downloads, prepared=self.prepared)
         self.flood = FloodGuard(self.settings.user_rate_limit, self.settings.user_rate_burst)
 

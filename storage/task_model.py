@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from .db import Row
 
 __all__ = [
-    "ALLOWED", "KEEP", "REFUNDING", "TERMINAL", "Delivery", "Keep", "NewTask", "QueueEntry", "RetryReason",
-    "Task", "TaskState", "holds_lease", "task_from_row", "time_of",
+    "ALLOWED", "KEEP", "REFUNDING", "RESULT_KEPT_SECONDS", "TERMINAL", "UNCONFIRMED", "Delivery", "Keep",
+    "NewTask", "QueueEntry", "Resend", "RetryReason", "Task", "TaskState", "holds_lease", "task_from_row",
+    "time_of",
 ]  # fmt: skip
 
 
@@ -51,6 +52,7 @@ ALLOWED: dict[TaskState, frozenset[TaskState]] = {
     _S.EXPIRED: frozenset(),
 }
 
+
 class Delivery(StrEnum):
     """Where sending a delivering task's result stands (recovery reads it; see migration 0003)."""
 
@@ -58,6 +60,23 @@ class Delivery(StrEnum):
     DEFERRED = "deferred"  # Telegram said "later" before anything went out: fetch and send again
     SENDING = "sending"  # the photo request may be out: never resent
     SENT = "sent"  # the photo went out (sent_file_id); DONE not recorded yet: finish without resending
+
+
+#: The error code of a task that ended DONE (its unit spent) although Telegram never confirmed its photo:
+#: it keeps `delivery = sending` and no `result_file_id` until "Send it again" delivers it (bot.jobs.resend).
+UNCONFIRMED: Final = "delivery_uncertain"
+#: How long the service keeps a finished result after the submit: past this, "Send it again" is too late.
+RESULT_KEPT_SECONDS: Final = 12 * 3600.0
+
+
+class Resend(StrEnum):
+    """What a press of "Send it again" found (storage.tasks.TasksRepo.claim_resend)."""
+
+    CLAIMED = "claimed"  # this press sends it
+    SENT = "sent"  # sent again already: its file id is recorded
+    BUSY = "busy"  # another press (or process) is sending it right now
+    TOO_LATE = "too_late"  # past RESULT_KEPT_SECONDS: the service no longer has it
+    NOT_OFFERED = "not_offered"  # no such task, or its delivery was never in doubt
 
 
 class RetryReason(StrEnum):

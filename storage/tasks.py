@@ -28,11 +28,14 @@ from .task_model import (
     ALLOWED,
     KEEP,
     REFUNDING,
+    RESULT_KEPT_SECONDS,
     TERMINAL,
+    UNCONFIRMED,
     Delivery,
     Keep,
     NewTask,
     QueueEntry,
+    Resend,
     RetryReason,
     Task,
     TaskState,
@@ -324,6 +327,44 @@ class TasksRepo:
                 "UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
                 (task_id, owner),
             )
+
+    async def claim_resend(self, task_id: int, owner: str, hold_seconds: float) -> tuple[Resend, Task | None]:
+        """Claim "Send it again" for a task that ended with its delivery unconfirmed (UNCONFIRMED), in one
+        conditional update, so two presses (or two processes) never both send: the winner holds the task's
+        lease columns for `hold_seconds` (a DONE task's lease means nothing else); a process killed while
+        sending leaves a claim that runs out, and the button works again. CLAIMED comes with the task."""
+        now = self._ctx.now()
+        unconfirmed = "state = 'done' AND error_code = ? AND result_file_id IS NULL"
+        async with self._ctx.db.transaction(durable=False) as tx:
+            row = await tx.one(
+                f"UPDATE tasks SET lease_owner = ?, lease_until = ? WHERE id = ? AND {unconfirmed} "
+                "AND COALESCE(poll_started_at, created_at) > ? AND (lease_owner IS NULL OR lease_until <= ?) "
+                "RETURNING *",
+                (owner, now + hold_seconds, task_id, UNCONFIRMED, now - RESULT_KEPT_SECONDS, now),
+            )
+            if row is not None:
+                return Resend.CLAIMED, task_from_row(row)
+            row = await tx.one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        task = None if row is None else task_from_row(row)
+        if task is None or task.state is not TaskState.DONE or task.error_code != UNCONFIRMED:
+            return Resend.NOT_OFFERED, task
+        if task.result_file_id is not None:
+            return Resend.SENT, task
+        if (task.poll_started_at or task.created_at) <= now - RESULT_KEPT_SECONDS:
+            return Resend.TOO_LATE, task
+        return Resend.BUSY, task
+
+    async def record_resend(self, task_id: int, file_id: str) -> bool:
+        """The photo sent again was accepted: store its file id (the task now reads as delivered, in
+        /history too) and drop the claim. False when the task is gone (/forgetme) or already recorded."""
+        async with self._ctx.db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE tasks SET result_file_id = ?, sent_file_id = ?, delivery = ?, lease_owner = NULL, "
+                "lease_until = NULL, updated_at = ? "
+                "WHERE id = ? AND state = 'done' AND result_file_id IS NULL",
+                (file_id, file_id, Delivery.SENT.value, self._ctx.now(), task_id),
+            )
+        return bool(changed)
 
     async def _select(self, sql: str, params: tuple[Any, ...]) -> list[Task]:
         async with self._ctx.db.read() as r:

@@ -10,6 +10,7 @@ Grammar (one parser, `parse`):
     menu:<name>             open a settings screen  (`menu:size`, `menu:main`, `menu:close`)
     again:<task_id>         repeat a finished task with the same seed
     seed:<task_id>          repeat it with a new random seed
+    resend:<task_id>        send again a portrait whose delivery Telegram never confirmed
     forget:<yes|no>:<user>  answer /forgetme's question (only that user's tap counts)
 
 The settings part is not written here: fields, values, sub-screens and the rows of the main screen all come
@@ -81,7 +82,17 @@ class Forget:
         return _checked(f"forget:{'yes' if self.confirm else 'no'}:{self.user_id}")
 
 
-Callback = SetOption | OpenMenu | Repeat | Forget
+@dataclass(frozen=True)
+class SendAgain:
+    """`resend:<id>`: fetch a finished task's result again and send it (its delivery was unconfirmed)."""
+
+    task_id: int
+
+    def encode(self) -> str:
+        return _checked(f"resend:{self.task_id}")
+
+
+Callback = SetOption | OpenMenu | Repeat | Forget | SendAgain
 
 
 def _checked(data: str) -> str:
@@ -102,6 +113,8 @@ def parse(data: str | object | None) -> Callback | None:
         return OpenMenu(rest) if rest in MENUS else None
     if kind in ("again", "seed") and rest.isdigit() and len(rest) <= 18:
         return Repeat(int(rest), new_seed=kind == "seed")
+    if kind == "resend" and rest.isdigit() and len(rest) <= 18:
+        return SendAgain(int(rest))
     answer, _, user = rest.partition(":")
     if kind == "forget" and answer in ("yes", "no") and user.isdigit() and len(user) <= 18:
         return Forget(int(user), confirm=answer == "yes")
@@ -118,6 +131,11 @@ def result_keyboard(task_id: int, lang: str) -> InlineKeyboardMarkup:
     again = _button(t("button.again", lang), Repeat(task_id, new_seed=False))
     reseed = _button(t("button.new_seed", lang), Repeat(task_id, new_seed=True))
     return InlineKeyboardMarkup([[again, reseed]])
+
+
+def resend_keyboard(task_id: int, lang: str) -> InlineKeyboardMarkup:
+    """The "Send it again" button under the note about an unconfirmed delivery."""
+    return InlineKeyboardMarkup([[_button(t("button.send_again", lang), SendAgain(task_id))]])
 
 
 def _button(text: str, callback: Callback) -> InlineKeyboardButton:

@@ -1,8 +1,9 @@
 """The Telegram side of the job runner (`Notifier`): fetch the user's photos, show progress, send results.
 
 Delivery is at most once. After a timeout on sendPhoto the photo may or may not have arrived, and sending
-it again could show it twice, so `deliver` raises `DeliveryUncertain` and the runner refunds the task and
-says "if you don't see it above, ask again" instead of resending. A 403 (the user blocked the bot, or the
+it again could show it twice, so `deliver` raises `DeliveryUncertain`: the runner ends the task done (the
+unit is spent) and `unconfirmed` sends a note with "Send it again", which the user presses only if the
+photo is not there (bot.jobs.resend). A 403 (the user blocked the bot, or the
 bot left the group) becomes `RecipientGone` wherever it happens. A 429 that outlasted the rate limiter's
 retries (nothing was sent) and a network error fetching a file become `TryLater`: the runner backs off.
 
@@ -36,7 +37,7 @@ from api_client.clock import Clock, SystemClock
 from api_client.errors import ImageRejected
 from api_client.images import read_header_size
 from bot.chat.alerts import AdminAlerts
-from bot.chat.callbacks import result_keyboard
+from bot.chat.callbacks import resend_keyboard, result_keyboard
 from bot.chat.pacing import ChatPacer
 from bot.chat.progress import StatusReporter, queue_text
 from bot.config import Settings
@@ -219,17 +220,29 @@ class TelegramNotifier:
         return _Mention(task.user_id, user.first_name[:_MAX_NAME_CHARS], lang)
 
     async def failed(self, task: Task, error: FriendlyError, lang: str) -> None:
+        await self._note(task, error, lang)
+        await self._final_status(task, "status.stopped", lang)
+
+    async def unconfirmed(self, task: Task, error: FriendlyError, lang: str) -> None:
+        """In the task's chat, where the requester pressed /anime (the button answers only them); the
+        status ends on "done": the portrait was made."""
+        await self._note(task, error, lang, keyboard=resend_keyboard(task.id, lang))
+        await self._final_status(task, "status.done", lang)
+
+    async def _note(
+        self, task: Task, error: FriendlyError, lang: str, *, keyboard: InlineKeyboardMarkup | None = None
+    ) -> None:
         text = t(error.key, lang, **error.values)
         if error.hint is not None:
             text = f"{text}\n\n{t(error.hint, lang)}"
         try:
             async with self.pacer.turn(task.chat_id):
                 await self._bot.send_message(
-                    task.chat_id, text, reply_parameters=_reply_to(task.request_message_id)
+                    task.chat_id, text, reply_parameters=_reply_to(task.request_message_id),
+                    reply_markup=keyboard,
                 )
         except Forbidden as exc:
             raise RecipientGone(task.chat_id) from exc
-        await self._final_status(task, "status.stopped", lang)
 
     async def admin_alert(self, text: str, *, kind: str = "other") -> None:
         await self.alerts.send(text, kind=kind)

@@ -9,6 +9,7 @@ from bot.handlers.reply import say
 from bot.replies import LANGUAGES, t
 from bot.replies.plural import credits_text
 from bot.replies.timefmt import clock_time, reset_time
+from storage import UNCONFIRMED, Task, TaskState
 
 HISTORY_LIMIT = 10
 
@@ -62,11 +63,18 @@ async def history(update: Update, context: BotContext) -> None:
             context.lang,
             id=task.id,
             when=clock_time(task.created_at, services.settings.quota_timezone),
-            state=t(f"state.{task.state}", context.lang),
+            state=t(f"state.{_state(task)}", context.lang),
         )
         for task in tasks
     ]
     await say(update, context, "history.text", lines="\n".join(lines))
+
+
+def _state(task: Task) -> str:
+    """A done task whose photo Telegram never confirmed reads as such until "Send it again" delivered it."""
+    if task.state is TaskState.DONE and task.error_code == UNCONFIRMED and task.result_file_id is None:
+        return "unconfirmed"
+    return task.state.value
 
 
 async def lang(update: Update, context: BotContext) -> None:

@@ -1,4 +1,5 @@
-"""/anime (alias /generate), /cancel, and the "Again" / "New seed" buttons under a result."""
+"""/anime (alias /generate), /cancel, the "Again" / "New seed" buttons under a result, and "Send it again"
+under the note about a result whose delivery Telegram did not confirm."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import random
 
 from telegram import Message, Update
 
-from bot.chat.callbacks import Repeat, parse, stale_answer
+from bot.chat.callbacks import Repeat, SendAgain, parse, stale_answer
 from bot.handlers.context import BotContext
 from bot.handlers.reply import say, say_error
 from bot.handlers.submit import Request, request_from_settings, submit
 from bot.handlers.uploads import UploadRejected, accept_image, has_image
+from bot.jobs.resend import Resent
 from bot.jobs.runner import CancelOutcome
 from bot.replies import t
 
@@ -95,3 +97,36 @@ async def repeat(update: Update, context: BotContext) -> None:
         params["seed"] = random.randint(0, _SEED_RANGE)
     request = Request(task.face_file_id, task.style_file_id, params)
     await submit(update, context, request, origin_key=f"cb:{query.id}")
+
+
+#: Press answers shown as an alert (they end the matter) rather than a passing toast.
+_ALERTS = frozenset({Resent.TOO_LATE, Resent.NOT_YOURS, Resent.ALREADY})
+
+
+async def send_again(update: Update, context: BotContext) -> None:
+    """The "Send it again" button: answered at once, the photo follows; a press that could not send says
+    why under the note (rules in bot.jobs.resend)."""
+    query, user = update.callback_query, update.effective_user
+    if query is None or user is None:
+        return
+    action = parse(query.data)
+    if not isinstance(action, SendAgain):
+        await query.answer(stale_answer(context.lang))
+        return
+    resender = context.services.resender
+    pressed = await resender.press(action.task_id, user.id, query.id)
+    if pressed.outcome is not Resent.SENDING:
+        await query.answer(_press_text(pressed.outcome, context.lang), show_alert=pressed.outcome in _ALERTS)
+        return
+    await query.answer(t("resend.sending", context.lang))
+    outcome = await resender.send(pressed, lang=context.lang)
+    if outcome is not Resent.SENT:
+        await say(update, context, f"resend.{outcome}")
+
+
+def _press_text(outcome: Resent, lang: str) -> str:
+    if outcome is Resent.NOT_YOURS:
+        return t("callback.not_yours", lang)
+    if outcome is Resent.STALE:
+        return stale_answer(lang)
+    return t(f"resend.{outcome}", lang)

@@ -3,7 +3,7 @@
 The Telegram implementation is `bot.chat.notifier.TelegramNotifier`; tests use a recording fake. Two
 exceptions cross the seam: `RecipientGone` (the user blocked the bot or left the chat: stop sending
 there, refund) and `DeliveryUncertain` (a send timed out and may or may not have arrived: never resend
-blindly).
+blindly; the user gets a "Send it again" button instead).
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class RecipientGone(Exception):
 
 
 class DeliveryUncertain(Exception):
-    """Sending the result timed out: it may have arrived. The runner refunds and says so, never resends."""
+    """Sending the result timed out: it may have arrived. The runner ends the task done (the unit is
+    spent: the service made the portrait) and offers "Send it again"; it never resends on its own."""
 
 
 class TryLater(Exception):
@@ -109,6 +110,11 @@ class Notifier(Protocol):
 
     async def failed(self, task: Task, error: FriendlyError, lang: str) -> None:
         """Tell the user the task ended without a result, in catalogue words."""
+        ...
+
+    async def unconfirmed(self, task: Task, error: FriendlyError, lang: str) -> None:
+        """Tell the user Telegram did not confirm their portrait, with the "Send it again" button (the task
+        is done and its unit spent; the button fetches the result again, see bot.jobs.resend)."""
         ...
 
     async def admin_alert(self, text: str, *, kind: str = "other") -> None:

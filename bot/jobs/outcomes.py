@@ -13,7 +13,7 @@ from typing import Final
 
 from api_client.errors import PollDeadlineExceeded, TaskNotFound
 from bot.jobs.deps import JobDeps
-from bot.jobs.notifier import RecipientGone
+from bot.jobs.notifier import DeliveryUncertain, RecipientGone
 from bot.jobs.params import uses_style_image
 from bot.jobs.upstream import StoredImageUnusable
 from bot.replies import pick_language
@@ -60,6 +60,9 @@ class Outcomes:
         task = await self._tasks.get(task_id)
         if task is None or task.state in TERMINAL:
             return
+        if isinstance(exc, DeliveryUncertain) and TaskState.DONE in ALLOWED[task.state]:
+            await self._unconfirmed(task, exc)
+            return
         target = TaskState.FAILED
         if isinstance(exc, _EXPIRING) and TaskState.EXPIRED in ALLOWED[task.state]:
             target = TaskState.EXPIRED
@@ -89,6 +92,29 @@ class Outcomes:
                 await self.alert(text, kind=f"task:{code}")
         finally:
             self.forget(task_id)
+
+    async def _unconfirmed(self, task: Task, exc: DeliveryUncertain) -> None:
+        """The photo may or may not have arrived: DONE, the unit spent (the service made and billed it),
+        never resent on our own; the note offers "Send it again" (bot.jobs.resend), which fetches the
+        result again and sends it once, for nothing. See bot.jobs.delivery."""
+        described = describe(exc)
+        try:
+            task = await self._tasks.transition(
+                task.id, TaskState.DONE, expect=task.state, error_code=described.code
+            )
+        except IllegalTransition:
+            log.info("task %d finished elsewhere before it could be marked unconfirmed", task.id)
+            return
+        log.info("task %d done, delivery unconfirmed: %s", task.id, exc)
+        try:
+            if not self.refused(task):
+                await self._notifier.unconfirmed(task, described.reply, await self.lang(task))
+        except RecipientGone as gone:
+            self.mark_gone(gone.chat_id)
+        except Exception:
+            log.exception("task %d: telling the user failed", task.id)
+        finally:
+            self.forget(task.id)
 
     async def _drop_image(self, task: Task, exc: StoredImageUnusable) -> None:
         """Forget the unusable picture, so the user's next /anime does not fail on it again."""

@@ -38,7 +38,7 @@ from api_client.images import MIN_SIDE
 from bot.jobs.notifier import DeliveryUncertain, RecipientGone, TryLater
 from bot.jobs.params import PromptTooLong
 from bot.jobs.upstream import StoredImageUnusable
-from storage import GroupCapReached, QuotaExhausted, TooManyActiveTasks
+from storage import UNCONFIRMED, GroupCapReached, QuotaExhausted, TooManyActiveTasks
 
 __all__ = [
     "BUSY_RETRYING",
@@ -227,7 +227,9 @@ def _invalid(exc: BaseException) -> Described:
 ERROR_TABLE: Final[tuple[Row, ...]] = (
     # The job's own failures and the chat seam.
     Row(PromptTooLong, _prompt_too_long),
-    Row(DeliveryUncertain, _fixed("delivery_uncertain", "error.delivery_uncertain", retry=True)),
+    # The service made (and billed) the portrait and it may well have arrived: the unit is spent, and the
+    # note carries "Send it again" instead (bot.jobs.resend), so nothing is lost and nothing is free.
+    Row(DeliveryUncertain, _fixed(UNCONFIRMED, "error.delivery_uncertain", refund=False)),
     # Nobody to tell; the user's own doing, so a unit the service already bills stays spent.
     Row(RecipientGone, _fixed("blocked", "error.unexpected", refund=False)),
     # Telegram failing for longer than our retries is a busy service to the user, not our bug.

@@ -51,6 +51,8 @@ class RecordingNotifier:
         self.statuses: list[tuple[int, str]] = []
         self.delivered: list[tuple[int, bytes]] = []
         self.failures: list[tuple[int, FriendlyError, str]] = []
+        #: notes with the "Send it again" button (the delivery was not confirmed)
+        self.unconfirmed_notes: list[tuple[int, FriendlyError, str]] = []
         self.alerts: list[str] = []
         self.downloads: list[str] = []
         self.gone: set[int] = set()  # chats that answer 403
@@ -63,6 +65,7 @@ class RecordingNotifier:
         self.hold_after_sent = False  # block deliver() after the photo is accepted, until `release` is set
         self.hold_at: str | None = None  # block status() at this stage until `release` is set
         self.hold_before_send = False  # block deliver() before it sends, until `release` is set
+        self.hold_while_sending = False  # block deliver() once the photo may be out, until `release` is set
         self.held = asyncio.Event()
         self.release = asyncio.Event()
         self.in_flight: set[int] = set()
@@ -109,6 +112,9 @@ class RecordingNotifier:
         self._refuse(task.chat_id, "deliver")
         if on_send is not None:
             await on_send()
+        if self.hold_while_sending:  # inside send_photo: a kill here leaves the delivery in doubt
+            self.held.set()
+            await self.release.wait()
         self.in_flight.discard(task.id)
         if self.deliver_errors:
             raise self.deliver_errors.pop(0)
@@ -126,6 +132,11 @@ class RecordingNotifier:
         self._refuse(task.chat_id, "failed")
         self.in_flight.discard(task.id)
         self.failures.append((task.id, error, lang))
+
+    async def unconfirmed(self, task: Task, error: FriendlyError, lang: str) -> None:
+        self._refuse(task.chat_id, "failed")
+        self.in_flight.discard(task.id)
+        self.unconfirmed_notes.append((task.id, error, lang))
 
     async def admin_alert(self, text: str, *, kind: str = "other") -> None:
         self.alerts.append(text)

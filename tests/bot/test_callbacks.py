@@ -9,9 +9,11 @@ from bot.chat.callbacks import (
     Callback,
     OpenMenu,
     Repeat,
+    SendAgain,
     SetOption,
     choice_keyboard,
     parse,
+    resend_keyboard,
     result_keyboard,
     settings_keyboard,
 )
@@ -27,7 +29,7 @@ def _all_callback_data(markup: InlineKeyboardMarkup) -> list[str]:
 @pytest.mark.parametrize(
     "callback",
     [SetOption(f, v) for f, vs in SETTING_CHOICES.items() for v in vs]
-    + [OpenMenu("size"), OpenMenu("close"), Repeat(42, False), Repeat(10**17, True)],
+    + [OpenMenu("size"), OpenMenu("close"), Repeat(42, False), Repeat(10**17, True), SendAgain(10**17)],
 )
 def test_every_button_round_trips(callback: Callback) -> None:
     data = callback.encode()
@@ -38,7 +40,8 @@ def test_every_button_round_trips(callback: Callback) -> None:
 @pytest.mark.parametrize(
     "data",
     ["", "set:size:huge", "set:evil:1", "menu:nowhere", "again:", "again:abc", "seed:-3", "x" * 65, None, 5,
-     "again:" + "9" * 19, "set:size", "arbitrary-callback-from-old-version"],
+     "again:" + "9" * 19, "set:size", "arbitrary-callback-from-old-version", "resend:", "resend:-1",
+     "resend:1:2"],
 )
 def test_stale_or_forged_data_parses_to_none(data: object) -> None:
     assert parse(data) is None
@@ -49,6 +52,12 @@ def test_result_keyboard_offers_again_and_new_seed_in_the_users_language() -> No
     assert [parse(d) for d in _all_callback_data(markup)] == [Repeat(7, False), Repeat(7, True)]
     texts = [b.text for row in markup.inline_keyboard for b in row]
     assert texts == [catalogue("zh")["button.again"], catalogue("zh")["button.new_seed"]]
+
+
+def test_the_send_again_button_names_its_task_in_the_users_language() -> None:
+    markup = resend_keyboard(9, "zh")
+    assert [parse(d) for d in _all_callback_data(markup)] == [SendAgain(9)]
+    assert [b.text for row in markup.inline_keyboard for b in row] == [catalogue("zh")["button.send_again"]]
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

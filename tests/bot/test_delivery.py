@@ -189,6 +189,16 @@ async def test_failed_sends_the_catalogue_text_and_stops_the_status(rig: Rig) ->
     assert status.text == t("status.stopped", "en", elapsed=0)
 
 
+async def test_an_unconfirmed_delivery_is_told_with_a_send_again_button(rig: Rig) -> None:
+    task = await rig.task()
+    await rig.notifier.unconfirmed(task, FriendlyError("error.delivery_uncertain", refund=False), "zh")
+    note = rig.fake.last_sent(rig.chat.id)
+    assert note is not None and note.text == t("error.delivery_uncertain", "zh")
+    assert note.reply_to is not None and note.reply_to.message_id == task.request_message_id
+    assert note.buttons == [[(t("button.send_again", "zh"), f"resend:{task.id}")]]
+    assert rig.status_message(task).text == t("status.done", "zh", elapsed=0)  # the portrait was made
+
+
 async def test_download_refuses_files_over_the_bot_api_limit(rig: Rig) -> None:
     small = rig.fake.store_document(jpeg(300, 300), "me.jpg", "image/jpeg")
     assert await rig.notifier.download(small.file_id) == small.source

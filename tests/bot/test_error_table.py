@@ -87,7 +87,9 @@ RAW = "Pre Img Risk Not Pass: internal detail 0xDEADBEEF"
 def test_each_failure_has_its_message_and_code(exc: BaseException, key: str, code: str) -> None:
     result = friendly(exc)
     assert (result.key, error_code(exc)) == (key, code)
-    assert result.refund is not isinstance(exc, RecipientGone)  # the user blocked us: spent if started
+    # Spent: the user blocked us (if started), or the portrait was made and its photo may have arrived
+    # (the note offers "Send it again" instead of a refund).
+    assert result.refund is not isinstance(exc, RecipientGone | DeliveryUncertain)
     for lang in LANGUAGES:
         text = t(result.key, lang, **result.values)
         assert "0xDEADBEEF" not in text and "Risk Not Pass" not in text

@@ -12,7 +12,7 @@ import pytest
 from api_client.emulator import Fault
 from bot.jobs.notifier import DeliveryUncertain
 from bot.jobs.runner import BUSY_BACKOFF_SECONDS, LEASE_SECONDS, MAX_BUSY_RETRIES, CancelOutcome
-from storage import Delivery, RetryReason, TaskState
+from storage import UNCONFIRMED, Delivery, RetryReason, TaskState
 
 from .runner_support import SK, HangAfterSubmit, bench
 
@@ -187,21 +187,23 @@ async def test_a_send_interrupted_by_a_crash_is_not_sent_again(tmp_path: Path) -
         await b.store.tasks.update(task.id, delivery=Delivery.SENDING)  # died inside send_photo
         await runner.resume()
         await runner.run_until_idle()
-        assert (await b.state(task.id)).error_code == "delivery_uncertain"
-        assert notifier.delivered == [] and notifier.keys() == ["error.delivery_uncertain"]
-        assert await b.free_left() == 3
+        done = await b.state(task.id)
+        assert (done.state, done.error_code, done.reservation) == (TaskState.DONE, UNCONFIRMED, "committed")
+        assert notifier.delivered == [] and notifier.failures == []
+        assert [e.key for _, e, _ in notifier.unconfirmed_notes] == ["error.delivery_uncertain"]
+        assert await b.free_left() == 2 and await b.ledger_ok()
 
 
-async def test_delivery_timeout_is_refunded_with_a_visible_note_not_resent(tmp_path: Path) -> None:
+async def test_delivery_timeout_is_spent_with_a_send_again_note_not_resent(tmp_path: Path) -> None:
     async with bench(tmp_path) as b:
         runner, notifier = b.runner()
         notifier.deliver_error = DeliveryUncertain("send_photo timed out")
         task = await b.task()
         runner.enqueue(task.id)
         await runner.run_until_idle()
-        assert (await b.state(task.id)).error_code == "delivery_uncertain"
-        assert notifier.keys() == ["error.delivery_uncertain"]
-        assert await b.free_left() == 3 and await b.ledger_ok()
+        assert (await b.state(task.id)).error_code == UNCONFIRMED
+        assert [e.key for _, e, _ in notifier.unconfirmed_notes] == ["error.delivery_uncertain"]
+        assert notifier.delivered == [] and await b.free_left() == 2 and await b.ledger_ok()
 
 
 async def test_a_users_cancel_after_the_submit_is_refused_and_the_portrait_still_arrives(

@@ -115,7 +115,7 @@ async def test_tasks_in_every_state_resume_correctly_after_the_upgrade(tmp_path:
             "submitting": (TaskState.FAILED, "submit_unknown"),
             "submitted": (TaskState.DONE, None),
             "polling": (TaskState.DONE, None),
-            "sending": (TaskState.FAILED, "delivery_uncertain"),
+            "sending": (TaskState.DONE, "delivery_uncertain"),  # spent, "Send it again" offered
             "sent": (TaskState.DONE, None),
             "deferred": (TaskState.DONE, None),
         }
@@ -125,6 +125,7 @@ async def test_tasks_in_every_state_resume_correctly_after_the_upgrade(tmp_path:
         delivered = sorted(task_id for task_id, _ in notifier.delivered)
         expected = sorted(tasks[n].id for n in ("queued", "rate_limited", "submitted", "polling", "deferred"))
         assert delivered == expected
+        assert [task_id for task_id, _, _ in notifier.unconfirmed_notes] == [tasks["sending"].id]
         # Units: the failures were refunded, the rest spent; the ledger agrees with the balances.
         for name, task in tasks.items():
             spent = final[name].state is TaskState.DONE
