@@ -19,11 +19,12 @@ Why this shape:
   refuses `transaction()` with ReadOnlyStore.
 - `transaction(durable=False)` commits without the fsync (SQLite: `synchronous=NORMAL` for that one commit,
   set between transactions). For writes whose loss on *power* loss is harmless: lease renewals, display-only
-  fields, and DONE after the photo is out (lost, the task is found delivering+sending and refunded with a
-  "may not have arrived" note: never a second send or charge). In WAL mode a process crash loses none of
-  them, and the next durable commit (any task's) fsyncs the WAL with them in it. On PostgreSQL the same is
-  `SET LOCAL synchronous_commit = off` inside the transaction. `commits` / `durable_commits` count them
-  (durable: fsynced under FULL; tests hold the runner to its budget of fsyncs per generation).
+  fields, and DONE after the photo is out (lost, the task is found delivering+sending and ends done but
+  unconfirmed, with a "Send it again" button: never a second send or charge). In WAL mode a process crash
+  loses none of them, and the next durable commit (any task's) fsyncs the WAL with them in it. On
+  PostgreSQL the same is `SET LOCAL synchronous_commit = off` inside the transaction. `commits` /
+  `durable_commits` count them (durable: fsynced under FULL; tests hold the runner to its budget of fsyncs
+  per generation).
 """
 
 from __future__ import annotations

@@ -7,15 +7,26 @@ The typed `Task.delivery` column (migration 0003) is the recovery state:
   calls `on_send`), so a stop while waiting for the turn leaves nothing to refund. It is written together
   with the move to `delivering` (one commit: the task stays `submitted` until then, and a stop before it
   polls again and sends, see bot.jobs.lifecycle). A task found delivering with it may have reached the
-  user: it is refunded with a visible "may not have arrived" note, never resent.
+  user: it ends unconfirmed (below), never resent.
 - `deferred`: Telegram said "later" (TryLater) before anything was sent. The lifecycle backs off with it,
   and the next run fetches the result again and sends it.
 - `sent` (+ `sent_file_id`): the photo went out, but the store refused DONE (SQLite locked by the admin CLI)
   through every retry. The next run finishes it to DONE with that file id, without sending.
 
 DONE itself is committed without an fsync (storage.db `durable=False`): lost to a power cut, the task is
-found delivering with `sending` and refunded with the "may not have arrived" note: a portrait given for
-free, never a second photo or a second charge. Any later durable commit makes it durable.
+found delivering with `sending` and ends unconfirmed, never with a second photo or a second charge. Any
+later durable commit makes it durable.
+
+Unconfirmed: the photo may be out, or may not (a kill after the `sending` mark, a takeover, a power cut,
+or a sendPhoto that timed out: DeliveryUncertain, bot.jobs.outcomes). The service made and billed the
+portrait and most of the time the photo did arrive, so the unit is spent, not refunded (a refund made
+each such crash a portrait for free): the task ends DONE, its reservation committed as for a delivered
+one (the ledger check needs no exception), with error_code `delivery_uncertain` (storage.UNCONFIRMED),
+`delivery` left at `sending` and no `result_file_id`. That needs no new state or migration: DONE is the
+only terminal state that spends, and the missing file id is what "not confirmed" means. It is never resent
+on our own (at most once): the user gets a note with "Send it again", which fetches the result again by
+its upstream id and sends it, free, once per press, only for the requester, while the service keeps it
+(12 h). The rules of the button are in bot.jobs.resend.
 """
 
 from __future__ import annotations
@@ -58,7 +69,8 @@ class ResultDelivery:
         self._sent: dict[int, str] = {}  # delivered, DONE not recorded yet: task id -> file id
 
     def plan(self, task: Task) -> AlreadySent | Send:
-        """How a delivering task goes on. Raises DeliveryUncertain when its photo may already be out."""
+        """How a delivering task goes on. Raises DeliveryUncertain when its photo may already be out (the
+        task then ends unconfirmed: spent, with "Send it again")."""
         if task.result_file_id:
             return AlreadySent(task.result_file_id)
         if task.id in self._sent:
