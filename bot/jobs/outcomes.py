@@ -96,16 +96,12 @@ class Outcomes:
     async def _unconfirmed(self, task: Task, exc: DeliveryUncertain) -> None:
         """The photo may or may not have arrived: DONE, the unit spent (the service made and billed it),
         never resent on our own; the note offers "Send it again" (bot.jobs.resend), which fetches the
-        result again and sends it once, for nothing. See bot.jobs.delivery."""
+        result again and sends it once, for nothing. See bot.jobs.delivery.
+
+        The note goes out before DONE is stored: a stop between the two finds the task delivering with
+        `sending` again and repeats the note (its button still sends once), where the other order could
+        leave a spent task whose user never got the button."""
         described = describe(exc)
-        try:
-            task = await self._tasks.transition(
-                task.id, TaskState.DONE, expect=task.state, error_code=described.code
-            )
-        except IllegalTransition:
-            log.info("task %d finished elsewhere before it could be marked unconfirmed", task.id)
-            return
-        log.info("task %d done, delivery unconfirmed: %s", task.id, exc)
         try:
             if not self.refused(task):
                 await self._notifier.unconfirmed(task, described.reply, await self.lang(task))
@@ -113,8 +109,15 @@ class Outcomes:
             self.mark_gone(gone.chat_id)
         except Exception:
             log.exception("task %d: telling the user failed", task.id)
+        try:
+            code = described.code
+            await self._tasks.transition(task.id, TaskState.DONE, expect=task.state, error_code=code)
+        except IllegalTransition:
+            log.info("task %d finished elsewhere before it could be marked unconfirmed", task.id)
+            return
         finally:
             self.forget(task.id)
+        log.info("task %d done, delivery unconfirmed: %s", task.id, exc)
 
     async def _drop_image(self, task: Task, exc: StoredImageUnusable) -> None:
         """Forget the unusable picture, so the user's next /anime does not fail on it again."""

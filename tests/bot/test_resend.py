@@ -13,6 +13,7 @@ import pytest
 from bot.jobs import runner as runner_module
 from bot.jobs.notifier import DeliveryUncertain
 from bot.jobs.resend import HOLD_SECONDS, Resender, Resent
+from bot.replies.errors import FriendlyError
 from storage import RESULT_KEPT_SECONDS, UNCONFIRMED, Delivery, Task, TaskState
 
 from .runner_support import Bench, RecordingNotifier, bench
@@ -170,3 +171,34 @@ async def test_a_delivered_portrait_offers_nothing_to_send_again(tmp_path: Path)
         resender = Resender(b.store, b.client(), notifier)
         assert (await resender.press(task.id, task.user_id, "q1")).outcome is Resent.STALE
         assert len(notifier.delivered) == 1
+
+
+class NoteThenStop(RecordingNotifier):
+    """The note goes out, then the process stops before DONE is stored."""
+
+    async def unconfirmed(self, task: Task, error: FriendlyError, lang: str) -> None:
+        await super().unconfirmed(task, error, lang)
+        self.held.set()
+        await self.release.wait()
+
+
+async def test_a_stop_after_the_note_repeats_the_note_and_never_loses_the_button(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with bench(tmp_path) as b:
+        first, notifier = b.runner(NoteThenStop(), owner="worker-a")
+        notifier.deliver_errors = [DeliveryUncertain("send_photo timed out")]
+        task = await b.task()
+        first.enqueue(task.id)
+        await asyncio.wait_for(notifier.held.wait(), 5)
+        await first.stop()
+        assert (await b.state(task.id)).state is TaskState.DELIVERING  # not spent without its note
+
+        second, again = b.runner(owner="worker-b")
+        await second.resume()
+        await second.run_until_idle()
+        done = await b.state(task.id)
+        assert (done.state, done.reservation) == (TaskState.DONE, "committed")
+        assert len(notifier.unconfirmed_notes) == len(again.unconfirmed_notes) == 1
+        assert notifier.delivered == again.delivered == []
+        assert await b.free_left() == 2 and await b.ledger_ok()
