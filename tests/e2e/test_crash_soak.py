@@ -15,22 +15,25 @@ names the request), sometimes followed by /cancel, while the chaos loop:
 - sometimes restarts a worker with its wall clock stepped forward past the leases
   (PORTRAIT_BOT_CLOCK_OFFSET): it then sees every other worker's lease as expired.
 
-Then everything settles on clean restarts, and the test checks what a user and the operator would:
-each request got at most one portrait, no request reached the service twice, every task ended delivered
-(its unit spent) or refunded (or spent by the documented rule: ended after the service accepted it),
-`portrait-bot admin ledger check` is clean, and per user the units spent equal the portraits delivered
-plus the ones spent by rule. One documented exception is counted, not hidden: a photo that went out just
-before a kill (or a takeover) whose DONE was never recorded is refunded as "may not have arrived"
-(bot/jobs/delivery.py) — the user keeps it without paying; never the other way round. Requests that
-never became a task are counted too: an /anime whose update the poller took and confirmed, then died
-before its handler stored the task, is lost (nothing reserved, no answer: Telegram does not resend it).
-The summary (printed; `-s` shows it) says how often each happened and which task states the kills hit.
+Then everything settles on clean restarts. A task whose photo may have gone out just before a kill (or a
+takeover) ended unconfirmed (bot/jobs/delivery.py): done, its unit spent, never resent on its own, and a
+note with "Send it again". Its user presses that button when the photo never reached Telegram (as a user
+who does not see it would), and one photo must follow. Then the test checks what a user and the operator
+would: each request got at most one portrait, no request reached the service twice, every task ended
+delivered (its unit spent, the unconfirmed ones included: each has exactly one photo, the first or the
+one its button sent) or refunded (or spent by the documented rule: ended after the service accepted it),
+with no exception: no unit lost, none granted for free. `portrait-bot admin ledger check` is clean, and
+per user the units spent equal the portraits delivered plus the ones spent by rule. Requests that never
+became a task are counted: an /anime whose update the poller took and confirmed, then died before its
+handler stored the task, is lost (nothing reserved, no answer: Telegram does not resend it). The summary
+(printed; `-s` shows it) says how often each happened and which task states the kills hit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -52,7 +55,7 @@ import pytest
 from starlette.requests import ClientDisconnect
 
 from fake_telegram import FakeChat, FakeTelegram, FakeUser, serve
-from storage import TERMINAL, Store, Task, TaskState
+from storage import TERMINAL, UNCONFIRMED, Store, Task, TaskState
 from tests.e2e.images import draw_selfie
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +77,8 @@ STICKY = 0.7
 CANCEL_SHARE = 0.1
 #: A request with no task after this long is left (its update may be lost with a killed poller).
 GIVE_UP = 8.0
+#: How long a press of "Send it again" may take to bring its photo (a fetch and an upload, no chaos).
+SENT_AGAIN = 30.0
 SETTLE = 90.0
 MARKER = re.compile(r"soak(\d+)n(\d+)")
 SEED = 20261206
@@ -219,6 +224,7 @@ class Soak:
         self.chaos = Chaos()
         self.requests: list[Request] = []
         self.feeding = True
+        self.pressed: dict[int, str] = {}  # unconfirmed task id -> what pressing "Send it again" brought
         self.warm: set[int] = set()  # users whose first request ended (before the chaos: a warm bot)
         # Reads run on one thread of their own: a read may wait for a killed writer's WAL recovery, and
         # this loop also serves the fake Telegram.
@@ -350,6 +356,40 @@ class Soak:
         await asyncio.sleep(1.0)  # room for a late duplicate to show up, if there were one
         assert await quiet(), "new work appeared after the system had settled"
 
+    def photos_replying_to(self, chat_id: int, message_id: int | None) -> int:
+        return sum(
+            1 for m in self.fake.sent_messages(chat_id, include_deleted=True)
+            if m.photo and m.reply_to is not None and m.reply_to.message_id == message_id
+        )  # fmt: skip
+
+    async def send_again(self) -> None:
+        """The users of unconfirmed tasks whose photo never reached Telegram press "Send it again" on the
+        latest note, as someone who does not see the portrait would, and wait for one photo."""
+        rows = await self.read(
+            "SELECT id, user_id, chat_id, request_message_id FROM tasks "
+            "WHERE state = 'done' AND error_code = ? AND result_file_id IS NULL",
+            UNCONFIRMED,
+        )
+        for task_id, user_id, chat_id, request_id in rows:
+            task_id, chat_id = int(str(task_id)), int(str(chat_id))
+            request = None if request_id is None else int(str(request_id))
+            if self.photos_replying_to(chat_id, request):
+                continue  # it had arrived: nothing to press
+            data = f"resend:{task_id}"
+            notes = [m for m in self.fake.sent_messages(chat_id)
+                     if any(d == data for row in m.buttons for _, d in row)]  # fmt: skip
+            if not notes:
+                self.pressed[task_id] = "no note to press"
+                continue
+            self.fake.click(int(str(user_id)), notes[-1], data)
+            arrived = functools.partial(self.photos_replying_to, chat_id, request)
+            try:
+                await self.fake.wait_for(lambda: arrived() or None, SENT_AGAIN)  # noqa: B023 - awaited here
+            except TimeoutError:
+                self.pressed[task_id] = "pressed, no photo came"
+            else:
+                self.pressed[task_id] = "sent again"
+
 
 async def _ledger_check(env: dict[str, str]) -> tuple[int, str]:
     """`portrait-bot admin ledger check`, as an operator runs it."""
@@ -376,6 +416,7 @@ class Run:
     submits: list[dict[str, object]]  # the emulator's accepted submits
     ledger_check: tuple[int, str]
     chaos: Chaos
+    pressed: dict[int, str]  # unconfirmed task id -> what its "Send it again" press brought
     seconds: tuple[float, float]  # the chaos, and the whole test
 
 
@@ -410,6 +451,7 @@ async def _run(tmp_path: Path) -> Run:
             chaos_seconds = time.monotonic() - chaos_from
             await soak.settle()
             await asyncio.gather(*users)
+            await soak.send_again()
             for worker in workers.all:
                 assert await workers.stop(worker) == 0, f"{worker.name} did not stop cleanly"
         async with httpx.AsyncClient() as http:
@@ -427,7 +469,7 @@ async def _run(tmp_path: Path) -> Run:
             if task is not None:
                 tasks[request.marker] = task
     return Run(fake, people, soak.requests, tasks, ids, ledger, submits, ledger_check, soak.chaos,
-               (chaos_seconds, time.monotonic() - started))  # fmt: skip
+               soak.pressed, (chaos_seconds, time.monotonic() - started))  # fmt: skip
 
 
 class Verdict:
@@ -496,7 +538,9 @@ class Verdict:
                 self.problems.append(f"{request.marker} was never handed to the bot")
 
     def tasks_ended(self) -> tuple[Counter[int], Counter[int]]:
-        """Every task ended delivered (unit spent), refunded, or spent by rule; per user (delivered, rule)."""
+        """Every task ended delivered (unit spent), refunded, or spent by rule; per user (delivered, rule).
+        No exception: an unconfirmed task is spent and has its one photo (the first, or the one its button
+        sent); a refunded task has none."""
         delivered: Counter[int] = Counter()
         by_rule: Counter[int] = Counter()
         for marker, task in self.run.tasks.items():
@@ -504,16 +548,20 @@ class Verdict:
             where = f"{marker} (task {task.id}, {task.state.value}, unit {task.reservation}, {got} portraits)"
             if task.upstream_task_id is not None and submits != 1:
                 self.problems.append(f"{where}: upstream id {task.upstream_task_id}, {submits} submits")
+            pressed = self.run.pressed.get(task.id)
+            if pressed is not None and pressed != "sent again":
+                self.problems.append(f"{where}: unconfirmed, its photo never arrived, and then: {pressed}")
             if task.state is TaskState.DONE and got == 1 and task.reservation == "committed":
                 self.outcome["delivered"] += 1
                 delivered[task.user_id] += 1
+                if task.error_code == UNCONFIRMED:
+                    self.outcome["  of which unconfirmed, sent again on press" if pressed
+                                 else "  of which unconfirmed, had arrived"] += 1  # fmt: skip
             elif task.state is not TaskState.DONE and task.reservation == "committed" and not got:
                 self.outcome["spent by rule"] += 1  # ended by the user after the service accepted it
                 by_rule[task.user_id] += 1
                 if task.upstream_task_id is None:
                     self.problems.append(f"{where}: spent, but the service never accepted it")
-            elif task.reservation == "refunded" and got and task.error_code == "delivery_uncertain":
-                self.outcome["arrived, refunded as uncertain"] += 1  # the documented exception
             elif task.state is not TaskState.DONE and task.reservation == "refunded" and not got:
                 self.outcome[f"refunded: {task.error_code}"] += 1
                 self.outcome["  of which accepted upstream"] += bool(submits)
