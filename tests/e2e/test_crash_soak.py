@@ -13,7 +13,10 @@ names the request), sometimes followed by /cancel, while the chaos loop:
   victim again, a crash loop, so that the other one lives long enough to finish work);
 - sometimes SIGSTOPs a worker for longer than a lease (a frozen VM), then SIGCONTs it, or kills it frozen;
 - sometimes restarts a worker with its wall clock stepped forward past the leases
-  (PORTRAIT_BOT_CLOCK_OFFSET): it then sees every other worker's lease as expired.
+  (PORTRAIT_BOT_CLOCK_OFFSET): it then sees every other worker's lease as expired;
+- a few times has the fake Telegram answer the next sendPhoto with 502 Bad Gateway: nothing was sent, but
+  the bot cannot know that (as after a timeout), so there is always a portrait that must come through
+  "Send it again" (below), not only when a kill happens to land inside an upload.
 
 Then everything settles on clean restarts. A task whose photo may have gone out just before a kill (or a
 takeover) ended unconfirmed (bot/jobs/delivery.py): done, its unit spent, never resent on its own, and a
@@ -54,7 +57,7 @@ import httpx
 import pytest
 from starlette.requests import ClientDisconnect
 
-from fake_telegram import FakeChat, FakeTelegram, FakeUser, serve
+from fake_telegram import ApiError, FakeChat, FakeTelegram, FakeUser, serve
 from storage import TERMINAL, UNCONFIRMED, Store, Task, TaskState
 from tests.e2e.images import draw_selfie
 
@@ -79,6 +82,8 @@ CANCEL_SHARE = 0.1
 GIVE_UP = 8.0
 #: How long a press of "Send it again" may take to bring its photo (a fetch and an upload, no chaos).
 SENT_AGAIN = 30.0
+#: After these kills the next sendPhoto is answered 502 (nothing sent, the delivery unconfirmed).
+BAD_GATEWAY_AT = frozenset({20, 50, 80})
 SETTLE = 90.0
 MARKER = re.compile(r"soak(\d+)n(\d+)")
 SEED = 20261206
@@ -125,6 +130,7 @@ class Chaos:
     kills_frozen: int = 0
     freezes: int = 0
     steps: int = 0
+    bad_gateways: int = 0
     exits: Counter[int] = field(default_factory=Counter)
     hit: Counter[str] = field(default_factory=Counter)  # states of the tasks the killed workers held
 
@@ -331,6 +337,9 @@ class Soak:
             if self.rng.random() > STICKY:
                 victim = self.rng.choice(self.workers.all)
             await self._kill(victim)
+            if self.chaos.kills in BAD_GATEWAY_AT:
+                self.fake.fail_next("sendPhoto", ApiError(502, "Bad Gateway"))
+                self.chaos.bad_gateways += 1
         await asyncio.gather(*freezes)
 
     async def settle(self) -> None:
@@ -370,6 +379,7 @@ class Soak:
             "WHERE state = 'done' AND error_code = ? AND result_file_id IS NULL",
             UNCONFIRMED,
         )
+        self.fake.faults.pop("sendphoto", None)  # a 502 still waiting for a sendPhoto is not for the presses
         for task_id, user_id, chat_id, request_id in rows:
             task_id, chat_id = int(str(task_id)), int(str(chat_id))
             request = None if request_id is None else int(str(request_id))
@@ -549,6 +559,9 @@ class Verdict:
             if task.upstream_task_id is not None and submits != 1:
                 self.problems.append(f"{where}: upstream id {task.upstream_task_id}, {submits} submits")
             pressed = self.run.pressed.get(task.id)
+            spent = (task.state, task.reservation) == (TaskState.DONE, "committed")
+            if task.error_code == UNCONFIRMED and not spent:
+                self.problems.append(f"{where}: unconfirmed, but its unit was not spent")
             if pressed is not None and pressed != "sent again":
                 self.problems.append(f"{where}: unconfirmed, its photo never arrived, and then: {pressed}")
             if task.state is TaskState.DONE and got == 1 and task.reservation == "committed":
@@ -590,7 +603,8 @@ class Verdict:
         chaos, (chaos_s, all_s) = self.run.chaos, self.run.seconds
         return (
             f"crash soak: {chaos.kills} kills ({chaos.kills_frozen} frozen), {chaos.freezes} freezes, "
-            f"{chaos.steps} clock steps, exits {dict(chaos.exits)}; {len(self.run.requests)} requests, "
+            f"{chaos.steps} clock steps, {chaos.bad_gateways} sendPhoto 502s, exits {dict(chaos.exits)}; "
+            f"{len(self.run.requests)} requests, "
             f"{len(self.run.tasks)} tasks, {len(self.run.submits)} accepted submits; "
             f"{dict(sorted(self.outcome.items()))}; kills hit {dict(chaos.hit)}; "
             f"chaos {chaos_s:.0f} s, all {all_s:.0f} s"
