@@ -40,6 +40,7 @@ from .task_model import (
     Task,
     TaskState,
 )
+from .updates import Received
 from .users import Role, User, UserSettings
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "QuotaExhausted",
     "QuotaTimezoneMismatch",
     "ReadOnlyStore",
+    "Received",
     "RefundResult",
     "RetryReason",
     "Role",
