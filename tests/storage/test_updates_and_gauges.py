@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 from storage import Received, Store, TaskState
 from tests.storage.conftest import ZONE, FakeClock, add_user, new_task
@@ -20,7 +19,8 @@ async def test_an_update_is_claimed_once(store: Store) -> None:
 
 
 def _update(update_id: int) -> Received:
-    return Received(update_id, json.dumps({"update_id": update_id, "message": {"text": f"/anime {update_id}"}}))
+    message = {"text": f"/anime {update_id}"}
+    return Received(update_id, json.dumps({"update_id": update_id, "message": message}))
 
 
 async def test_received_updates_wait_for_one_claim_and_a_duplicate_delivery_stores_nothing(
@@ -61,19 +61,25 @@ async def test_a_claim_clears_the_stored_update(store: Store) -> None:
         assert await r.value("SELECT payload FROM processed_updates WHERE update_id = 7") is None
 
 
-async def test_two_processes_racing_for_one_update_take_it_once(migrated_path: Path) -> None:
-    """Two stores on one file stand for two processes that got the same webhook delivery."""
-    first = await Store.open(migrated_path, quota_timezone=ZONE)
-    second = await Store.open(migrated_path, quota_timezone=ZONE)
+async def test_two_processes_racing_for_one_update_take_it_once(migrated_db: str) -> None:
+    """Two stores on one database stand for two processes holding the same update: a webhook delivered
+    twice, or one process's queue and another's replay. Ids 1-10 were received first, 11-20 were not."""
+    first = await Store.open(migrated_db, quota_timezone=ZONE)
+    second = await Store.open(migrated_db, quota_timezone=ZONE)
     try:
-        await first.updates.receive([_update(n) for n in range(1, 11)])
+        await asyncio.gather(
+            first.updates.receive([_update(n) for n in range(1, 11)]),
+            second.updates.receive([_update(n) for n in range(5, 11)]),
+        )
         results = await asyncio.gather(
             *(store.updates.claim(update_id) for update_id in range(1, 21) for store in (first, second))
         )
+        states = await first.updates.states()
     finally:
         await first.close()
         await second.close()
-    assert sum(results) == 20  # each of the 20 ids taken by exactly one of the two, received or not
+    assert sum(results) == 20  # each of the 20 ids taken by exactly one of the two
+    assert states == {"started": 20}
 
 
 async def test_prune_forgets_only_old_updates(store: Store, clock: FakeClock) -> None:
