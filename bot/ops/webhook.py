@@ -62,12 +62,13 @@ def webhook_route(app: App, settings: Settings) -> Route:
         if len(body) > MAX_BODY_BYTES:
             return Response(status_code=413)
         try:
-            update = Update.de_json(json.loads(body), app.bot)
+            text = body.decode()  # Telegram sends UTF-8; stored as sent
+            update = Update.de_json(json.loads(text), app.bot)
         except (ValueError, TypeError, KeyError, AttributeError):
             log.warning("webhook: a body that is not an update was refused")
             return Response(status_code=400)
         try:
-            await inbox.receive_raw(update, body.decode())
+            await inbox.receive_raw(update, text)
         except Exception:
             log.warning("webhook: storing update %d failed; Telegram will send it again", update.update_id,
                         exc_info=True)  # fmt: skip
