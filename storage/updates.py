@@ -9,7 +9,8 @@ received -> started -> handled:
 - `claim` is the one door to the handlers: received -> started (or a fresh row straight to started, for
   an update that came in no other way), in one statement, so of two processes holding the same update
   exactly one gets True. The payload is cleared there: the user's words are kept no longer than needed.
-- `handled` marks the end; only a report reads it (a row left `started` was cut off mid-handler).
+- `handled` marks the end, usually inside the next `claim`'s transaction; only a report reads it (a row
+  left `started` was cut off mid-handler).
 - `unclaimed` lists what a dead process received and nobody claimed, for a replay through `claim`.
 
 The statements are plain SQL that SQLite and PostgreSQL both run as they are (`INSERT ... ON CONFLICT`),
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .context import StoreContext
+from .db import Session
 
 #: Telegram gives up re-delivering an update after 24 hours; a row older than that can never matter again.
 KEEP_SECONDS = 24 * 3600.0
@@ -71,8 +73,10 @@ class UpdatesRepo:
                 waiting += (int(row[0]) for row in found)
         return sorted(waiting)
 
-    async def claim(self, update_id: int) -> bool:
+    async def claim(self, update_id: int, *, handled: Sequence[int] = ()) -> bool:
         """Take `update_id` for handling: True once (handle it), False for every later try (drop it).
+        `handled`: earlier claims whose handlers are done, marked in the same transaction (one commit per
+        update instead of two).
 
         Not fsynced, on purpose: a kill loses no commit either way, and after a power loss the claim is
         gone only together with everything the handler wrote after it (the log is flushed in order, so
@@ -87,19 +91,16 @@ class UpdatesRepo:
                 "started_at = excluded.started_at, payload = NULL WHERE processed_updates.state = 'received'",
                 (update_id, now, now),
             )
+            if handled:
+                await _mark_handled(tx, handled)
         return taken == 1
 
     async def handled(self, update_ids: Sequence[int]) -> int:
         """Mark claimed updates as handled to the end. Not fsynced: losing the mark loses only a report."""
         if not update_ids:
             return 0
-        marks = ", ".join(["?"] * len(update_ids))
         async with self._ctx.db.transaction(durable=False) as tx:
-            return await tx.execute(
-                f"UPDATE processed_updates SET state = 'handled' WHERE state = 'started' "
-                f"AND update_id IN ({marks})",
-                list(update_ids),
-            )
+            return await _mark_handled(tx, update_ids)
 
     async def unclaimed(self, *, older_than: float, limit: int = BATCH) -> list[Received]:
         """Updates received at least `older_than` seconds ago that no handler claimed, oldest first."""
@@ -130,3 +131,11 @@ class UpdatesRepo:
         """How many updates are remembered (tests, `/metrics`)."""
         async with self._ctx.db.read() as r:
             return int(await r.value("SELECT COUNT(*) FROM processed_updates") or 0)
+
+
+async def _mark_handled(tx: Session, update_ids: Sequence[int]) -> int:
+    marks = ", ".join(["?"] * len(update_ids))
+    return await tx.execute(
+        f"UPDATE processed_updates SET state = 'handled' WHERE state = 'started' AND update_id IN ({marks})",
+        list(update_ids),
+    )

@@ -5,7 +5,8 @@ Updater confirms what it has only queued in memory, and a webhook that answers b
 same, so a process killed then loses the update: no task, no reply, nothing reserved. Here an update is
 first stored (`receive`, one transaction per batch, fsynced), and only then confirmed and fed to the
 Application's queue. The update-once gate (dedupe.py) claims each before any handler runs; the
-Application's update processor (`InboxProcessor`) marks it handled when its handlers are done.
+Application's update processor (`InboxProcessor`) notes when its handlers are done; the handled mark is
+written with the next claim (or within REPLAY_EVERY), not in a commit of its own.
 
 A row nobody claimed (its receiver died with it queued) is replayed through the same claim: on start-up
 every such row, then every `REPLAY_EVERY` seconds those older than `STALE_SECONDS` (a live process claims
@@ -52,8 +53,7 @@ class Inbox:
         self._store: Store | None = None
         self._fed: set[int] = set()  # in this process's queue, not yet claimed
         self._claimed: set[int] = set()  # claimed here, handlers not done yet
-        self._done: list[int] = []  # handled, mark not yet written
-        self._marking: asyncio.Task[None] | None = None
+        self._done: list[int] = []  # handlers done, mark not yet written (goes with the next claim)
         self._replaying: asyncio.Task[None] | None = None
 
     def attach(self, bot: Bot, queue: asyncio.Queue[object]) -> None:
@@ -82,8 +82,8 @@ class Inbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._replaying
             self._replaying = None
-        if self._marking is not None:
-            await self._marking
+        if self._done:
+            await self._mark_handled()
 
     # -- in ----------------------------------------------------------------------------------------------
 
@@ -119,29 +119,32 @@ class Inbox:
     # -- the gate and the end ----------------------------------------------------------------------------
 
     async def claim(self, update_id: int) -> bool:
-        """The update-once gate's question: may this process handle `update_id`? True exactly once."""
+        """The update-once gate's question: may this process handle `update_id`? True exactly once.
+        The handled marks waiting since the last claim ride along in its transaction."""
         self._fed.discard(update_id)
-        if not await self.store.updates.claim(update_id):
-            return False
-        self._claimed.add(update_id)
-        return True
+        done, self._done = self._done, []
+        try:
+            taken = await self.store.updates.claim(update_id, handled=done)
+        except BaseException:
+            self._done = done + self._done
+            raise
+        if taken:
+            self._claimed.add(update_id)
+        return taken
 
     def finished(self, update: object) -> None:
-        """Its handlers are done: mark it handled (batched: one write for all that finished meanwhile)."""
-        if not isinstance(update, Update) or update.update_id not in self._claimed:
-            return
-        self._claimed.discard(update.update_id)
-        self._done.append(update.update_id)
-        if self._marking is None or self._marking.done():
-            self._marking = asyncio.create_task(self._mark_handled(), name="inbox-handled")
+        """Its handlers are done: marked handled with the next claim, or within REPLAY_EVERY (only a
+        report reads the mark, so it need not cost a commit of its own)."""
+        if isinstance(update, Update) and update.update_id in self._claimed:
+            self._claimed.discard(update.update_id)
+            self._done.append(update.update_id)
 
     async def _mark_handled(self) -> None:
-        while self._done:
-            ids, self._done = self._done, []
-            try:
-                await self.store.updates.handled(ids)
-            except Exception:  # only a report reads the mark
-                log.warning("marking %d update(s) handled failed", len(ids), exc_info=True)
+        done, self._done = self._done, []
+        try:
+            await self.store.updates.handled(done)
+        except Exception:  # only a report reads the mark
+            log.warning("marking %d update(s) handled failed", len(done), exc_info=True)
 
     # -- replay ------------------------------------------------------------------------------------------
 
@@ -167,6 +170,8 @@ class Inbox:
     async def _replay_loop(self) -> None:
         while True:
             await asyncio.sleep(REPLAY_EVERY)
+            if self._done:
+                await self._mark_handled()
             try:
                 await self.replay()
             except Exception:

@@ -98,10 +98,14 @@ async def test_what_a_stopped_process_received_is_replayed_as_it_came(store: Sto
     assert await store.updates.states() == {"started": 3}
 
 
-async def test_handled_is_marked_once_the_handlers_are_done(store: Store) -> None:
+async def test_handled_is_marked_with_the_next_claim_or_at_the_close(store: Store) -> None:
     async with process(store) as (inbox, queue):
-        await inbox.receive([_message_update(1, "/start"), _message_update(2, "/start")])
-        first, _ = _drain(queue)
+        await inbox.receive([_message_update(n, "/start") for n in (1, 2, 3)])
+        first, second, _ = _drain(queue)
         assert await inbox.claim(1) and await inbox.claim(2)
         inbox.finished(first)
-    assert await store.updates.states() == {"handled": 1, "started": 1}  # close() wrote the pending mark
+        assert await store.updates.states() == {"received": 1, "started": 2}  # no commit of its own
+        assert await inbox.claim(3)
+        assert await store.updates.states() == {"handled": 1, "started": 2}
+        inbox.finished(second)
+    assert await store.updates.states() == {"handled": 2, "started": 1}  # close() wrote the last mark

@@ -32,6 +32,8 @@ async def test_received_updates_wait_for_one_claim_and_a_duplicate_delivery_stor
     assert await store.updates.receive([_update(2)]) == []  # claimed: a re-delivery is a duplicate
     assert await store.updates.claim(2) is False
     assert await store.updates.states() == {"received": 3, "started": 1}
+    assert await store.updates.claim(4, handled=[2]) is True  # 2's handlers are done: marked on the way
+    assert await store.updates.states() == {"received": 2, "started": 1, "handled": 1}
 
 
 async def test_unclaimed_lists_old_received_rows_never_started_or_handled_ones(
