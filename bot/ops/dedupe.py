@@ -16,8 +16,8 @@ claim by any process: all of them at start-up, then those older than a few secon
 
 At most once, kept on purpose: an update whose handler had started when its process died is never
 replayed (its row stays `started`), since the handler may already have reserved a unit or replied, and
-commands that cost must never run twice. The window is the handler's own run, milliseconds, instead of
-everything between the fetch and the handler.
+commands that cost must never run twice. The window is the handler's own run (a few transactions) instead
+of everything between the fetch and the handler; the crash soak (tests/e2e/test_crash_soak.py) counts it.
 """
 
 from __future__ import annotations
