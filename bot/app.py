@@ -1,16 +1,15 @@
 """Builds the Application: the one place handlers are registered, and the services' lifecycle.
 
-Order matters and is all here. Group -5 records the update_id and drops an update some process already
-took (bot/ops/dedupe.py: webhook re-deliveries, several processes). Group -4 takes the two payment updates
-(a pre-checkout query must always be answered, a successful payment always credited, whoever sent it:
-bot/handlers/payments.py), group -3 is
-private mode (strangers are refused before anything about them is stored: bot/handlers/access.py),
-group -2 is the group gate (in groups, drop what is not addressed to us),
-group -1 the user gate (drop edited messages in every chat, upsert the user, stop banned users). Group 0
-is one ordered list: commands first (the admin commands before the user's /quota, since `/quota <user>` is
-theirs), then photos, then buttons (known patterns before the stale-button catch-all), then group
-membership and settings, and last the catch-alls for unknown commands and stray text, so a new handler
-goes in above them.
+Order matters and is all here. Group -5 claims the update in the durable inbox and drops one some process
+already took (bot/ops/dedupe.py: webhook re-deliveries, several processes, replays). Group -4 takes the
+two payment updates (a pre-checkout query must always be answered, a successful payment always credited,
+whoever sent it: bot/handlers/payments.py), group -3 is private mode (strangers are refused before
+anything about them is stored beyond the inbox's copy, cleared at the claim: bot/handlers/access.py),
+group -2 is the group gate (in groups, drop what is not addressed to us), group -1 the user gate (drop
+edited messages in every chat, upsert the user, stop banned users). Group 0 is one ordered list: commands
+first (the admin commands before the user's /quota, since `/quota <user>` is theirs), then photos, then
+buttons (known patterns before the stale-button catch-all), then group membership and settings, and last
+the catch-alls for unknown commands and stray text, so a new handler goes in above them.
 
 Lifecycle: post_init opens the services and starts the runner (which resumes unfinished tasks), then
 publishes the command list per language; post_stop stops the runner while the bot can still talk (a photo
@@ -58,7 +57,9 @@ from bot.handlers.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
 from bot.handlers.privacy import privacy_handlers
 from bot.ops.dedupe import GROUP as ONCE_GROUP
 from bot.ops.dedupe import UpdateOnce
+from bot.ops.inbox import INBOX_KEY, Inbox, InboxProcessor
 from bot.ops.looplag import LagProbe
+from bot.ops.polling import InboxUpdater
 from bot.ops.ratelimit import CountingRateLimiter
 from bot.proxy import with_telegram_proxy
 from bot.services import Services, ServicesFactory, open_services
@@ -125,8 +126,9 @@ def build_application(
 ) -> App:
     """The configured Application; nothing is opened until it starts (post_init).
 
-    `updater=False` builds it without PTB's Updater: the webhook (updates come in over HTTP,
-    bot/ops/webhook.py) and the worker (no updates at all, only the bot for sending results).
+    `updater=True` gives it the inbox's Updater (bot/ops/polling.py: getUpdates, each batch stored before
+    it is confirmed); `updater=False` none: the webhook (updates come in over HTTP, bot/ops/webhook.py)
+    and the worker (no updates of its own; it still replays what a stopped process left in the inbox).
     """
     factory = services_factory or open_services
 
@@ -137,9 +139,11 @@ def build_application(
         services = await factory(settings, app.bot)
         app.bot_data[SERVICES_KEY] = services
         await services.runner.start()
+        await inbox.open(services.store)  # replays what a stopped process received and nobody handled
         await publish_commands(app)
 
     async def post_stop(app: App) -> None:
+        await inbox.close()
         services: Services | None = app.bot_data.get(SERVICES_KEY)
         if services is not None:
             await services.stop_runner()
@@ -152,22 +156,25 @@ def build_application(
         if services is not None:
             await services.close()
 
-    builder = with_telegram_proxy(Application.builder(), settings)
-    if not updater:
-        builder = builder.updater(None)
+    inbox = Inbox()
+    builder = with_telegram_proxy(Application.builder(), settings).updater(None)
     application: App = (
         builder.token(settings.telegram_bot_token.value)
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .rate_limiter(CountingRateLimiter(max_retries=TELEGRAM_429_RETRIES))
-        .concurrent_updates(True)
+        .concurrent_updates(InboxProcessor(inbox))
         .context_types(CONTEXT_TYPES)
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
-    application.add_handler(UpdateOnce().handler(), group=ONCE_GROUP)  # each update once, across processes
+    inbox.attach(application.bot, application.update_queue)
+    application.bot_data[INBOX_KEY] = inbox
+    if updater:  # polls, confirming to Telegram only what the inbox stored
+        application.updater = InboxUpdater(application.bot, application.update_queue, inbox)
+    application.add_handler(UpdateOnce(inbox).handler(), group=ONCE_GROUP)  # each update once, stored first
     application.add_handler(PreCheckoutQueryHandler(payments.pre_checkout), group=-4)
     application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, payments.successful_payment), group=-4)
     application.add_handler(TypeHandler(Update, access.guard), group=-3)  # private mode: before any record

@@ -43,6 +43,7 @@ from .task_model import (
     Task,
     TaskState,
 )
+from .updates import Received
 from .users import Role, User, UserSettings
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
     "QuotaExhausted",
     "QuotaTimezoneMismatch",
     "ReadOnlyStore",
+    "Received",
     "RefundResult",
     "Resend",
     "RetryReason",

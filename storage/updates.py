@@ -1,34 +1,125 @@
-"""Telegram updates already taken, so that each is handled once across processes.
+"""The durable inbox of Telegram updates: stored before Telegram is told they arrived, handled once.
 
-Why in the database: with several processes behind one webhook (or a poller restarted after a crash) the
-same update_id can arrive twice, at two processes at once. The first INSERT wins; the loser sees that no
-row was inserted. The statements are plain SQL that SQLite and PostgreSQL both run as they are
-(`INSERT ... ON CONFLICT DO NOTHING`), so another backend can take this module over unchanged.
+Why in the database: Telegram forgets an update once the next getUpdates confirms it (or the webhook
+answered 200), so an update only queued in memory is lost with a killed process. Each row goes
+received -> started -> handled:
+
+- `receive` stores the raw update before it is confirmed (one transaction per getUpdates batch). A
+  second delivery of the same update_id changes nothing (`ON CONFLICT DO NOTHING`).
+- `claim` is the one door to the handlers: received -> started (or a fresh row straight to started, for
+  an update that came in no other way), in one statement, so of two processes holding the same update
+  exactly one gets True. The payload is cleared there: the user's words are kept no longer than needed.
+- `handled` marks the end, usually inside the next `claim`'s transaction; only a report reads it (a row
+  left `started` was cut off mid-handler).
+- `unclaimed` lists what a dead process received and nobody claimed, for a replay through `claim`.
+
+The statements are plain SQL that SQLite and PostgreSQL both run as they are (`INSERT ... ON CONFLICT`),
+so another backend can take this module over unchanged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
 from .context import StoreContext
+from .db import Session
 
 #: Telegram gives up re-delivering an update after 24 hours; a row older than that can never matter again.
 KEEP_SECONDS = 24 * 3600.0
+#: Statement size guard: getUpdates returns at most 100 updates anyway.
+BATCH: Final = 100
+
+
+@dataclass(frozen=True)
+class Received:
+    """One stored update still waiting for a handler: its id and the JSON Telegram sent."""
+
+    update_id: int
+    payload: str
 
 
 class UpdatesRepo:
     def __init__(self, ctx: StoreContext) -> None:
         self._ctx = ctx
 
-    async def first_seen(self, update_id: int) -> bool:
-        """Record `update_id`; True the first time (handle it), False for every later delivery (drop it)."""
+    async def receive(self, updates: Sequence[Received]) -> list[int]:
+        """Store `updates` durably in one transaction; returns the ids still waiting for a handler (new
+        ones, and earlier deliveries nobody claimed yet), in update_id order. Only after this returns may
+        the updates be confirmed to Telegram."""
+        if not updates:
+            return []
+        now = self._ctx.now()
+        waiting: list[int] = []
         async with self._ctx.db.transaction() as tx:
-            inserted = await tx.execute(
-                "INSERT INTO processed_updates (update_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (update_id, self._ctx.now()),
+            for start in range(0, len(updates), BATCH):
+                chunk = updates[start : start + BATCH]
+                rows = ", ".join(["(?, ?, 'received', ?)"] * len(chunk))
+                params: list[object] = []
+                for update in chunk:
+                    params += [update.update_id, now, update.payload]
+                await tx.execute(
+                    f"INSERT INTO processed_updates (update_id, at, state, payload) VALUES {rows} "
+                    "ON CONFLICT DO NOTHING",
+                    params,
+                )
+                marks = ", ".join(["?"] * len(chunk))
+                found = await tx.all(
+                    f"SELECT update_id FROM processed_updates WHERE state = 'received' "
+                    f"AND update_id IN ({marks})",
+                    [u.update_id for u in chunk],
+                )
+                waiting += (int(row[0]) for row in found)
+        return sorted(waiting)
+
+    async def claim(self, update_id: int, *, handled: Sequence[int] = ()) -> bool:
+        """Take `update_id` for handling: True once (handle it), False for every later try (drop it).
+        `handled`: earlier claims whose handlers are done, marked in the same transaction (one commit per
+        update instead of two).
+
+        Not fsynced, on purpose: a kill loses no commit either way, and after a power loss the claim is
+        gone only together with everything the handler wrote after it (the log is flushed in order, so
+        its first durable commit, a reservation, carries the claim to disk). The update is then handled
+        again as if for the first time; at worst a reply that was sent goes out twice. It saves the
+        fsync the inbox's `receive` added, and shortens the handler's run, the at-most-once window."""
+        now = self._ctx.now()
+        async with self._ctx.db.transaction(durable=False) as tx:
+            taken = await tx.execute(
+                "INSERT INTO processed_updates (update_id, at, state, started_at) "
+                "VALUES (?, ?, 'started', ?) ON CONFLICT (update_id) DO UPDATE SET state = 'started', "
+                "started_at = excluded.started_at, payload = NULL WHERE processed_updates.state = 'received'",
+                (update_id, now, now),
             )
-        return inserted == 1
+            if handled:
+                await _mark_handled(tx, handled)
+        return taken == 1
+
+    async def handled(self, update_ids: Sequence[int]) -> int:
+        """Mark claimed updates as handled to the end. Not fsynced: losing the mark loses only a report."""
+        if not update_ids:
+            return 0
+        async with self._ctx.db.transaction(durable=False) as tx:
+            return await _mark_handled(tx, update_ids)
+
+    async def unclaimed(self, *, older_than: float, limit: int = BATCH) -> list[Received]:
+        """Updates received at least `older_than` seconds ago that no handler claimed, oldest first."""
+        async with self._ctx.db.read() as r:
+            rows = await r.all(
+                "SELECT update_id, payload FROM processed_updates WHERE state = 'received' AND at <= ? "
+                "AND payload IS NOT NULL ORDER BY update_id LIMIT ?",
+                (self._ctx.now() - older_than, limit),
+            )
+        return [Received(int(row[0]), str(row[1])) for row in rows]
+
+    async def states(self) -> dict[str, int]:
+        """How many rows are in each state (reports, `/metrics`, tests)."""
+        async with self._ctx.db.read() as r:
+            rows = await r.all("SELECT state, COUNT(*) FROM processed_updates GROUP BY state")
+        return {str(row[0]): int(row[1]) for row in rows}
 
     async def prune(self, keep_seconds: float = KEEP_SECONDS) -> int:
-        """Forget updates taken more than `keep_seconds` ago; returns how many rows went."""
+        """Forget updates received more than `keep_seconds` ago; returns how many rows went."""
         if keep_seconds < 0:
             raise ValueError("keep_seconds cannot be negative")
         async with self._ctx.db.transaction() as tx:
@@ -40,3 +131,11 @@ class UpdatesRepo:
         """How many updates are remembered (tests, `/metrics`)."""
         async with self._ctx.db.read() as r:
             return int(await r.value("SELECT COUNT(*) FROM processed_updates") or 0)
+
+
+async def _mark_handled(tx: Session, update_ids: Sequence[int]) -> int:
+    marks = ", ".join(["?"] * len(update_ids))
+    return await tx.execute(
+        f"UPDATE processed_updates SET state = 'handled' WHERE state = 'started' AND update_id IN ({marks})",
+        list(update_ids),
+    )

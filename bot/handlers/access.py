@@ -2,7 +2,9 @@
 
 Why a handler of its own, in group -3 (before the group gate and the user gate): those gates record what
 they see (the group gate stores the chat, the user gate upserts the user), and private mode promises that
-nothing about a stranger is kept. So this runs first, reads only the settings, and stops the update.
+nothing about a stranger is kept. So this runs first, reads only the settings, and stops the update. (The
+update itself waits in the inbox until the claim just before this gate, which clears it; only its id
+stays, for a day: bot/ops/dedupe.py.)
 
 Who is admitted: bot owners (ADMIN_IDS), users named in ALLOWED_USERS (id or @username), and anyone in a
 chat named in ALLOWED_CHATS (so a team's group can use the bot without listing every member). A stranger

@@ -1,13 +1,23 @@
-"""Each Telegram update is handled once, whichever process gets it and however often it comes.
+"""Each Telegram update is handled once, whichever process gets it and however often it comes, and none
+is lost with a killed process.
 
 Why: Telegram re-delivers a webhook update whose answer was slow or failed, a load balancer may hand the
-same update to two processes, and a poller killed before confirming its updates gets them again. The first
-handler group records the update_id in the database (storage/updates.py); an update already recorded is
-stopped before any other handler sees it. The check runs when the update is processed, not when the
-webhook receives it, so the webhook still answers Telegram at once.
+same update to two processes, and a poller killed before confirming its updates gets them again. And
+Telegram forgets an update for good once it is confirmed, so one held only in memory dies with its process.
 
-A process that dies between recording an update and handling it loses that update: once Telegram had its
-200 it would not have sent it again anyway, and "at most once" is the safe side for commands that cost.
+Decision, the durable inbox (bot/ops/inbox.py over storage/updates.py): every update is stored in the
+database (raw JSON, state `received`) before Telegram is told it arrived: the poller (bot/ops/polling.py)
+stores each getUpdates batch in one transaction and only then asks for the next batch with the advanced
+offset; the webhook (bot/ops/webhook.py) stores the update before answering 200. This handler group, the
+first, claims it (`received` -> `started`, one statement, so exactly one process wins); an update some
+process already claimed is stopped before any other handler sees it. When the handlers are done the row
+becomes `handled`. Rows nobody claimed (the receiver died with them queued) are replayed through the same
+claim by any process: all of them at start-up, then those older than a few seconds, periodically.
+
+At most once, kept on purpose: an update whose handler had started when its process died is never
+replayed (its row stays `started`), since the handler may already have reserved a unit or replied, and
+commands that cost must never run twice. The window is the handler's own run (a few transactions) instead
+of everything between the fetch and the handler; the crash soak (tests/e2e/test_crash_soak.py) counts it.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot.handlers.context import BotContext
 from bot.ops import metrics
+from bot.ops.inbox import Inbox
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -33,9 +44,10 @@ PRUNE_EVERY_SECONDS: Final = 3600.0
 
 
 class UpdateOnce:
-    """The gate's state: when the table was last pruned (pruning runs in the background, hourly)."""
+    """The gate: claims each update through the inbox; prunes the table in the background, hourly."""
 
-    def __init__(self) -> None:
+    def __init__(self, inbox: Inbox) -> None:
+        self._inbox = inbox
         self._pruned_at = 0.0
         self._pruning: asyncio.Task[None] | None = None
 
@@ -44,7 +56,7 @@ class UpdateOnce:
 
     async def check(self, update: Update, context: BotContext) -> None:
         store = context.services.store
-        if not await store.updates.first_seen(update.update_id):
+        if not await self._inbox.claim(update.update_id):
             metrics.duplicate_update()
             log.info("update %d was already taken; dropped", update.update_id)
             raise ApplicationHandlerStop
@@ -66,7 +78,7 @@ async def _prune(store: Store) -> None:
         log.warning("pruning processed updates failed", exc_info=True)
         return
     if gone:
-        log.info("pruned %d processed update(s) older than a day", gone)
+        log.info("pruned %d stored update(s) older than a day", gone)
 
 
 def update_kind(update: Update) -> str:

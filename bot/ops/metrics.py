@@ -54,6 +54,7 @@ def _gauge(name: str, text: str, labels: tuple[str, ...] = ()) -> Gauge:
 INFO = Info(PREFIX, "This process: its role and worker id.", registry=REGISTRY)
 UPDATES = _counter("updates", "Telegram updates taken, by type (message, callback_query, ...).", ("type",))
 DUPLICATES = _counter("duplicate_updates", "Updates dropped because some process had already taken them.")
+REPLAYED = _counter("replayed_updates", "Stored updates replayed: the process that received them stopped.")
 TASKS = _gauge("tasks", "Unfinished tasks by state (database-wide).", ("state",))
 QUEUE_DEPTH = _gauge("queue_depth", "Tasks waiting to be submitted (database-wide).")
 QUEUE_OLDEST = _gauge("queue_oldest_age_seconds", "Seconds the oldest task waiting to be submitted waited.")
@@ -95,6 +96,10 @@ def update_taken(kind: str) -> None:
 
 def duplicate_update() -> None:
     DUPLICATES.inc()
+
+
+def updates_replayed(count: int) -> None:
+    REPLAYED.inc(count)
 
 
 def task_moved(task: Task) -> None:

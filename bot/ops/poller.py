@@ -7,7 +7,7 @@ lock again every `RETRY_SECONDS`. When the poller dies, PostgreSQL drops its loc
 next try of another process takes over (within RETRY_SECONDS). A poller whose lock connection ends, or
 stops answering within the lock's timeout (checked every `CHECK_SECONDS`), stops polling at once: another
 process may already hold the lock. Updates it fetched but did not confirm are fetched again by the next
-poller, and the update-once gate (dedupe.py) drops any it had already taken.
+poller; the inbox (inbox.py) knows those it had stored, and the gate (dedupe.py) lets each be handled once.
 
 On SQLite there is no election: the one polling process polls, as before.
 """

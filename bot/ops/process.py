@@ -1,12 +1,13 @@
 """The three roles a `portrait-bot` process can play, and how each starts and stops.
 
-- polling (`run`): long-polls Telegram and runs jobs. Telegram refuses a second poller per bot token: on
+- polling (`run`): long-polls Telegram (bot/ops/polling.py: a batch is stored before it is confirmed) and
+  runs jobs. Telegram refuses a second poller per bot token: on
   SQLite run one; on PostgreSQL any number, of which the holder of an advisory lock polls and the others run
   jobs only until one of them takes over (bot/ops/poller.py).
 - webhook (`run --webhook`, or WEBHOOK_URL set): receives updates over HTTP and runs jobs; any number of
-  them behind one URL, sharing the database (each update is handled once: bot/ops/dedupe.py).
+  them behind one URL, sharing the database (each update is stored, then handled once: bot/ops/dedupe.py).
 - worker (`worker`): runs jobs only. It still has the Bot (results and progress are sent from here) but no
-  Updater and no webhook.
+  Updater and no webhook; like every role it replays updates a stopped process left in the inbox.
 `--no-jobs` makes a polling or webhook process leave every task to workers (its handlers only create them).
 
 Start order (each step needs the one before): services open and the runner resumes (post_init), the

@@ -1,10 +1,12 @@
 """Updates over HTTP: the endpoint Telegram posts to, and the setWebhook call that points Telegram at it.
 
 Following python-telegram-bot's custom-webhook example: the Application runs without an Updater, and the
-endpoint only checks and enqueues (`update_queue.put`); the Application's own loop handles the update.
-Why answer at once: Telegram waits for the answer before sending the next updates and re-delivers on a
-slow or failed one, so nothing slow (not even the database's duplicate check, bot/ops/dedupe.py) happens
-before the 200.
+endpoint checks, stores and enqueues; the Application's own loop handles the update. Why store before the
+200: once Telegram has its 200 it never sends the update again, so an update only queued in memory would
+die with a killed process. The store is the inbox's one cheap insert (bot/ops/inbox.py; a duplicate
+conflicts and is answered 200 with nothing handled); nothing slower (the claim, the handlers) happens
+before the answer, since Telegram waits for it before sending the next updates. A store that fails is
+answered 503: Telegram sends the update again.
 
 - The secret: setWebhook registers WEBHOOK_SECRET, Telegram sends it back in every request's
   `X-Telegram-Bot-Api-Secret-Token`; a request without it (anyone who found the URL) gets 403 and nothing
@@ -29,6 +31,7 @@ from telegram import Update
 
 from bot.app import App
 from bot.config import Settings
+from bot.ops.inbox import INBOX_KEY, Inbox
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ def webhook_path(settings: Settings) -> str:
 
 def webhook_route(app: App, settings: Settings) -> Route:
     secret = settings.webhook_secret.value.encode()
+    inbox: Inbox = app.bot_data[INBOX_KEY]
 
     async def receive(request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -58,11 +62,17 @@ def webhook_route(app: App, settings: Settings) -> Route:
         if len(body) > MAX_BODY_BYTES:
             return Response(status_code=413)
         try:
-            update = Update.de_json(json.loads(body), app.bot)
+            text = body.decode()  # Telegram sends UTF-8; stored as sent
+            update = Update.de_json(json.loads(text), app.bot)
         except (ValueError, TypeError, KeyError, AttributeError):
             log.warning("webhook: a body that is not an update was refused")
             return Response(status_code=400)
-        await app.update_queue.put(update)
+        try:
+            await inbox.receive_raw(update, text)
+        except Exception:
+            log.warning("webhook: storing update %d failed; Telegram will send it again", update.update_id,
+                        exc_info=True)  # fmt: skip
+            return Response(status_code=503)
         return Response()
 
     return Route(webhook_path(settings), receive, methods=["POST"])

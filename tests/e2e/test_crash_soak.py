@@ -27,9 +27,11 @@ delivered (its unit spent, the unconfirmed ones included: each has exactly one p
 one its button sent) or refunded (or spent by the documented rule: ended after the service accepted it),
 with no exception: no unit lost, none granted for free. `portrait-bot admin ledger check` is clean, and
 per user the units spent equal the portraits delivered plus the ones spent by rule. Requests that never
-became a task are counted: an /anime whose update the poller took and confirmed, then died before its
-handler stored the task, is lost (nothing reserved, no answer: Telegram does not resend it). The summary
-(printed; `-s` shows it) says how often each happened and which task states the kills hit.
+became a task are checked against the durable inbox (bot/ops/dedupe.py): an update is stored before
+Telegram is told it arrived and replayed if its receiver died, so a request with no task and no answer is
+a failure, unless its update was claimed by a handler that the kill cut off (its row stays `started`:
+at most once, by design, since that handler may have reserved or replied). No update may be left
+`received` (unclaimed) once the system settled.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ KILL_FROZEN_SHARE = 0.3
 STEP_SHARE, STEP = 0.15, (1.5 * LEASE, 6.0 * LEASE)
 STICKY = 0.7
 CANCEL_SHARE = 0.1
-#: A request with no task after this long is left (its update may be lost with a killed poller).
+#: A request with no task after this long is left (its handler may have been cut off mid-run).
 GIVE_UP = 8.0
 #: How long a press of "Send it again" may take to bring its photo (a fetch and an upload, no chaos).
 SENT_AGAIN = 30.0
@@ -109,6 +111,7 @@ class Request:
     chat_id: int
     message_id: int
     marker: str
+    update_id: int
 
     @property
     def origin_key(self) -> str:
@@ -269,7 +272,9 @@ class Soak:
             k += 1
             marker = f"soak{user.id}n{k}"
             sent = self.fake.send_text(user, chat, f"/anime {marker}")
-            request = Request(user.id, chat.id, sent.message_id, marker)
+            update_id = next(u["update_id"] for u in reversed(self.fake.updates)
+                             if u.get("message", {}).get("message_id") == sent.message_id)  # fmt: skip
+            request = Request(user.id, chat.id, sent.message_id, marker, update_id)
             self.requests.append(request)
             if rng.random() < CANCEL_SHARE:
                 loop.call_later(rng.uniform(0.0, 2.0), self.fake.send_text, user, chat, "/cancel")
@@ -422,6 +427,7 @@ class Run:
     requests: list[Request]
     tasks: dict[str, Task]  # by request marker
     strays: dict[object, object]  # tasks (origin key -> id) that belong to no request: must be empty
+    inbox: dict[int, str]  # update_id -> its inbox state (received, started, handled)
     ledger: list[tuple[object, ...]]  # (user id, kind) of every task's ledger row
     submits: list[dict[str, object]]  # the emulator's accepted submits
     ledger_check: tuple[int, str]
@@ -470,6 +476,10 @@ async def _run(tmp_path: Path) -> Run:
 
     ids = dict(await soak.read("SELECT origin_key, id FROM tasks"))
     ledger = await soak.read("SELECT user_id, kind FROM ledger WHERE task_id IS NOT NULL")
+    inbox = {
+        int(str(u)): str(state)
+        for u, state in await soak.read("SELECT update_id, state FROM processed_updates")
+    }
     soak.close()
     tasks: dict[str, Task] = {}
     async with await Store.open(db, read_only=True) as store:
@@ -478,7 +488,7 @@ async def _run(tmp_path: Path) -> Run:
             task = None if task_id is None else await store.tasks.get(int(str(task_id)))
             if task is not None:
                 tasks[request.marker] = task
-    return Run(fake, people, soak.requests, tasks, ids, ledger, submits, ledger_check, soak.chaos,
+    return Run(fake, people, soak.requests, tasks, ids, inbox, ledger, submits, ledger_check, soak.chaos,
                soak.pressed, (chaos_seconds, time.monotonic() - started))  # fmt: skip
 
 
@@ -524,9 +534,9 @@ class Verdict:
                           if m not in self.run.tasks and self.photos_for(m)]  # fmt: skip
 
     def requests_without_task(self) -> None:
-        """Answered ("still working"), or lost: the poller took the update and was killed before the
-        handler stored the task (Telegram does not resend an update once the next getUpdates confirmed
-        it). Never: an update the bot was not handed at all."""
+        """Answered ("still working"), or cut off: its update was claimed (`started`) by a handler the kill
+        ended before it stored the task (at most once, by design). Never: an update the bot was not handed
+        at all, one left unclaimed in the inbox, or one handled to the end without a task or an answer."""
         fake = self.run.fake
         answered = {(m.chat.id, m.reply_to.message_id): m.body for r in self.run.requests
                     for m in fake.sent_messages(r.chat_id) if m.reply_to is not None}  # fmt: skip
@@ -535,14 +545,23 @@ class Verdict:
             for update in call.result if isinstance(call.result, list) else []:
                 if "message" in update:
                     fetched[(update["message"]["chat"]["id"], update["message"]["message_id"])] += 1
+        left = [u for u, state in self.run.inbox.items() if state == "received"]
+        if left:
+            self.problems.append(f"updates left unclaimed in the inbox: {left}")
         for request in self.run.requests:
             if request.marker in self.run.tasks:
                 continue
             key = (request.chat_id, request.message_id)
-            answer = answered.get(key)
-            self.outcome["no task, answered" if answer else "no task, lost with a killed poller"] += 1
+            answer, state = answered.get(key), self.run.inbox.get(request.update_id)
+            if answer:
+                self.outcome["no task, answered"] += 1
+            elif state == "started":
+                self.outcome["no task, handler cut off by a kill"] += 1
+            else:
+                self.outcome["no task, lost"] += 1
+                self.problems.append(f"{request.marker} lost: inbox state {state}, fetched {fetched[key]}x")
             self.untasked.append(
-                f"{request.origin_key} {request.marker}: fetched {fetched[key]}x, {answer!r}"
+                f"{request.origin_key} {request.marker}: fetched {fetched[key]}x, inbox {state}, {answer!r}"
             )
             if not fetched[key]:
                 self.problems.append(f"{request.marker} was never handed to the bot")

@@ -1,43 +1,96 @@
-"""processed_updates (each Telegram update taken once, across processes) and the dashboard's gauges."""
+"""processed_updates (the durable inbox: stored, claimed once across processes, replayed) and the
+dashboard's gauges."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+import json
 
-from storage import Store, TaskState
+from storage import Received, Store, TaskState
 from tests.storage.conftest import ZONE, FakeClock, add_user, new_task
 from tests.storage.helpers import drive
 
 
-async def test_an_update_is_first_seen_once(store: Store) -> None:
-    assert await store.updates.first_seen(100_000_001) is True
-    assert await store.updates.first_seen(100_000_001) is False
-    assert await store.updates.first_seen(100_000_002) is True
+async def test_an_update_is_claimed_once(store: Store) -> None:
+    assert await store.updates.claim(100_000_001) is True
+    assert await store.updates.claim(100_000_001) is False
+    assert await store.updates.claim(100_000_002) is True
     assert await store.updates.count() == 2
 
 
-async def test_two_processes_racing_for_one_update_take_it_once(migrated_path: Path) -> None:
-    """Two stores on one file stand for two processes that got the same webhook delivery."""
-    first = await Store.open(migrated_path, quota_timezone=ZONE)
-    second = await Store.open(migrated_path, quota_timezone=ZONE)
+def _update(update_id: int) -> Received:
+    message = {"text": f"/anime {update_id}"}
+    return Received(update_id, json.dumps({"update_id": update_id, "message": message}))
+
+
+async def test_received_updates_wait_for_one_claim_and_a_duplicate_delivery_stores_nothing(
+    store: Store,
+) -> None:
+    assert await store.updates.receive([_update(3), _update(1), _update(2)]) == [1, 2, 3]
+    assert await store.updates.receive([_update(2), _update(4)]) == [2, 4]  # 2 still waits: fed again
+    assert await store.updates.claim(2) is True
+    assert await store.updates.receive([_update(2)]) == []  # claimed: a re-delivery is a duplicate
+    assert await store.updates.claim(2) is False
+    assert await store.updates.states() == {"received": 3, "started": 1}
+    assert await store.updates.claim(4, handled=[2]) is True  # 2's handlers are done: marked on the way
+    assert await store.updates.states() == {"received": 2, "started": 1, "handled": 1}
+
+
+async def test_unclaimed_lists_old_received_rows_never_started_or_handled_ones(
+    store: Store, clock: FakeClock
+) -> None:
+    """The replay's list: what a dead process received and nobody claimed. A row whose handler started
+    (then its process died) is not on it: at most once."""
+    await store.updates.receive([_update(1), _update(2), _update(3)])
+    assert await store.updates.claim(2)  # started, never handled: its process died mid-handler
+    assert await store.updates.claim(3)
+    assert await store.updates.handled([3]) == 1
+    clock.advance(4)
+    await store.updates.receive([_update(4)])
+    old = await store.updates.unclaimed(older_than=3)
+    assert [(r.update_id, json.loads(r.payload)["message"]["text"]) for r in old] == [(1, "/anime 1")]
+    assert [r.update_id for r in await store.updates.unclaimed(older_than=0)] == [1, 4]
+    assert await store.updates.claim(1) is True
+    assert [r.update_id for r in await store.updates.unclaimed(older_than=0)] == [4]
+    assert await store.updates.states() == {"received": 1, "started": 2, "handled": 1}
+
+
+async def test_a_claim_clears_the_stored_update(store: Store) -> None:
+    """The user's words stay in the inbox only until a handler takes them."""
+    await store.updates.receive([_update(7)])
+    await store.updates.claim(7)
+    async with store._ctx.db.read() as r:
+        assert await r.value("SELECT payload FROM processed_updates WHERE update_id = 7") is None
+
+
+async def test_two_processes_racing_for_one_update_take_it_once(migrated_db: str) -> None:
+    """Two stores on one database stand for two processes holding the same update: a webhook delivered
+    twice, or one process's queue and another's replay. Ids 1-10 were received first, 11-20 were not."""
+    first = await Store.open(migrated_db, quota_timezone=ZONE)
+    second = await Store.open(migrated_db, quota_timezone=ZONE)
     try:
-        results = await asyncio.gather(
-            *(store.updates.first_seen(update_id) for update_id in range(1, 21) for store in (first, second))
+        await asyncio.gather(
+            first.updates.receive([_update(n) for n in range(1, 11)]),
+            second.updates.receive([_update(n) for n in range(5, 11)]),
         )
+        results = await asyncio.gather(
+            *(store.updates.claim(update_id) for update_id in range(1, 21) for store in (first, second))
+        )
+        states = await first.updates.states()
     finally:
         await first.close()
         await second.close()
     assert sum(results) == 20  # each of the 20 ids taken by exactly one of the two
+    assert states == {"started": 20}
 
 
 async def test_prune_forgets_only_old_updates(store: Store, clock: FakeClock) -> None:
-    await store.updates.first_seen(1)
+    await store.updates.claim(1)
     clock.advance(23 * 3600)
-    await store.updates.first_seen(2)
+    await store.updates.claim(2)
     clock.advance(2 * 3600)  # update 1 is now 25 h old, update 2 only 2 h
     assert await store.updates.prune() == 1
-    assert await store.updates.first_seen(2) is False
+    assert await store.updates.claim(2) is False
     assert await store.updates.count() == 1
 
 

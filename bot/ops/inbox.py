@@ -1,0 +1,196 @@
+"""One process's side of the durable inbox (storage/updates.py): store, feed, claim, replay.
+
+Why: Telegram forgets an update once it is confirmed (the next getUpdates, or the webhook's 200). PTB's
+Updater confirms what it has only queued in memory, and a webhook that answers before storing does the
+same, so a process killed then loses the update: no task, no reply, nothing reserved. Here an update is
+first stored (`receive`, one transaction per batch, fsynced), and only then confirmed and fed to the
+Application's queue. The update-once gate (dedupe.py) claims each before any handler runs; the
+Application's update processor (`InboxProcessor`) notes when its handlers are done; the handled mark is
+written with the next claim (or within REPLAY_EVERY), not in a commit of its own.
+
+A row nobody claimed (its receiver died with it queued) is replayed through the same claim: on start-up
+every such row, then every `REPLAY_EVERY` seconds those older than `STALE_SECONDS` (a live process claims
+what it fed long before that; if it has not, the claim still lets only one process handle it). An update
+whose handler had started when the process died is not replayed: at most once, as commands that cost
+must never run twice (its row stays `started`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import Any, Final
+
+from telegram import Bot, Update
+from telegram.ext import SimpleUpdateProcessor
+
+from bot.ops import metrics
+from storage import Received, Store
+
+log = logging.getLogger(__name__)
+
+#: A received row this old that no process claimed is taken to be a dead process's.
+STALE_SECONDS: Final = 10.0
+#: How often a process looks for such rows.
+REPLAY_EVERY: Final = 5.0
+#: bot_data key of the process's Inbox (the webhook receiver stores through it).
+INBOX_KEY: Final = "inbox"
+#: As PTB's default for concurrent_updates=True.
+MAX_CONCURRENT_UPDATES: Final = 256
+
+
+class Inbox:
+    """Stores updates before they are confirmed, feeds them to the Application, replays what the dead
+    left. Built before the Application (its processor needs it), `attach`ed to it once built, `open`ed
+    in post_init and `close`d in post_stop."""
+
+    def __init__(self) -> None:
+        self._bot: Bot | None = None
+        self._queue: asyncio.Queue[object] | None = None
+        self._store: Store | None = None
+        self._fed: set[int] = set()  # in this process's queue, not yet claimed
+        self._claimed: set[int] = set()  # claimed here, handlers not done yet
+        self._done: list[int] = []  # handlers done, mark not yet written (goes with the next claim)
+        self._replaying: asyncio.Task[None] | None = None
+
+    def attach(self, bot: Bot, queue: asyncio.Queue[object]) -> None:
+        """The Application's bot (replayed updates are bound to it) and its update queue."""
+        self._bot, self._queue = bot, queue
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the inbox is not open (post_init has not run)")
+        return self._store
+
+    async def open(self, store: Store) -> None:
+        """Start replaying: every unclaimed row now, then the stale ones periodically."""
+        self._store = store
+        try:
+            await self.replay(older_than=0.0)
+        except Exception:  # the loop below tries again
+            log.warning("replaying unclaimed updates at start-up failed", exc_info=True)
+        self._replaying = asyncio.create_task(self._replay_loop(), name="inbox-replay")
+
+    async def close(self) -> None:
+        """Stop replaying and write the last handled marks (after the Application stopped)."""
+        if self._replaying is not None:
+            self._replaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replaying
+            self._replaying = None
+        if self._done:
+            await self._mark_handled()
+
+    # -- in ----------------------------------------------------------------------------------------------
+
+    async def receive(self, updates: Sequence[Update]) -> None:
+        """Store a getUpdates batch, then queue what still waits for a handler. Raises when the store
+        fails: the caller must then not confirm the batch (Telegram sends it again)."""
+        stored = [Received(u.update_id, json.dumps(u.to_dict(), ensure_ascii=False)) for u in updates]
+        waiting = set(await self.store.updates.receive(stored))
+        for update in updates:
+            if update.update_id in waiting:
+                await self.feed(update)
+
+    async def receive_raw(self, update: Update, body: str) -> bool:
+        """Store one webhook delivery (its body as Telegram sent it), then queue it; False: some process
+        already took it (a duplicate: answer 200, handle nothing)."""
+        if await self.store.updates.receive([Received(update.update_id, body)]):
+            return await self.feed(update)
+        _dropped(update.update_id)
+        return False
+
+    async def feed(self, update: Update) -> bool:
+        """Queue a stored update for the Application, unless this process has it queued or running
+        (False: a duplicate, dropped)."""
+        if update.update_id in self._fed or update.update_id in self._claimed:
+            _dropped(update.update_id)
+            return False
+        if self._queue is None:
+            raise RuntimeError("the inbox is not attached to an Application")
+        self._fed.add(update.update_id)
+        await self._queue.put(update)
+        return True
+
+    # -- the gate and the end ----------------------------------------------------------------------------
+
+    async def claim(self, update_id: int) -> bool:
+        """The update-once gate's question: may this process handle `update_id`? True exactly once.
+        The handled marks waiting since the last claim ride along in its transaction."""
+        self._fed.discard(update_id)
+        done, self._done = self._done, []
+        try:
+            taken = await self.store.updates.claim(update_id, handled=done)
+        except BaseException:
+            self._done = done + self._done
+            raise
+        if taken:
+            self._claimed.add(update_id)
+        return taken
+
+    def finished(self, update: object) -> None:
+        """Its handlers are done: marked handled with the next claim, or within REPLAY_EVERY (only a
+        report reads the mark, so it need not cost a commit of its own)."""
+        if isinstance(update, Update) and update.update_id in self._claimed:
+            self._claimed.discard(update.update_id)
+            self._done.append(update.update_id)
+
+    async def _mark_handled(self) -> None:
+        done, self._done = self._done, []
+        try:
+            await self.store.updates.handled(done)
+        except Exception:  # only a report reads the mark
+            log.warning("marking %d update(s) handled failed", len(done), exc_info=True)
+
+    # -- replay ------------------------------------------------------------------------------------------
+
+    async def replay(self, *, older_than: float = STALE_SECONDS) -> int:
+        """Queue the rows received `older_than` seconds ago that nobody claimed; returns how many."""
+        count = 0
+        for row in await self.store.updates.unclaimed(older_than=older_than):
+            if row.update_id in self._fed or row.update_id in self._claimed:
+                continue
+            try:
+                update = Update.de_json(json.loads(row.payload), self._bot)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                log.warning("stored update %d is not an update; claimed and dropped", row.update_id)
+                await self.claim(row.update_id)
+                continue
+            await self.feed(update)
+            count += 1
+        if count:
+            metrics.updates_replayed(count)
+            log.warning("replaying %d update(s) a stopped process had received but not handled", count)
+        return count
+
+    async def _replay_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REPLAY_EVERY)
+            if self._done:
+                await self._mark_handled()
+            try:
+                await self.replay()
+            except Exception:
+                log.warning("replaying unclaimed updates failed; trying again later", exc_info=True)
+
+
+def _dropped(update_id: int) -> None:
+    metrics.duplicate_update()
+    log.info("update %d was already taken; dropped", update_id)
+
+
+class InboxProcessor(SimpleUpdateProcessor):
+    """PTB's default processor (concurrent, unbounded order) that tells the inbox when an update's
+    handlers are done: the one point that sees the end of every update, whichever handler stopped it."""
+
+    def __init__(self, inbox: Inbox, max_concurrent_updates: int = MAX_CONCURRENT_UPDATES) -> None:
+        super().__init__(max_concurrent_updates)
+        self._inbox = inbox
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
+        self._inbox.finished(update)
