@@ -81,8 +81,8 @@ class PgRateLimit:
     should advance `now`.
     """
 
-    TIMEOUT: Final = 2.0
-    RETRY_AFTER: Final = 5.0
+    TIMEOUT: Final = 5.0
+    RETRY_AFTER: Final = 30.0
     LOG_EVERY: Final = 60.0
 
     def __init__(

@@ -164,7 +164,7 @@ async def test_an_unreachable_database_fails_open_and_is_logged_once_a_minute(
         assert limiter.shared is not None and getattr(limiter.shared, "failing_open", False)
         assert [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()] == [
             "shared rate 'telegram' unavailable (ConnectionRefusedError); using this process's limit only, "
-            "trying again every 5 s"
+            "trying again every 30 s"
         ]
         caplog.clear()
         monotonic[0] += 61.0  # a minute on: tried again (still refused), and said so once more
