@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import pytest
 
 from fake_telegram import FakeTelegram, FakeUser
 from tests.e2e.images import draw_selfie
@@ -120,14 +121,24 @@ def sample(text: str, name: str) -> float:
     return next(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
-async def until(probe: Callable[[], Awaitable[T | None]], timeout: float) -> T:  # noqa: ASYNC109
-    """The probe's first truthy value (the database has no change signal a test could wait on)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            value = await probe()
-            if value:
-                return value
-            await asyncio.sleep(0.1)
+async def until(
+    probe: Callable[[], Awaitable[T | None]],
+    timeout: float,  # noqa: ASYNC109
+    why: Callable[[], Awaitable[str]] | None = None,
+) -> T:
+    """The probe's first truthy value (the database has no change signal a test could wait on); past the
+    timeout the test fails saying what `why` reports (e.g. where the tasks are)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                value = await probe()
+                if value:
+                    return value
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        if why is None:
+            raise
+        pytest.fail(f"still waiting after {timeout:.0f} s: {await why()}", pytrace=False)
 
 
 async def ledger_check(cwd: Path, **database: str) -> tuple[int, str]:

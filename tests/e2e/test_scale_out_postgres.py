@@ -21,6 +21,8 @@ import asyncpg
 import pytest
 
 from api_client.emulator import EmulatorConfig, serve_in_thread
+from api_client.emulator import app as emulator_app
+from benchmarks.emulator_proc import render_once
 from fake_telegram import FakeTelegram, FakeUser, serve
 from fake_telegram.model import FakeMessage
 from tests.e2e.images import draw_selfie
@@ -48,6 +50,7 @@ AFTER_KILL = ("/quota", "/settings")
 UPDATES = USERS * (1 + len(BEFORE_KILL) + len(AFTER_KILL))
 IN_FLIGHT = ("submitted", "polling")  # the service has the task: polled, not yet done
 TERMINAL = ("done", "failed", "cancelled", "expired")
+SHARED_SENDS = 'portrait_bot_telegram_shared_sends_total{outcome="drawn"}'
 
 
 @pytest.fixture
@@ -65,6 +68,12 @@ async def _tasks(url: str) -> list[tuple[int, str, str | None]]:
     return [(row["user_id"], row["state"], row["lease_owner"]) for row in rows]
 
 
+async def _states(url: str) -> str:
+    """What the tasks are doing, for a wait's failure message."""
+    tasks = await _tasks(url)
+    return f"{len(tasks)} tasks: {dict(Counter((state, owner) for _, state, owner in tasks))}"
+
+
 def _replies(fake: FakeTelegram, request: FakeMessage) -> list[FakeMessage]:
     """The bot's messages quoting `request` (every reply and the portrait quote the user's message)."""
     return [
@@ -78,9 +87,13 @@ def _send_all(fake: FakeTelegram, users: list[FakeUser], text: str) -> list[Fake
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # about 1.5 minutes alone on 2 cores; the phases' own limits are below
 async def test_three_webhook_processes_on_postgresql_1000_updates_one_killed(
-    tmp_path: Path, postgres: None
+    tmp_path: Path, postgres: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The service renders on its own machines; here 200 renders would take the CPU this process needs to
+    # play Telegram. Identical requests (one selfie, one size) share one render, as in the benchmarks.
+    monkeypatch.setattr(emulator_app, "render_result", render_once)
     fake = FakeTelegram(token=TOKEN)
     users = [fake.add_user(2000 + n, f"User{n}", f"user{n}") for n in range(1, USERS + 1)]
     selfie = draw_selfie()
@@ -94,6 +107,8 @@ async def test_three_webhook_processes_on_postgresql_1000_updates_one_killed(
                 env = partial(
                     bot_env, fake_url, emulator.base_url, tmp_path / "unused.db", DATABASE_URL=url,
                     DAILY_FREE_QUOTA="100", UPSTREAM_QPS="200", MAX_CONCURRENT_TASKS=str(USERS + 50),
+                    TELEGRAM_SEND_RATE="200",  # for the three together: the fake has no limit, CI time has
+                    STATUS_EDIT_INTERVAL="3",  # the default: progress edits of 200 waiting tasks cost CPU
                 )  # fmt: skip
                 async with processes(tmp_path, *webhook_commands(ports, env, SECRET), logs=True) as procs:
                     for port, proc in zip(ports, procs, strict=True):
@@ -107,7 +122,7 @@ async def test_three_webhook_processes_on_postgresql_1000_updates_one_killed(
                         states = {state for _, state, _ in tasks}
                         return tasks if len(tasks) == USERS and states <= set(IN_FLIGHT) else None
 
-                    tasks = await until(all_in_flight, 120)
+                    tasks = await until(all_in_flight, 120, why=partial(_states, url))
                     procs[victim([owner for _, _, owner in tasks])].kill()  # the one holding the most leases
                     after = [m for text in AFTER_KILL for m in _send_all(fake, users, text)]
                     emulator.state.config.generate_seconds = 0.0  # the service finishes everything now
@@ -116,7 +131,7 @@ async def test_three_webhook_processes_on_postgresql_1000_updates_one_killed(
                         states = {state for _, state, _ in await _tasks(url)}
                         return states <= set(TERMINAL) and await _all_answered(fake, after)
 
-                    await until(finished, 120)
+                    await until(finished, 120, why=partial(_states, url))
                     await asyncio.sleep(1.0)  # room for a duplicate delivery to show up, if there were one
                     survivors = [p for p, proc in zip(ports, procs, strict=True) if proc.returncode is None]
                     scraped = await scrape(survivors)
@@ -136,6 +151,12 @@ async def test_three_webhook_processes_on_postgresql_1000_updates_one_killed(
     for request in after:  # each command after the kill answered once
         assert len(_replies(fake, request)) == 1, fake.transcript(request.chat.id)
     assert sum(sample(text, TAKEN) for text in scraped) >= 1  # the dead one's tasks moved on
+    drawn, failed_open = (
+        f'portrait_bot_telegram_shared_sends_total{{outcome="{o}"}}' for o in ("drawn", "failed_open")
+    )
+    assert all(
+        sample(text, drawn) > 0 and sample(text, failed_open) == 0 for text in scraped
+    )  # one send rate
     assert code == 0, output
 
 
