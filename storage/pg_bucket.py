@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 #: A bucket holding this much has a whole token (float rounding of the refill must not cost a turn).
 WHOLE: Final = 1.0 - 1e-9
+#: The shortest wait for a token: far above an epoch clock's resolution, far below a token at any rate.
+MIN_WAIT: Final = 0.001
 
 _TAKE = """
 WITH cur AS (
@@ -62,8 +64,14 @@ async def take(db: Executor, name: str, *, now: float, rate: float, burst: float
 
 
 def wait_seconds(tokens: float, rate: float) -> float:
-    """How long until a bucket holding `tokens` has a whole one."""
-    return max(0.0, 1.0 - tokens) / rate
+    """How long until a bucket holding `tokens` has a whole one, at least MIN_WAIT.
+
+    Why the floor: the refill is computed from epoch seconds (about 1.8e9, where a float8 step is 2.4e-7
+    s), so a bucket may hold 0.9999995 tokens for want of a rounding; the exact wait for the rest is
+    shorter than a clock step, and a caller would draw again at once, and again, as fast as the database
+    answers (forever, on a clock that only moves when slept on).
+    """
+    return max(MIN_WAIT, (1.0 - tokens) / rate)
 
 
 class PgRateLimit:

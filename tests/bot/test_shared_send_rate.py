@@ -21,7 +21,7 @@ from bot.config_values import DatabaseUrl
 from bot.ops.metrics import REGISTRY
 from bot.ops.ratelimit import TELEGRAM_BUDGET, CountingRateLimiter
 from storage import Store
-from storage.pg_bucket import PgRateLimit
+from storage.pg_bucket import PgRateLimit, wait_seconds
 from tests.pg import postgres_or_skip, temporary_schema
 
 SHARED = "portrait_bot_telegram_shared_sends_total"
@@ -106,6 +106,15 @@ async def test_two_processes_together_never_send_faster_than_the_shared_rate(url
             assert sum(start <= t < start + w for t in sent) <= rate + rate * w + 1e-6
     # One bucket for both: 40 sends at 10/s after a burst of 10 take 3 s (two buckets would take 1 s).
     assert max(sent) - min(sent) >= (2 * per_process - rate) / rate - 1e-6
+
+
+def test_a_wait_for_a_rounding_sliver_of_a_token_still_moves_an_epoch_clock() -> None:
+    """Regression: at epoch seconds a refill may leave 0.9999995 tokens (float8 steps are 2.4e-7 s there);
+    the wait for the rest was 5e-8 s, which does not move such a clock, so the limiter drew again at once,
+    forever (seen as a hang of the two-process test, a busy loop of queries on a real clock)."""
+    now = 1_800_000_000.0
+    assert now + wait_seconds(0.9999995, rate=10.0) > now
+    assert wait_seconds(0.0, rate=10.0) == pytest.approx(0.1)  # a whole token's wait is unchanged
 
 
 async def test_the_application_on_postgresql_draws_its_sends_from_the_shared_rate(url: str) -> None:
