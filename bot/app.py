@@ -60,7 +60,7 @@ from bot.ops.dedupe import UpdateOnce
 from bot.ops.inbox import INBOX_KEY, Inbox, InboxProcessor
 from bot.ops.looplag import LagProbe
 from bot.ops.polling import InboxUpdater
-from bot.ops.ratelimit import CountingRateLimiter
+from bot.ops.ratelimit import telegram_rate_limiter
 from bot.proxy import with_telegram_proxy
 from bot.services import Services, ServicesFactory, open_services
 
@@ -74,10 +74,9 @@ App = Application[Any, BotContext, Any, Any, Any, Any]
 NEW = filters.UpdateType.MESSAGE
 PRIVATE = filters.ChatType.PRIVATE
 
-#: Telegram's limits are enforced by PTB's AIORateLimiter with its defaults, which are those limits (30
-#: messages/s overall, 20/minute per group: telegram.constants.FloodLimit); a 429 is retried this many
-#: times after its retry_after. What it lacks (per-chat pacing, fewer edits in groups) is bot/pacing.py.
-TELEGRAM_429_RETRIES = 3
+# Telegram's limits are enforced by PTB's AIORateLimiter (bot/ops/ratelimit.py: TELEGRAM_SEND_RATE messages/s
+# overall, shared by the processes on PostgreSQL; PTB's 20/minute per group; retries after a 429). What it
+# lacks (per-chat pacing, fewer edits in groups) is bot/chat/pacing.py.
 
 #: Commands shown in Telegram's menu in private chats, in this order; descriptions are catalogue keys
 #: `command.<name>`. Groups and owners get their own menus (bot/chat/menus.py).
@@ -162,7 +161,7 @@ def build_application(
         builder.token(settings.telegram_bot_token.value)
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
-        .rate_limiter(CountingRateLimiter(max_retries=TELEGRAM_429_RETRIES))
+        .rate_limiter(telegram_rate_limiter(settings))
         .concurrent_updates(InboxProcessor(inbox))
         .context_types(CONTEXT_TYPES)
         .post_init(post_init)

@@ -77,6 +77,9 @@ class Settings:
     quota_timezone: str = "UTC"
     max_concurrent_tasks: int = 4
     upstream_qps: float = 2.0
+    #: The bot token's Bot API messages a second (Telegram's overall limit is about 30); on PostgreSQL for
+    #: all processes together (bot/ops/ratelimit.py).
+    telegram_send_rate: float = 30.0
     max_active_tasks_per_user: int = 1
     task_deadline_seconds: float = 300.0
     status_edit_interval: float = 3.0
@@ -127,6 +130,7 @@ class Settings:
     def database_variable(self) -> str:
         """The variable that chose the database, for messages about it."""
         return "DATABASE_URL" if self.database_url is not None else "PORTRAIT_BOT_DB"
+
     #: Benchmarks: where the event-loop lag probe (bot/ops/looplag.py) writes its figures; unset: no probe.
     lag_probe_file: Path | None = None
 
@@ -176,6 +180,7 @@ class Settings:
             quota_timezone=reader.parse("QUOTA_TIMEZONE", "UTC", _timezone),
             max_concurrent_tasks=reader.number("MAX_CONCURRENT_TASKS", 4, int, 1, 1000),
             upstream_qps=reader.number("UPSTREAM_QPS", 2.0, float, 0.01, 1000.0),
+            telegram_send_rate=reader.number("TELEGRAM_SEND_RATE", 30.0, float, 1.0, 1000.0),
             max_active_tasks_per_user=reader.number("MAX_ACTIVE_TASKS_PER_USER", 1, int, 1, 100),
             task_deadline_seconds=reader.number("TASK_DEADLINE_SECONDS", 300.0, float, 10.0, 86_400.0),
             status_edit_interval=reader.number("STATUS_EDIT_INTERVAL", 3.0, float, 0.0, 600.0),
@@ -218,8 +223,12 @@ class Settings:
 
     def secret_values(self) -> list[str]:
         """Every secret text the logs must mask: the token, the keys and any proxy password."""
-        values = [self.telegram_bot_token.value, self.volc_access_key.value, self.volc_secret_key.value,
-                  self.webhook_secret.value]
+        values = [
+            self.telegram_bot_token.value,
+            self.volc_access_key.value,
+            self.volc_secret_key.value,
+            self.webhook_secret.value,
+        ]
         values.extend(proxy.password for proxy in (self.telegram_proxy, self.volc_proxy) if proxy is not None)
         values.append(self.database_url.password if self.database_url is not None else "")
         return [value for value in values if value]

@@ -3,8 +3,8 @@
 `PgUpstreamLimits` is the bot's `api_client.throttle.SharedLimits` (structurally: storage imports no
 api_client): each process's `Throttle` takes its local token and task place first, then one from here.
 
-- QPS: one token bucket row, `upstream_budget('qps')`, refilled and drawn from in one UPDATE (its row lock
-  orders the processes). A caller that finds less than one token sleeps for the deficit and tries again.
+- QPS: one token bucket row, `upstream_budget('qps')` (storage/pg_bucket.py: refilled and drawn from in one
+  UPDATE). A caller that finds less than one token sleeps for the deficit and tries again.
 - Task places: rows `upstream_slots(0 .. MAX_CONCURRENT_TASKS-1)`, each claimed by one process with a
   conditional UPDATE on a row picked `FOR UPDATE SKIP LOCKED` (two claims never wait for each other) and
   leased for `SLOT_LEASE` seconds, renewed every `RENEW_EVERY` while held, freed when the task ends. A
@@ -24,31 +24,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
+
+from storage.pg_bucket import ERRORS, WHOLE, Sleep, seed, take, wait_seconds
 
 log = logging.getLogger(__name__)
 
 SLOT_LEASE = 20.0
 RENEW_EVERY = 5.0
 _POLL_FIRST, _POLL_MAX = 0.05, 1.0
-_EPSILON = 1e-9
-_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+#: The token bucket's row in upstream_budget (storage/pg_bucket.py).
+BUDGET: Final = "qps"
 
-_TAKE = """
-WITH cur AS (
-    SELECT least($2::float8, tokens + $3::float8 * greatest(0::float8, $1::float8 - at)) AS t
-    FROM upstream_budget WHERE name = 'qps' FOR UPDATE
-)
-UPDATE upstream_budget b
-SET tokens = CASE WHEN cur.t >= $4::float8 THEN greatest(0::float8, cur.t - 1) ELSE cur.t END,
-    at = greatest(b.at, $1::float8)
-FROM cur WHERE b.name = 'qps'
-RETURNING cur.t
-"""
 _CLAIM = """
 UPDATE upstream_slots SET holder = $1, until = $3
 WHERE slot = (
@@ -62,9 +53,6 @@ _RENEW = "UPDATE upstream_slots SET until = $2 WHERE holder = $1 AND slot = ANY(
 _RELEASE = "UPDATE upstream_slots SET holder = NULL, until = 0 WHERE holder = $1 AND slot = ANY($2::int[])"
 _RELEASE_ALL = "UPDATE upstream_slots SET holder = NULL, until = 0 WHERE holder = $1"
 _SEED_SLOTS = "INSERT INTO upstream_slots (slot) SELECT generate_series(0, $1 - 1) ON CONFLICT DO NOTHING"
-_SEED_BUDGET = "INSERT INTO upstream_budget (name, tokens, at) VALUES ('qps', $1, $2) ON CONFLICT DO NOTHING"
-
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class PgUpstreamLimits:
@@ -101,7 +89,7 @@ class PgUpstreamLimits:
         try:
             async with pool.acquire() as conn, conn.transaction():
                 await conn.execute(_SEED_SLOTS, max_concurrent_tasks)
-                await conn.execute(_SEED_BUDGET, max(1.0, float(qps)), now())
+                await seed(conn, BUDGET, max(1.0, float(qps)), now())
                 await conn.execute(_RELEASE_ALL, holder)
         except BaseException:
             await pool.close()
@@ -124,16 +112,16 @@ class PgUpstreamLimits:
         """Wait for one token of the shared bucket (rate `qps`, burst max(1, qps))."""
         while True:
             try:
-                tokens = await self._pool.fetchval(_TAKE, self._now(), self.burst, self.qps, 1.0 - _EPSILON)
-            except _ERRORS as exc:
+                tokens = await take(self._pool, BUDGET, now=self._now(), rate=self.qps, burst=self.burst)
+            except ERRORS as exc:
                 self._fail_open("a request token", exc)
                 return
             self._recovered()
             if tokens is None:  # the row is gone (a wiped schema): nothing to share
                 return
-            if tokens >= 1.0 - _EPSILON:
+            if tokens >= WHOLE:
                 return
-            await self._sleep((1.0 - float(tokens)) / self.qps)
+            await self._sleep(wait_seconds(tokens, self.qps))
 
     @asynccontextmanager
     async def task_slot(self) -> AsyncIterator[None]:
@@ -145,7 +133,7 @@ class PgUpstreamLimits:
             if slot is not None:
                 self._held.discard(slot)
                 # Shielded: a cancelled task still frees its place (else it stays taken for a lease).
-                with contextlib.suppress(*_ERRORS):
+                with contextlib.suppress(*ERRORS):
                     await asyncio.shield(self._pool.execute(_RELEASE, self.holder, [slot]))
 
     async def _claim(self) -> int | None:
@@ -155,7 +143,7 @@ class PgUpstreamLimits:
             try:
                 slot = await self._pool.fetchval(_CLAIM, self.holder, now, now + SLOT_LEASE,
                                                  self.max_concurrent_tasks)  # fmt: skip
-            except _ERRORS as exc:
+            except ERRORS as exc:
                 self._fail_open("a task place", exc)
                 return None
             self._recovered()
@@ -172,7 +160,7 @@ class PgUpstreamLimits:
                 try:
                     until = self._now() + SLOT_LEASE
                     await self._pool.execute(_RENEW, self.holder, until, sorted(self._held))
-                except _ERRORS as exc:
+                except ERRORS as exc:
                     self._fail_open("renewing task places", exc)
 
     def _fail_open(self, what: str, exc: BaseException) -> None:
@@ -193,7 +181,7 @@ class PgUpstreamLimits:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
         try:
-            with contextlib.suppress(*_ERRORS):
+            with contextlib.suppress(*ERRORS):
                 await self._pool.execute(_RELEASE_ALL, self.holder)
         finally:
             self._held.clear()

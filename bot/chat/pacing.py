@@ -1,10 +1,12 @@
 """Group-friendly sending: a per-chat pacer for the job side's messages, and the group intervals.
 
 Who enforces which Telegram limit (issue 6), decided after reading PTB's AIORateLimiter (v22):
-- 30 messages/s overall and 20/minute per group: AIORateLimiter, installed in `bot.app` with PTB's
-  defaults, which *are* these limits (`FloodLimit.MESSAGES_PER_SECOND`, `MESSAGES_PER_MINUTE_PER_GROUP`;
-  "group" = any negative chat id), plus up to 3 retries after a 429 `retry_after`. It covers every request,
-  the handlers' replies included, so it is not duplicated here (tests/bot/test_pacing.py checks it holds).
+- 30 messages/s overall and 20/minute per group: AIORateLimiter, installed in `bot.app` (bot/ops/ratelimit.py)
+  with PTB's defaults, which *are* these limits (`FloodLimit.MESSAGES_PER_SECOND`,
+  `MESSAGES_PER_MINUTE_PER_GROUP`; "group" = any negative chat id; the overall rate is TELEGRAM_SEND_RATE,
+  30 by default, and on PostgreSQL shared by every process), plus up to 3 retries after a 429
+  `retry_after`. It covers every request, the handlers' replies included, so it is not duplicated here
+  (tests/bot/test_pacing.py checks it holds).
 - About 1 message/s in one chat: AIORateLimiter has no per-chat limit. Its group bucket lets 20 messages
   out at once, and private chats only share the overall 30/s, so several results finishing together in
   one group would leave as a burst, which Telegram answers with 429. `ChatPacer` adds that: the runner's

@@ -22,8 +22,9 @@ lease that a terminal move already cleared is not released again, and renewals a
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
-from typing import Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from api_client.clock import Clock
 from bot.ops import metrics
@@ -42,6 +43,7 @@ from storage import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: A lease is renewed by the work itself once its last renewal is this old (the runner's idle loop also
 #: renews every few seconds); well inside the lease, so a renewal never races its expiry.
@@ -49,7 +51,23 @@ RENEW_AFTER_SECONDS: Final = 20.0
 
 
 async def shielded(awaitable: Awaitable[T]) -> T:
-    return await asyncio.shield(awaitable)
+    """Run a storage call to its end even if the caller is cancelled (a stopped job, a stopping process).
+
+    Why the callback: once the caller is gone nobody awaits the call, so a failure at its end (another
+    process moved the task on first) would surface as asyncio's "exception was never retrieved" error with
+    a traceback. It is an expected end of a race the fencing already settled: logged here as such.
+    """
+    inner = asyncio.ensure_future(awaitable)
+    try:
+        return await asyncio.shield(inner)
+    except asyncio.CancelledError:
+        inner.add_done_callback(_note_orphaned_failure)
+        raise
+
+
+def _note_orphaned_failure(call: asyncio.Future[Any]) -> None:
+    if not call.cancelled() and (exc := call.exception()) is not None:
+        log.info("a storage call finished after its job was stopped, and failed: %s", exc)
 
 
 class ShieldedTasks:

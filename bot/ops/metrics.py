@@ -70,6 +70,14 @@ UPSTREAM_ERRORS = _counter(
     ("action", "code"),
 )  # fmt: skip
 TELEGRAM_429 = _counter("telegram_rate_limited", "Bot API calls answered 429, by method.", ("method",))
+TELEGRAM_SHARED = _counter(
+    "telegram_shared_sends", "Bot API sends paced by the send rate all processes share (PostgreSQL): drawn "
+    "from it, or let through on this process's own limit while the database was away (failed_open).",
+    ("outcome",),
+)  # fmt: skip
+TELEGRAM_SHARED_WAIT = _counter(
+    "telegram_shared_wait_seconds", "Seconds Bot API sends waited for the shared send rate, summed."
+)
 LEASES = _counter(
     "lease_takeovers", "Task leases that changed hands: taken here from a dead worker, or lost to another.",
     ("direction",),
@@ -81,6 +89,8 @@ for _direction in ("taken", "lost"):
     LEASES.labels(_direction)
 for _outcome in ("spent", "refunded"):
     UNITS.labels(_outcome)
+for _outcome in ("drawn", "failed_open"):
+    TELEGRAM_SHARED.labels(_outcome)
 
 
 # -- the hooks: one call each where it happens -------------------------------------------------------------
@@ -124,6 +134,12 @@ def upstream_attempt(action: str, seconds: float, status: int | None, code: int 
 
 def telegram_rate_limited(method: str) -> None:
     TELEGRAM_429.labels(method).inc()
+
+
+def telegram_shared_send(drawn: bool, waited: float) -> None:
+    """A send that asked the shared send rate: whether it got a token (else it failed open), and its wait."""
+    TELEGRAM_SHARED.labels("drawn" if drawn else "failed_open").inc()
+    TELEGRAM_SHARED_WAIT.inc(waited)
 
 
 def lease_taken() -> None:

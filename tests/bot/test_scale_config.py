@@ -1,4 +1,5 @@
-"""The scale-out settings: webhook URL, secret and listen address, METRICS_PORT, TASK_LEASE_SECONDS."""
+"""The scale-out settings: webhook URL, secret and listen address, METRICS_PORT, TASK_LEASE_SECONDS,
+TELEGRAM_SEND_RATE."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def test_defaults_are_polling_without_an_http_server() -> None:
     s = settings()
     assert s.webhook_url == "" and s.metrics_port is None
     assert s.webhook_listen == Listen("0.0.0.0", 8080) and s.task_lease_seconds == 90.0 and s.run_jobs
+    assert s.telegram_send_rate == 30.0  # Telegram's overall limit
+    assert settings(TELEGRAM_SEND_RATE="25").telegram_send_rate == 25.0
 
 
 def test_webhook_settings_are_read_and_the_secret_is_masked() -> None:
@@ -44,6 +47,7 @@ def test_webhook_settings_are_read_and_the_secret_is_masked() -> None:
         ({"WEBHOOK_LISTEN": "0.0.0.0:99999"}, "WEBHOOK_LISTEN"),
         ({"METRICS_PORT": "metrics"}, "METRICS_PORT"),
         ({"TASK_LEASE_SECONDS": "3"}, "TASK_LEASE_SECONDS must be between 10.0 and 3600.0"),
+        ({"TELEGRAM_SEND_RATE": "0"}, "TELEGRAM_SEND_RATE must be between 1.0 and 1000.0"),
     ],
 )
 def test_bad_scale_settings_are_named(env: dict[str, str], named: str) -> None:

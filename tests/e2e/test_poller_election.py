@@ -9,8 +9,6 @@ exactly once, and the ledger is clean.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import httpx
@@ -19,8 +17,8 @@ import pytest
 from api_client.emulator import EmulatorConfig, serve_in_thread
 from fake_telegram import FakeTelegram, FakeUser, serve
 from storage import Store, TaskState
-from tests.e2e.test_process import ROOT, TOKEN
-from tests.e2e.test_scale_out import _env, _free_port, _ready, _request_portrait, processes
+from tests.e2e.multiprocess import bot_env, free_port, ledger_check, processes, ready, request_portrait
+from tests.e2e.test_process import TOKEN
 from tests.pg import postgres_or_skip, temporary_schema
 
 USERS = 6
@@ -56,7 +54,7 @@ async def test_one_of_three_polling_processes_polls_and_another_takes_over_when_
     fake = FakeTelegram(token=TOKEN)
     users = [fake.add_user(1000 + n, f"User{n}", f"user{n}") for n in range(1, USERS + 1)]
     config = EmulatorConfig(access_key="AKP", secret_key="SKP", queue_seconds=0.0, generate_seconds=0.5)
-    ports = [_free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
 
     def delivered(group: list[FakeUser]) -> bool | None:
         return all(any(m.photo for m in fake.sent_messages(u.id)) for u in group) or None
@@ -65,15 +63,15 @@ async def test_one_of_three_polling_processes_polls_and_another_takes_over_when_
         with serve_in_thread(config) as emulator:
             async with serve(fake) as fake_url:
                 commands = [
-                    (["run"], _env(fake_url, emulator.base_url, tmp_path / "unused.db", DATABASE_URL=url,
-                                   WORKER_ID=f"poll-{n}", METRICS_PORT=str(port)))
+                    (["run"], bot_env(fake_url, emulator.base_url, tmp_path / "unused.db", DATABASE_URL=url,
+                                     WORKER_ID=f"poll-{n}", METRICS_PORT=str(port)))
                     for n, port in enumerate(ports, start=1)
                 ]  # fmt: skip
                 async with processes(tmp_path, *commands) as procs:
                     for port, proc in zip(ports, procs, strict=True):
-                        assert (await _ready(port, proc))["role"] == "polling"
+                        assert (await ready(port, proc))["role"] == "polling"
                     (leader,) = await _polling(ports)
-                    await asyncio.gather(*(_request_portrait(fake, user) for user in users[:3]))
+                    await asyncio.gather(*(request_portrait(fake, user) for user in users[:3]))
                     await fake.wait_for(lambda: delivered(users[:3]), 45)
                     assert _conflicts(fake) == 0  # never two getUpdates at once
                     assert await _polling(ports) == [leader]
@@ -84,7 +82,7 @@ async def test_one_of_three_polling_processes_polls_and_another_takes_over_when_
                         while not await _polling(survivors):  # noqa: ASYNC110
                             await asyncio.sleep(0.2)
                     (new_leader,) = await _polling(survivors)
-                    await asyncio.gather(*(_request_portrait(fake, user) for user in users[3:]))
+                    await asyncio.gather(*(request_portrait(fake, user) for user in users[3:]))
                     await fake.wait_for(lambda: delivered(users), 45)
                     await asyncio.sleep(1.0)  # room for a duplicate delivery to show up, if there were one
                     assert await _polling(survivors) == [new_leader]
@@ -100,10 +98,5 @@ async def test_one_of_three_polling_processes_polls_and_another_takes_over_when_
             finally:
                 await store.close()
             assert states == {TaskState.DONE}
-            env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "DATABASE_URL": url}
-            check = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "admin", "ledger", "check", cwd=tmp_path, env=env,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
-            output, _ = await asyncio.wait_for(check.communicate(), 60)
-            assert check.returncode == 0, output.decode()
+            code, output = await ledger_check(tmp_path, DATABASE_URL=url)
+            assert code == 0, output
