@@ -29,8 +29,9 @@ from fake_telegram import FakeChat, FakeMessage, FakeTelegram, FakeUser, serve
 from storage import Received, Store, TaskState
 from tests.e2e.conftest import WAIT, HarnessFactory
 from tests.e2e.images import draw_selfie
+from tests.e2e.multiprocess import free_port, ready
 from tests.e2e.test_process import TOKEN, _bot_env, _start_bot
-from tests.e2e.test_scale_out import SECRET, _free_port, _ready
+from tests.e2e.test_scale_out import SECRET
 
 #: How long the bot may hold an update before the kill when Telegram never learns it arrived (the
 #: fixed bot): its chance to confirm it, as the old poller and webhook did at once.
@@ -129,7 +130,7 @@ async def test_a_webhook_killed_holding_a_posted_update_delivers_it_after_restar
     alice = fake.add_user(1001, "Alice", "alice")
     chat = fake.private_chat(alice)
     db = tmp_path / "bot.db"
-    port = _free_port()
+    port = free_port()
     config = EmulatorConfig(access_key="AKP", secret_key="SKP", queue_seconds=0.0, generate_seconds=0.0)
     with serve_in_thread(config) as emulator:
         async with serve(fake) as url:
@@ -162,7 +163,7 @@ async def _start_webhook(env: dict[str, str], cwd: Path, port: int) -> asyncio.s
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        await _ready(port, proc)
+        await ready(port, proc)
     except BaseException:
         proc.kill()
         await proc.wait()
