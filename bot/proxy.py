@@ -20,6 +20,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 from api_client.client import DEFAULT_LIMITS
 from api_client.transport import env_proxy
 from bot.config import Settings
+from bot.config_values import TelegramHttp
 
 
 def uses_aiohttp(settings: Settings) -> bool:
@@ -49,6 +50,13 @@ def with_telegram_proxy(builder: Any, settings: Settings) -> Any:
         return builder
     url = settings.telegram_proxy.value
     return builder.proxy(url).get_updates_proxy(url)
+
+
+def telegram_downloads(settings: Settings) -> tuple[TelegramHttp, str | None]:
+    """How files are downloaded (bot/handlers/downloads.py): the Bot API requests' stack and proxy."""
+    if uses_aiohttp(settings):
+        return "aiohttp", _aiohttp_proxy(settings)
+    return "httpx", settings.telegram_proxy.value if settings.telegram_proxy is not None else None
 
 
 def telegram_request(settings: Settings) -> BaseRequest:

@@ -27,7 +27,7 @@ from bot.jobs.notifier import Notifier
 from bot.jobs.prepared import PreparedCache
 from bot.jobs.runner import JobRunner
 from bot.ops import metrics
-from bot.proxy import upstream_transport
+from bot.proxy import telegram_downloads, upstream_transport
 from storage import Store
 from storage.pg_limits import PgUpstreamLimits
 
@@ -56,7 +56,10 @@ class Services:
     upstream_limits: PgUpstreamLimits | None = None
 
     def __post_init__(self) -> None:
-        self.downloads = ImageDownloads(self.settings.max_concurrent_downloads, prepared=self.prepared)
+        http, proxy = telegram_downloads(self.settings)
+        self.downloads = ImageDownloads(
+            self.settings.max_concurrent_downloads, prepared=self.prepared, http=http, proxy=proxy
+        )
         self.flood = FloodGuard(self.settings.user_rate_limit, self.settings.user_rate_burst)
 
     async def stop_runner(self) -> None:

@@ -49,7 +49,7 @@ KEEPALIVE_SECONDS: Final = 5.0
 
 
 @cache
-def _ssl_context() -> ssl.SSLContext:
+def ssl_context() -> ssl.SSLContext:
     """httpx's default context (the same CA bundle HTTPXRequest used), made once: it takes ~0.1 s."""
     return httpx.create_ssl_context()
 
@@ -105,7 +105,7 @@ class AiohttpRequest(BaseRequest):
         """Opens the session here, inside the running loop, which aiohttp binds it to."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                limit=self._limit, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS, ssl=_ssl_context()
+                limit=self._limit, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS, ssl=ssl_context()
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
