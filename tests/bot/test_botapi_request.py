@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -215,3 +216,17 @@ async def test_files_are_retrieved_with_get(server: Server, request_: AiohttpReq
 async def test_it_refuses_to_work_unopened() -> None:
     with pytest.raises(RuntimeError, match="not initialized"):
         await AiohttpRequest().do_request("http://127.0.0.1:9/botX/getMe", "POST")
+
+
+async def test_nothing_logged_carries_the_token(
+    server: Server, request_: AiohttpRequest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx logged every URL (and so the token) at INFO; nothing here may, at any level."""
+    caplog.set_level(logging.DEBUG)
+    server.answers["sendMessage"] = _answer(500, "<html>down</html>", "text/html")
+    assert await request_.post(f"{server.url}/getMe") is True
+    with pytest.raises(NetworkError):
+        await request_.post(f"{server.url}/sendMessage", _data(chat_id=1, text="x"))
+    assert caplog.records  # the server's access log, at least: the check below would see a token
+    client_side = [r for r in caplog.records if not r.name.startswith("aiohttp.access")]
+    assert all(TOKEN not in r.getMessage() and "secret-token" not in r.getMessage() for r in client_side)
