@@ -10,6 +10,11 @@ storage code changed for it, so the counting is patched in here, in the bot's ow
   each `transaction()` on its writer, fsynced with synchronous=FULL) and every call that crosses to an
   aiosqlite connection's thread and back (`Connection._execute`: each statement, fetch, commit or rollback
   is one such hop). If aiosqlite's internals move, the hop count reads -1; commits are public API.
+- Image work: the CPU time of the threads decoding and preparing received images (the upload check,
+  `PreparedCache.keep_upload`, or `check_image`), so the bot's own CPU is its total less what it spent on
+  images itself, not less the same decode timed again in the driver (on a shared machine the two differ
+  by more than the bot's own figure). Beside it, the event loop's thread alone (`time.thread_time` in
+  the SIGUSR1 handler, which runs on that thread): the rest is SQLite's and image threads and the kernel.
 - `PORTRAIT_BENCH_COUNTERS=path`: on SIGUSR1 the counters and this process's CPU seconds
   (`time.process_time`, all threads) are written to `path` as JSON, with a sequence number the driver
   waits for, so it reads them at the edges of each measured window.
@@ -31,12 +36,16 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
+
+T = TypeVar("T")
 
 COUNTERS_ENV = "PORTRAIT_BENCH_COUNTERS"
 PROFILE_ENV = "PORTRAIT_BENCH_PROFILE"
@@ -50,9 +59,38 @@ class Counters:
         self.seq = 0
         self.commits = 0
         self.hops = 0 if hasattr(aiosqlite.Connection, "_execute") else -1
+        self.image_cpu = 0.0
+        self._image_lock = threading.Lock()
+
+    def timed_image_work(self, fn: Callable[..., T]) -> Callable[..., T]:
+        """`fn` (run in a worker thread) adding its thread's CPU time to `image_cpu`: the bot's own CPU
+        is its total less this, without the noise of timing the same decode again in another process."""
+        counters = self
+
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> T:
+            started = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - started
+                with counters._image_lock:
+                    counters.image_cpu += spent
+
+        return timed
 
     def install(self) -> None:
         counters = self
+        import bot.handlers.downloads
+        import bot.jobs.prepared
+
+        # The upload check (decode + prepare, kept for the generation) and, without a prepared-image
+        # cache, the plain decode check. (A generation whose selfie is not prepared yet decodes again in
+        # api_client.images.prepare_image, which this does not time: bench_bot's selfies are prepared.)
+        cache = bot.jobs.prepared.PreparedCache
+        cache.keep_upload = self.timed_image_work(cache.keep_upload)  # type: ignore[method-assign]
+        downloads: Any = bot.handlers.downloads
+        downloads.check_image = self.timed_image_work(downloads.check_image)
         commit = aiosqlite.Connection.commit
 
         @functools.wraps(commit)
@@ -77,6 +115,8 @@ class Counters:
             "seq": self.seq,
             "commits": self.commits,
             "sqlite_hops": self.hops,
+            "image_cpu": self.image_cpu,
+            "loop_cpu": time.thread_time(),  # signal handlers run on the main thread: the event loop's
             "cpu": time.process_time(),
         }
 

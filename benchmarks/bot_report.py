@@ -35,9 +35,13 @@ class Window:
     hops: int = 0
     calls: Counter[str] = field(default_factory=Counter)
     downloads: int = 0
+    image_cpu: float = 0.0
+    loop_cpu: float = 0.0
 
     def add(self, spent: Snapshot, calls: Counter[str], downloads: int) -> None:
         self.cpu += spent.cpu
+        self.image_cpu += spent.image_cpu
+        self.loop_cpu += spent.loop_cpu
         self.commits += spent.commits
         self.hops += spent.sqlite_hops
         self.calls.update(calls)
@@ -66,6 +70,11 @@ class Scenario:
     def cpu(self) -> float:
         """The bot's CPU seconds per generation, both windows."""
         return self.per_generation(self.upload.cpu + self.generate.cpu)
+
+    @property
+    def image_cpu(self) -> float:
+        """CPU seconds per generation the bot spent decoding and preparing images, timed in the bot."""
+        return self.per_generation(self.upload.image_cpu + self.generate.image_cpu)
 
     @property
     def calls(self) -> Counter[str]:
@@ -157,6 +166,13 @@ def report_rows(scenarios: Sequence[tuple[Scenario, Baseline]], images: ImageCos
     row("  bot's own: CPU - image prep", lambda s, b: _ms(s.cpu - images.total))
     row("  baseline: raw generate+send", lambda s, b: _ms(b.cpu_per_generation))
     row("  own / baseline", lambda s, b: _ratio(s.cpu - images.total, b.cpu_per_generation))
+    row("  image work timed in the bot", lambda s, b: _ms(s.image_cpu))
+    row("  bot's own: CPU - that", lambda s, b: _ms(s.cpu - s.image_cpu))
+    row("  own (timed in bot) / baseline", lambda s, b: _ratio(s.cpu - s.image_cpu, b.cpu_per_generation))
+    row(
+        "  of which event-loop thread",
+        lambda s, b: _ms(s.per_generation(s.upload.loop_cpu + s.generate.loop_cpu)),
+    )
     for name, ours, theirs, what in INTERVALS:
         row(f"{name} p50 / p95 ms", _interval(ours))
         row(f"  baseline {what}", _baseline_interval(theirs))
@@ -193,7 +209,10 @@ def print_report(scenarios: Sequence[tuple[Scenario, Baseline]], images: ImageCo
 
 def goals(one: Scenario, images: ImageCost) -> str:
     """Issue 11's two goals, for one user: the bot's own CPU < 10 ms, update -> submit p50 < 20 ms."""
-    own, submit = one.cpu - images.total, pct(one.update_to_submit, 50)
+    """The bot's own CPU is its total less the image work it timed itself, when it did (bot_proc), else
+    less the driver's timing of the same decodes."""
+    image = one.image_cpu if one.image_cpu > 0 else images.total
+    own, submit = one.cpu - image, pct(one.update_to_submit, 50)
     verdict = {True: "met", False: "not met"}
     return (f"goals (1 user): bot's own CPU {_ms(own)} ms/generation (< 10: {verdict[own < 0.010]}); "
             f"update -> submit p50 {_ms(submit)} ms (< 20: {verdict[submit < 0.020]})")  # fmt: skip

@@ -113,10 +113,14 @@ class Snapshot:
     cpu: float
     commits: int
     sqlite_hops: int
+    image_cpu: float = 0.0  # CPU seconds of image decoding/preparing, timed in the threads doing it
+    loop_cpu: float = 0.0  # CPU seconds of the event loop's thread
 
     def __sub__(self, earlier: Snapshot) -> Snapshot:
-        return Snapshot(self.cpu - earlier.cpu, self.commits - earlier.commits,
-                        self.sqlite_hops - earlier.sqlite_hops)  # fmt: skip
+        return Snapshot(
+            self.cpu - earlier.cpu, self.commits - earlier.commits, self.sqlite_hops - earlier.sqlite_hops,
+            self.image_cpu - earlier.image_cpu, self.loop_cpu - earlier.loop_cpu,
+        )  # fmt: skip
 
 
 class BotProcess:
@@ -154,7 +158,10 @@ class BotProcess:
             try:
                 data = json.loads(self.counters.read_text())
                 if data["seq"] >= self._seq:
-                    return Snapshot(cpu, int(data["commits"]), int(data["sqlite_hops"]))
+                    return Snapshot(
+                        cpu, int(data["commits"]), int(data["sqlite_hops"]),
+                        float(data.get("image_cpu", 0.0)), float(data.get("loop_cpu", 0.0)),
+                    )
             except (OSError, ValueError, KeyError):
                 pass
             if not self.alive() or time.monotonic() > deadline:

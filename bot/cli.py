@@ -136,11 +136,12 @@ async def _token_refused(settings: Settings) -> bool:
     """
     from bot.proxy import telegram_request
 
+    request = telegram_request(settings)
     bot = Bot(
         settings.telegram_bot_token.value,
         base_url=settings.telegram_api_url,
         base_file_url=settings.telegram_file_url,
-        request=telegram_request(settings),
+        request=request,
     )
     try:
         await bot.initialize()
@@ -148,7 +149,9 @@ async def _token_refused(settings: Settings) -> bool:
         return True
     except TelegramError:
         return False
-    await bot.shutdown()
+    finally:  # a failed initialize leaves the request open (aiohttp would warn of an unclosed session)
+        await bot.shutdown()
+        await request.shutdown()
     return False
 
 

@@ -23,6 +23,7 @@ from bot.config_values import (
     Listen,
     LogFormat,
     ProxyUrl,
+    TelegramHttp,
     parse_access_list,
     parse_database_url,
     parse_listen,
@@ -30,6 +31,7 @@ from bot.config_values import (
     parse_packs,
     parse_port,
     parse_proxy,
+    parse_telegram_http,
 )
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
@@ -107,6 +109,8 @@ class Settings:
     #: Proxies: the Bot API's (bot and getUpdates requests) and, separately, the upstream API's.
     telegram_proxy: ProxyUrl | None = None
     volc_proxy: ProxyUrl | None = None
+    #: The Bot API's HTTP stack; `httpx` is PTB's own, kept as a fallback (and used with a socks5 proxy).
+    telegram_http: TelegramHttp = "aiohttp"
     log_format: LogFormat = "text"
     #: Webhook mode (bot/ops/webhook.py): the public URL given to setWebhook (empty: long polling), where
     #: the HTTP server binds, and the secret Telegram sends back in X-Telegram-Bot-Api-Secret-Token.
@@ -201,6 +205,7 @@ class Settings:
             allowed_chats=reader.parse("ALLOWED_CHATS", AccessList(), parse_access_list),
             telegram_proxy=reader.parse("TELEGRAM_PROXY", None, parse_proxy),
             volc_proxy=reader.parse("VOLC_PROXY", None, parse_proxy),
+            telegram_http=reader.parse("TELEGRAM_HTTP", "aiohttp", parse_telegram_http),
             log_format=reader.parse("LOG_FORMAT", "text", parse_log_format),
             webhook_url=reader.url("WEBHOOK_URL", "") if reader.has("WEBHOOK_URL") else "",
             webhook_listen=reader.parse("WEBHOOK_LISTEN", DEFAULT_WEBHOOK_LISTEN, parse_listen),

@@ -13,6 +13,8 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 LogFormat = Literal["text", "json"]
+#: The Bot API's HTTP stack: aiohttp (bot/chat/botapi.py) or PTB's own HTTPXRequest.
+TelegramHttp = Literal["aiohttp", "httpx"]
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 #: Telegram's limits for one Stars invoice (whole Stars); the credits side is a typo guard.
 MAX_PACK_STARS = 100_000
@@ -160,6 +162,15 @@ def parse_proxy(text: str) -> ProxyUrl:
     except ValueError:
         raise ValueError("bad port") from None
     return ProxyUrl(text)
+
+
+def parse_telegram_http(text: str) -> TelegramHttp:
+    value = text.lower()
+    if value == "aiohttp":
+        return "aiohttp"
+    if value == "httpx":
+        return "httpx"
+    raise ValueError("use aiohttp or httpx")
 
 
 def parse_log_format(text: str) -> LogFormat:

@@ -28,7 +28,7 @@ from bot.jobs.prepared import PreparedCache
 from bot.jobs.resend import Resender
 from bot.jobs.runner import JobRunner
 from bot.ops import metrics
-from bot.proxy import upstream_transport
+from bot.proxy import telegram_downloads, upstream_transport
 from storage import Store
 from storage.pg_limits import PgUpstreamLimits
 
@@ -60,7 +60,10 @@ class Services:
 
     def __post_init__(self) -> None:
         self.resender = Resender(self.store, self.client, self.notifier)
-        self.downloads = ImageDownloads(self.settings.max_concurrent_downloads, prepared=self.prepared)
+        http, proxy = telegram_downloads(self.settings)
+        self.downloads = ImageDownloads(
+            self.settings.max_concurrent_downloads, prepared=self.prepared, http=http, proxy=proxy
+        )
         self.flood = FloodGuard(self.settings.user_rate_limit, self.settings.user_rate_burst)
 
     async def stop_runner(self) -> None:

@@ -22,14 +22,17 @@ def cli_refunder(settings: Settings) -> Refunder:
         raise AdminError("admin.refund.no_token")
 
     async def refunder(user_id: int, charge_id: str) -> None:
+        request = telegram_request(settings)
         bot = Bot(
             settings.telegram_bot_token.value, base_url=settings.telegram_api_url,
-            base_file_url=settings.telegram_file_url, request=telegram_request(settings),
+            base_file_url=settings.telegram_file_url, request=request,
         )  # fmt: skip
         try:
             async with bot:
                 await bot.refund_star_payment(user_id, charge_id)
         except TelegramError as exc:  # BadRequest (unknown, already refunded) or a network failure
             raise RefundRefused(exc.message) from None
+        finally:  # a failed getMe leaves the request open (aiohttp would warn of an unclosed session)
+            await request.shutdown()
 
     return refunder

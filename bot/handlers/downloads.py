@@ -18,6 +18,10 @@ slack); the memory test checks the whole process stays under (limit + 1) × 20 M
 files arrive at once. `held` / `peak_held` count the bytes received and not yet given back.
 
 The file's URL holds the bot token: it is never logged, and errors are reported by type only.
+
+The body comes over aiohttp (C-parsed HTTP, a fraction of httpx's CPU per download: bench_bot), through
+the same proxy as the Bot API's requests; with TELEGRAM_HTTP=httpx or a socks5 proxy, over httpx
+(bot/proxy.py decides).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
+import aiohttp
 import httpx
 from telegram import Bot
 from telegram.constants import FileSizeLimit
@@ -36,6 +41,8 @@ from telegram.error import BadRequest, TelegramError
 
 from api_client.errors import ImageRejected
 from api_client.images import check_image, sniff_format
+from bot.chat.botapi import ssl_context
+from bot.config_values import TelegramHttp
 from bot.jobs.prepared import PreparedCache
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,11 @@ log = logging.getLogger(__name__)
 MAX_DOWNLOAD_BYTES: Final = int(FileSizeLimit.FILESIZE_DOWNLOAD)  # getFile refuses more (public Bot API)
 SNIFF_BYTES: Final = 32  # enough for every signature sniff_format knows
 DEFAULT_DEADLINE: Final = 60.0
+CONNECT_TIMEOUT: Final = 10.0
+READ_TIMEOUT: Final = 30.0  # between two reads
+
+#: (status, Content-Length as sent or "", the body's chunks as they arrive)
+Opened = tuple[int, str, AsyncIterator[bytes]]
 
 
 class DownloadFailed(Exception):
@@ -58,18 +70,21 @@ class ImageDownloads:
         *,
         max_bytes: int = MAX_DOWNLOAD_BYTES,
         deadline: float = DEFAULT_DEADLINE,
-        transport: httpx.AsyncBaseTransport | None = None,
         prepared: PreparedCache | None = None,
+        http: TelegramHttp = "aiohttp",
+        proxy: str | None = None,
     ) -> None:
-        """`prepared`: where the decoded image is kept, prepared for the service (bot.jobs.prepared)."""
+        """`prepared`: where the decoded image is kept, prepared for the service (bot.jobs.prepared);
+        `http` and `proxy`: how the Bot API is reached (bot/proxy.py `telegram_downloads`)."""
         self.limit = limit
         self.prepared = prepared
         self.max_bytes = max_bytes
         self.deadline = deadline
+        self.http = http
+        self.proxy = proxy
         self._slots = asyncio.Semaphore(limit)
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, connect=10.0), transport=transport, follow_redirects=False
-        )
+        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         self.active = 0
         self.peak_active = 0
         self.held = 0
@@ -94,7 +109,12 @@ class ImageDownloads:
             return await asyncio.to_thread(check_image, raw)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        client, self._client = self._client, None
+        session, self._session = self._session, None
+        if client is not None:
+            await client.aclose()
+        if session is not None:
+            await session.close()
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[_Holding]:
@@ -113,7 +133,7 @@ class ImageDownloads:
         try:
             async with asyncio.timeout(self.deadline):
                 return await self._stream(url, hold)
-        except (httpx.HTTPError, TimeoutError) as exc:
+        except (aiohttp.ClientError, httpx.HTTPError, TimeoutError) as exc:
             log.warning("downloading a file failed: %s", type(exc).__name__)
             raise DownloadFailed(type(exc).__name__) from None
 
@@ -143,13 +163,12 @@ class ImageDownloads:
         copy, so a finished file is held once, never twice (a list of chunks joined at the end would
         hold it twice for a moment)."""
         body, head = io.BytesIO(), b""
-        async with self._client.stream("GET", url) as response:
-            if response.status_code != httpx.codes.OK:
-                raise DownloadFailed(f"HTTP {response.status_code}")
-            length = response.headers.get("content-length", "")
+        async with self._open(url) as (status, length, chunks):
+            if status != httpx.codes.OK:
+                raise DownloadFailed(f"HTTP {status}")
             if length.isdigit() and int(length) > self.max_bytes:
                 raise _too_large()
-            async for chunk in response.aiter_bytes():
+            async for chunk in chunks:
                 hold.add(len(chunk))
                 if hold.size > self.max_bytes:
                     raise _too_large()
@@ -159,6 +178,30 @@ class ImageDownloads:
                         raise ImageRejected("not an image", reason="not_image")
                 body.write(chunk)
         return body.getvalue()
+
+    @asynccontextmanager
+    async def _open(self, url: str) -> AsyncIterator[Opened]:
+        """A GET of `url`, its body not read yet; no redirects, no cookies."""
+        if self.http == "httpx":
+            if self._client is None:
+                self._client = httpx.AsyncClient(
+                    timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+                    follow_redirects=False,
+                    proxy=self.proxy,
+                )
+            async with self._client.stream("GET", url) as response:
+                yield response.status_code, response.headers.get("content-length", ""), response.aiter_bytes()
+            return
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=ssl_context()),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,  # the proxy was chosen once, with the Bot API's (bot/proxy.py)
+                timeout=timeout,
+            )
+        async with self._session.get(url, allow_redirects=False, proxy=self.proxy) as response:
+            yield response.status, response.headers.get("Content-Length", ""), response.content.iter_any()
 
 
 class _Holding:

@@ -63,6 +63,7 @@ def test_a_proxy_password_never_prints() -> None:
         ("TELEGRAM_PROXY", "ftp://host:21"),
         ("VOLC_PROXY", "http://host:notaport"),
         ("LOG_FORMAT", "xml"),
+        ("TELEGRAM_HTTP", "requests"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str) -> None:

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 
 import httpcore
 import pytest
+from telegram.request import HTTPXRequest
 
 from bot.app import build_application
+from bot.chat.botapi import AiohttpRequest
 from bot.config import Settings
 from bot.log import setup_logging
 from bot.proxy import telegram_request, upstream_transport
@@ -30,33 +32,60 @@ def _proxy_url(pool: object) -> str:
 
 
 @pytest.mark.parametrize(
-    ("proxy", "pool_type"),
+    ("proxy", "pool_type", "stack"),
     [
-        ("socks5://user:pw@127.0.0.1:1080", httpcore.AsyncSOCKSProxy),
-        ("http://127.0.0.1:3128", httpcore.AsyncHTTPProxy),
+        ("socks5://user:pw@127.0.0.1:1080", httpcore.AsyncSOCKSProxy, "aiohttp"),  # aiohttp has no SOCKS
+        ("http://127.0.0.1:3128", httpcore.AsyncHTTPProxy, "httpx"),
     ],
 )
-def test_telegram_proxy_reaches_the_bot_and_the_get_updates_client(proxy: str, pool_type: type) -> None:
-    settings = Settings.from_env(GOOD | {"TELEGRAM_PROXY": proxy}, dotenv=False)
+def test_telegram_proxy_reaches_both_httpx_clients(proxy: str, pool_type: type, stack: str) -> None:
+    settings = Settings.from_env(GOOD | {"TELEGRAM_PROXY": proxy, "TELEGRAM_HTTP": stack}, dotenv=False)
     app = build_application(settings)
     requests = app.bot._request  # (getUpdates request, every other method's request)
     assert len(requests) == 2
     for request in requests:
+        assert isinstance(request, HTTPXRequest)
         pools = _proxy_pools(request._client)
         assert len(pools) == 1 and isinstance(pools[0], pool_type)
         assert _proxy_url(pools[0]) == proxy.replace("user:pw@", "")
     # ...and the upstream stays direct, because VOLC_PROXY is not set.
     assert upstream_transport(settings) is None
-    assert isinstance(_proxy_pools(telegram_request(settings)._client)[0], pool_type)
+    request = telegram_request(settings)
+    assert isinstance(request, HTTPXRequest)
+    assert isinstance(_proxy_pools(request._client)[0], pool_type)
 
 
-def test_without_a_proxy_the_bot_goes_direct() -> None:
-    app = build_application(Settings.from_env(GOOD, dotenv=False))
+def test_an_http_proxy_reaches_both_aiohttp_requests_by_default() -> None:
+    settings = Settings.from_env(GOOD | {"TELEGRAM_PROXY": "http://user:pw@127.0.0.1:3128"}, dotenv=False)
+    requests = build_application(settings).bot._request
+    assert len(requests) == 2
+    for request in [*requests, telegram_request(settings)]:
+        assert isinstance(request, AiohttpRequest)
+        assert request.proxy == "http://user:pw@127.0.0.1:3128"
+        assert "pw" not in repr(request)
+
+
+def test_without_a_proxy_the_bot_goes_direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for request in build_application(Settings.from_env(GOOD, dotenv=False)).bot._request:
+        assert isinstance(request, AiohttpRequest) and request.proxy is None
+    app = build_application(Settings.from_env(GOOD | {"TELEGRAM_HTTP": "httpx"}, dotenv=False))
     for request in app.bot._request:
+        assert isinstance(request, HTTPXRequest)
         assert not any(
             isinstance(p, httpcore.AsyncHTTPProxy | httpcore.AsyncSOCKSProxy)
             for p in _proxy_pools(request._client)
         )
+
+
+def test_an_https_proxy_from_the_environment_still_applies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx's client read HTTPS_PROXY (trust_env); the aiohttp requests read it once, for the API's host."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://10.9.8.7:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    for request in build_application(Settings.from_env(GOOD, dotenv=False)).bot._request:
+        assert isinstance(request, AiohttpRequest) and request.proxy == "http://10.9.8.7:3128"
 
 
 def test_volc_proxy_is_the_upstream_clients_only() -> None:
@@ -65,9 +94,7 @@ def test_volc_proxy_is_the_upstream_clients_only() -> None:
     pool = getattr(transport, "_pool")  # noqa: B009
     assert isinstance(pool, httpcore.AsyncSOCKSProxy) and _proxy_url(pool) == "socks5://10.1.2.3:1080"
     for request in build_application(settings).bot._request:
-        assert _proxy_pools(request._client) == [] or not any(
-            isinstance(p, httpcore.AsyncSOCKSProxy) for p in _proxy_pools(request._client)
-        )
+        assert isinstance(request, AiohttpRequest) and request.proxy is None
 
 
 @pytest.fixture
