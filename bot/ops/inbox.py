@@ -70,6 +70,7 @@ class Inbox:
         self._claimed: set[int] = set()  # claimed here, handlers not done yet
         self._done: list[int] = []  # handlers done, mark not yet written (goes with the next claim)
         self._replaying: asyncio.Task[None] | None = None
+        self._own_released = False  # an earlier process's claims under this WORKER_ID were looked at
 
     def attach(self, bot: Bot, queue: asyncio.Queue[object]) -> None:
         """The Application's bot (replayed updates are bound to it) and its update queue."""
@@ -85,7 +86,7 @@ class Inbox:
         """Start replaying: every unclaimed row now, then the stale ones periodically."""
         self._store = store
         try:
-            await self.replay(older_than=0.0, start_up=True)
+            await self.replay(older_than=0.0)
         except Exception:  # the loop below tries again
             log.warning("replaying unclaimed updates at start-up failed", exc_info=True)
         self._replaying = asyncio.create_task(self._replay_loop(), name="inbox-replay")
@@ -169,11 +170,11 @@ class Inbox:
 
     # -- replay ------------------------------------------------------------------------------------------
 
-    async def replay(self, *, older_than: float = STALE_SECONDS, start_up: bool = False) -> int:
+    async def replay(self, *, older_than: float = STALE_SECONDS) -> int:
         """Queue the rows received `older_than` seconds ago that nobody claimed, and the replay-safe ones
-        whose claimer died mid-handler (`start_up`: this process's own id's too); returns how many."""
+        whose claimer died mid-handler; returns how many."""
         count = 0
-        rows = await self._release_cut_off(start_up=start_up)
+        rows = await self._release_cut_off()
         rows += await self.store.updates.unclaimed(older_than=older_than)
         for row in rows:
             if row.update_id in self._fed or row.update_id in self._claimed:
@@ -191,14 +192,18 @@ class Inbox:
             log.warning("replaying %d update(s) a stopped process had received but not handled", count)
         return count
 
-    async def _release_cut_off(self, *, start_up: bool) -> list[Received]:
-        """Give back to the inbox the replay-safe updates whose claimer is dead; the released rows."""
+    async def _release_cut_off(self) -> list[Received]:
+        """Give back to the inbox the replay-safe updates whose claimer is dead; the released rows. This
+        process's own id's claims count until one pass went through (at start-up, normally): holding the
+        id's lock, those it did not make itself are an earlier process's, dead."""
         if self._claimers is None:
             return []
         me = self._claimers.me
-        mine = me if start_up and self._claimers.exclusive() else None  # an earlier process of this id died
+        mine = me if not self._own_released and self._claimers.exclusive() else None
+        here = self._fed | self._claimed | set(self._done)
         try:
             claims = await self.store.updates.cut_off(older_than=STALE_SECONDS, mine=mine)
+            claims = [c for c in claims if c.update_id not in here]
             others = {c.claimed_by for c in claims if c.claimed_by != me}
             alive = await self._claimers.running(others) if others else set()
             dead = [c for c in claims if c.claimed_by == mine or c.claimed_by not in {me, *alive}]
@@ -206,6 +211,7 @@ class Inbox:
         except Exception:  # the unclaimed rows are still replayed; this is tried again next time
             log.warning("looking for handlers cut off by a dead process failed", exc_info=True)
             return []
+        self._own_released = True
         if released:
             log.warning("replaying %d update(s) whose handler a dead process had started", len(released))
         return released
