@@ -3,13 +3,14 @@
 Order matters and is all here. Group -5 claims the update in the durable inbox and drops one some process
 already took (bot/ops/dedupe.py: webhook re-deliveries, several processes, replays). Group -4 takes the
 two payment updates (a pre-checkout query must always be answered, a successful payment always credited,
-whoever sent it: bot/handlers/payments.py), group -3 is private mode (strangers are refused before
-anything about them is stored beyond the inbox's copy, cleared at the claim: bot/handlers/access.py),
-group -2 is the group gate (in groups, drop what is not addressed to us), group -1 the user gate (drop
-edited messages in every chat, upsert the user, stop banned users). Group 0 is one ordered list: commands
-first (the admin commands before the user's /quota, since `/quota <user>` is theirs), then photos, then
-buttons (known patterns before the stale-button catch-all), then group membership and settings, and last
-the catch-alls for unknown commands and stray text, so a new handler goes in above them.
+whoever sent it: bot/handlers/payments.py), group -3 is private mode (strangers are refused before anything
+about them is stored beyond the inbox's copy, cleared at the claim or, for a replay-safe request, once
+handled: bot/handlers/access.py), group -2 is the group gate (in groups, drop what is not addressed to us),
+group -1 the user gate (drop edited messages in every chat, upsert the user, stop banned users). Group 0 is
+one ordered list: commands first (the admin commands before the user's /quota, since `/quota <user>` is
+theirs), then photos, then buttons (known patterns before the stale-button catch-all), then group
+membership and settings, and last the catch-alls for unknown commands and stray text, so a new handler
+goes in above them.
 
 Lifecycle: post_init opens the services and starts the runner (which resumes unfinished tasks), then
 publishes the command list per language; post_stop stops the runner while the bot can still talk (a photo
@@ -21,6 +22,7 @@ being sent may finish); post_shutdown closes the client and the store. `start_ap
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from telegram import Update
@@ -55,9 +57,10 @@ from bot.handlers import (
 )
 from bot.handlers.context import CONTEXT_TYPES, SERVICES_KEY, BotContext
 from bot.handlers.privacy import privacy_handlers
+from bot.jobs.worker_lock import held_here, running_ids
 from bot.ops.dedupe import GROUP as ONCE_GROUP
 from bot.ops.dedupe import UpdateOnce
-from bot.ops.inbox import INBOX_KEY, Inbox, InboxProcessor
+from bot.ops.inbox import INBOX_KEY, Claimers, Inbox, InboxProcessor
 from bot.ops.looplag import LagProbe
 from bot.ops.polling import InboxUpdater
 from bot.ops.ratelimit import telegram_rate_limiter
@@ -155,7 +158,7 @@ def build_application(
         if services is not None:
             await services.close()
 
-    inbox = Inbox()
+    inbox = Inbox(claimers(settings))
     builder = with_telegram_proxy(Application.builder(), settings).updater(None)
     application: App = (
         builder.token(settings.telegram_bot_token.value)
@@ -182,6 +185,17 @@ def build_application(
     application.add_handlers(handler_list())
     application.add_error_handler(errors.on_error)
     return application
+
+
+def claimers(settings: Settings) -> Claimers:
+    """This process as the inbox's claimer: its WORKER_ID, and the worker locks that tell who is alive."""
+    db = settings.database_url.value if settings.database_url is not None else settings.db_path
+    worker_id = settings.worker_id
+
+    async def running(ids: Collection[str]) -> set[str]:
+        return await running_ids(db, ids)
+
+    return Claimers(worker_id, lambda: held_here(worker_id), running)
 
 
 async def publish_commands(app: App) -> None:

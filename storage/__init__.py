@@ -43,7 +43,7 @@ from .task_model import (
     Task,
     TaskState,
 )
-from .updates import Received
+from .updates import CutOff, Received
 from .users import Role, User, UserSettings
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "ClaimOutcome",
     "ClockLike",
     "CreditSources",
+    "CutOff",
     "Delivery",
     "Forgotten",
     "GroupCapReached",

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Collection
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 
@@ -32,6 +33,11 @@ WHERE locktype = 'advisory' AND granted AND objsubid = 2
   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND classid = (hashtext(current_schema())::bigint & 4294967295)::oid
 """
+#: Which of the worker ids $1 a live process holds the lock of in this schema (objid = the second key).
+_LIVE = f"""
+SELECT id FROM unnest($1::text[]) AS id WHERE EXISTS ({_HOLDERS.replace("COUNT(*)", "1")}
+  AND objid = (hashtext(id)::bigint & 4294967295)::oid)
+"""
 
 
 class WorkerIdInUse(StorageError):
@@ -40,6 +46,9 @@ class WorkerIdInUse(StorageError):
 
 class PgWorkerLock:
     """`with PgWorkerLock(url, worker_id):` holds the lock for the life of the process's bot."""
+
+    #: The worker ids whose lock this process holds.
+    held: ClassVar[set[str]] = set()
 
     def __init__(self, url: str, worker_id: str) -> None:
         self.url = url
@@ -74,8 +83,12 @@ class PgWorkerLock:
                     "stop it, or give this one another WORKER_ID"
                 )
                 return
+            PgWorkerLock.held.add(self.worker_id)
             self._ready.set()
-            await self._stop.wait()
+            try:
+                await self._stop.wait()
+            finally:
+                PgWorkerLock.held.discard(self.worker_id)
         finally:
             self._ready.set()
             await conn.close()  # ends the session: the server drops the lock
@@ -103,5 +116,14 @@ async def running_workers(url: str) -> int:
     conn: Any = await asyncpg.connect(url)
     try:
         return int(await conn.fetchval(_HOLDERS))
+    finally:
+        await conn.close()
+
+
+async def live_worker_ids(url: str, worker_ids: Collection[str]) -> set[str]:
+    """Those of `worker_ids` whose lock a live process holds on this database's schema."""
+    conn: Any = await asyncpg.connect(url)
+    try:
+        return {str(row[0]) for row in await conn.fetch(_LIVE, list(worker_ids))}
     finally:
         await conn.close()

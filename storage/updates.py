@@ -8,10 +8,16 @@ received -> started -> handled:
   second delivery of the same update_id changes nothing (`ON CONFLICT DO NOTHING`).
 - `claim` is the one door to the handlers: received -> started (or a fresh row straight to started, for
   an update that came in no other way), in one statement, so of two processes holding the same update
-  exactly one gets True. The payload is cleared there: the user's words are kept no longer than needed.
-- `handled` marks the end, usually inside the next `claim`'s transaction; only a report reads it (a row
-  left `started` was cut off mid-handler).
+  exactly one gets True. It records the claimer (`claimed_by`, its WORKER_ID). The payload is cleared
+  there, unless the caller says the update is replay-safe (bot/ops/dedupe.py): then it stays until the
+  handled mark, so that a handler cut off by a dead process can run again. The user's words are kept no
+  longer than needed.
+- `handled` marks the end (and clears a kept payload), usually inside the next `claim`'s transaction; a
+  row left `started` was cut off mid-handler.
 - `unclaimed` lists what a dead process received and nobody claimed, for a replay through `claim`.
+- `cut_off` lists `started` rows that kept their payload (replay-safe) and whose handler has not ended;
+  the caller decides whose claimer is dead and `release`s those (started -> received, one statement, only
+  while the row is still that claim), after which they are replayed as unclaimed rows are.
 
 The statements are plain SQL that SQLite and PostgreSQL both run as they are (`INSERT ... ON CONFLICT`),
 so another backend can take this module over unchanged.
@@ -37,6 +43,17 @@ class Received:
     """One stored update still waiting for a handler: its id and the JSON Telegram sent."""
 
     update_id: int
+    payload: str
+
+
+@dataclass(frozen=True)
+class CutOff:
+    """A replay-safe update whose handler started and has not ended: one claim of it, by `claimed_by`,
+    and the update's JSON (to replay it once the claim is released)."""
+
+    update_id: int
+    claimed_by: str
+    started_at: float
     payload: str
 
 
@@ -73,10 +90,13 @@ class UpdatesRepo:
                 waiting += (int(row[0]) for row in found)
         return sorted(waiting)
 
-    async def claim(self, update_id: int, *, handled: Sequence[int] = ()) -> bool:
+    async def claim(
+        self, update_id: int, *, handled: Sequence[int] = (), by: str | None = None, keep: bool = False
+    ) -> bool:
         """Take `update_id` for handling: True once (handle it), False for every later try (drop it).
         `handled`: earlier claims whose handlers are done, marked in the same transaction (one commit per
-        update instead of two).
+        update instead of two). `by`: the claiming process's WORKER_ID. `keep`: the update is replay-safe,
+        so its payload stays until it is handled (a dead claimer's row can then be replayed).
 
         Not fsynced, on purpose: a kill loses no commit either way, and after a power loss the claim is
         gone only together with everything the handler wrote after it (the log is flushed in order, so
@@ -84,12 +104,14 @@ class UpdatesRepo:
         again as if for the first time; at worst a reply that was sent goes out twice. It saves the
         fsync the inbox's `receive` added, and shortens the handler's run, the at-most-once window."""
         now = self._ctx.now()
+        payload = "processed_updates.payload" if keep else "NULL"
         async with self._ctx.db.transaction(durable=False) as tx:
             taken = await tx.execute(
-                "INSERT INTO processed_updates (update_id, at, state, started_at) "
-                "VALUES (?, ?, 'started', ?) ON CONFLICT (update_id) DO UPDATE SET state = 'started', "
-                "started_at = excluded.started_at, payload = NULL WHERE processed_updates.state = 'received'",
-                (update_id, now, now),
+                "INSERT INTO processed_updates (update_id, at, state, started_at, claimed_by) "
+                "VALUES (?, ?, 'started', ?, ?) ON CONFLICT (update_id) DO UPDATE SET state = 'started', "
+                f"started_at = excluded.started_at, claimed_by = excluded.claimed_by, payload = {payload} "
+                "WHERE processed_updates.state = 'received'",
+                (update_id, now, now, by),
             )
             if handled:
                 await _mark_handled(tx, handled)
@@ -111,6 +133,33 @@ class UpdatesRepo:
                 (self._ctx.now() - older_than, limit),
             )
         return [Received(int(row[0]), str(row[1])) for row in rows]
+
+    async def cut_off(
+        self, *, older_than: float, mine: str | None = None, limit: int = BATCH
+    ) -> list[CutOff]:
+        """Replay-safe claims not handled yet: those claimed at least `older_than` seconds ago, and those of
+        `mine` (a WORKER_ID whose earlier process is known to be dead) of any age; oldest update first.
+        Only the claim is listed: whether its claimer is dead is the caller's question."""
+        async with self._ctx.db.read() as r:
+            rows = await r.all(
+                "SELECT update_id, claimed_by, started_at, payload FROM processed_updates "
+                "WHERE state = 'started' AND payload IS NOT NULL AND claimed_by IS NOT NULL "
+                "AND (started_at <= ? OR claimed_by = ?) ORDER BY update_id LIMIT ?",
+                (self._ctx.now() - older_than, mine, limit),
+            )
+        return [CutOff(int(row[0]), str(row[1]), float(row[2]), str(row[3])) for row in rows]
+
+    async def release(self, claim: CutOff) -> bool:
+        """Give a dead claimer's update back to the inbox (started -> received, payload kept): True once,
+        and only while the row is still that claim (a restarted claimer may have claimed it again)."""
+        async with self._ctx.db.transaction() as tx:
+            released = await tx.execute(
+                "UPDATE processed_updates SET state = 'received', claimed_by = NULL, started_at = NULL "
+                "WHERE update_id = ? AND state = 'started' AND claimed_by = ? AND started_at = ? "
+                "AND payload IS NOT NULL",
+                (claim.update_id, claim.claimed_by, claim.started_at),
+            )
+        return released == 1
 
     async def states(self) -> dict[str, int]:
         """How many rows are in each state (reports, `/metrics`, tests)."""
@@ -136,6 +185,7 @@ class UpdatesRepo:
 async def _mark_handled(tx: Session, update_ids: Sequence[int]) -> int:
     marks = ", ".join(["?"] * len(update_ids))
     return await tx.execute(
-        f"UPDATE processed_updates SET state = 'handled' WHERE state = 'started' AND update_id IN ({marks})",
+        f"UPDATE processed_updates SET state = 'handled', payload = NULL WHERE state = 'started' "
+        f"AND update_id IN ({marks})",
         list(update_ids),
     )

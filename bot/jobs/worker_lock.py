@@ -11,15 +11,20 @@ several hosts set one WORKER_ID is a misconfiguration this cannot see.)
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import glob
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 
 from storage.dialect import is_postgres_url
-from storage.pg_worker_lock import running_workers
+from storage.pg_worker_lock import PgWorkerLock, live_worker_ids, running_workers
+
+#: The worker ids whose lock this process holds (a `WorkerLock` or a `PgWorkerLock`).
+_held: set[str] = set()
 
 
 class WorkerLockHeld(Exception):
@@ -30,8 +35,7 @@ class WorkerLock:
     """`with WorkerLock(db_path, worker_id):` holds the lock for the life of the process's bot."""
 
     def __init__(self, db_path: Path, worker_id: str) -> None:
-        safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", worker_id)
-        self.path = db_path.with_name(f"{db_path.name}.{safe_id}.lock")
+        self.path = lock_path(db_path, worker_id)
         self.worker_id = worker_id
         self._fd: int | None = None
 
@@ -48,9 +52,11 @@ class WorkerLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        _held.add(self.worker_id)
 
     def release(self) -> None:
         if self._fd is not None:
+            _held.discard(self.worker_id)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -65,6 +71,46 @@ class WorkerLock:
         self.release()
 
 
+def lock_path(db_path: Path, worker_id: str) -> Path:
+    """The lock file of `worker_id` beside the SQLite file `db_path`."""
+    safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", worker_id)
+    return db_path.with_name(f"{db_path.name}.{safe_id}.lock")
+
+
+def held_here(worker_id: str) -> bool:
+    """True when this process holds `worker_id`'s lock: then no other live process runs with that id, so
+    whatever an earlier process of this id left half done is a dead process's."""
+    return worker_id in _held or worker_id in PgWorkerLock.held
+
+
+async def running_ids(db: Path | str, worker_ids: Collection[str]) -> set[str]:
+    """Those of `worker_ids` that a live process holds the lock of, on this database (a crashed process's
+    lock is gone with it: the kernel, or the PostgreSQL server, dropped it)."""
+    if not worker_ids:
+        return set()
+    if isinstance(db, str) and is_postgres_url(db):
+        return await live_worker_ids(db, worker_ids)
+    path = Path(db)
+    return await asyncio.to_thread(lambda: {w for w in worker_ids if _locked(lock_path(path, w))})
+
+
+def _locked(path: Path) -> bool:
+    """A live process holds the flock on `path` (a shared lock taken for an instant does not disturb it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 async def running_bot(db: Path | str) -> bool:
     """True when a live `portrait-bot run` holds a worker lock on this database: beside the SQLite file
     (bot/jobs/worker_lock.py), or on the PostgreSQL server (storage/pg_worker_lock.py).
@@ -74,17 +120,4 @@ async def running_bot(db: Path | str) -> bool:
     """
     if isinstance(db, str) and is_postgres_url(db):
         return await running_workers(db) > 0
-    for name in glob.glob(os.path.join(glob.escape(str(db)) + ".*.lock")):
-        try:
-            fd = os.open(name, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-    return False
+    return any(_locked(Path(name)) for name in glob.glob(os.path.join(glob.escape(str(db)) + ".*.lock")))

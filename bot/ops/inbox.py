@@ -11,8 +11,11 @@ written with the next claim (or within REPLAY_EVERY), not in a commit of its own
 A row nobody claimed (its receiver died with it queued) is replayed through the same claim: on start-up
 every such row, then every `REPLAY_EVERY` seconds those older than `STALE_SECONDS` (a live process claims
 what it fed long before that; if it has not, the claim still lets only one process handle it). An update
-whose handler had started when the process died is not replayed: at most once, as commands that cost
-must never run twice (its row stays `started`).
+whose handler had started when its process died is replayed only if it is replay-safe (the gate decides
+at the claim: bot/ops/dedupe.py) and its claimer is provably dead: this process's own WORKER_ID at
+start-up, when it holds that id's lock (one live process per id), or another id whose lock no live
+process holds (`Claimers.running`), once the claim is `STALE_SECONDS` old. Every other `started` row
+stays as it is: at most once, as commands that cost must never run twice.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from telegram import Bot, Update
@@ -42,12 +46,23 @@ INBOX_KEY: Final = "inbox"
 MAX_CONCURRENT_UPDATES: Final = 256
 
 
+@dataclass(frozen=True)
+class Claimers:
+    """Who claims updates here, and which claimers are alive: what replaying a cut-off handler asks."""
+
+    me: str  # this process's WORKER_ID, recorded with each claim
+    exclusive: Callable[[], bool]  # this process holds `me`'s lock: no other live process has that id
+    running: Callable[[Collection[str]], Awaitable[set[str]]]  # those of the ids a live process holds
+
+
 class Inbox:
     """Stores updates before they are confirmed, feeds them to the Application, replays what the dead
     left. Built before the Application (its processor needs it), `attach`ed to it once built, `open`ed
-    in post_init and `close`d in post_stop."""
+    in post_init and `close`d in post_stop. Without `claimers`, claims name nobody and a handler that
+    was cut off is never replayed."""
 
-    def __init__(self) -> None:
+    def __init__(self, claimers: Claimers | None = None) -> None:
+        self._claimers = claimers
         self._bot: Bot | None = None
         self._queue: asyncio.Queue[object] | None = None
         self._store: Store | None = None
@@ -55,6 +70,7 @@ class Inbox:
         self._claimed: set[int] = set()  # claimed here, handlers not done yet
         self._done: list[int] = []  # handlers done, mark not yet written (goes with the next claim)
         self._replaying: asyncio.Task[None] | None = None
+        self._own_released = False  # an earlier process's claims under this WORKER_ID were looked at
 
     def attach(self, bot: Bot, queue: asyncio.Queue[object]) -> None:
         """The Application's bot (replayed updates are bound to it) and its update queue."""
@@ -118,13 +134,18 @@ class Inbox:
 
     # -- the gate and the end ----------------------------------------------------------------------------
 
-    async def claim(self, update_id: int) -> bool:
+    async def claim(self, update_id: int, *, replayable: bool = False) -> bool:
         """The update-once gate's question: may this process handle `update_id`? True exactly once.
-        The handled marks waiting since the last claim ride along in its transaction."""
+        `replayable`: handling it again is harmless (the gate's rule), so it is kept for a replay should
+        this process die mid-handler. The handled marks waiting since the last claim ride along in its
+        transaction."""
         self._fed.discard(update_id)
         done, self._done = self._done, []
+        by = self._claimers.me if self._claimers is not None else None
         try:
-            taken = await self.store.updates.claim(update_id, handled=done)
+            taken = await self.store.updates.claim(
+                update_id, handled=done, by=by, keep=replayable and by is not None
+            )
         except BaseException:
             self._done = done + self._done
             raise
@@ -143,15 +164,19 @@ class Inbox:
         done, self._done = self._done, []
         try:
             await self.store.updates.handled(done)
-        except Exception:  # only a report reads the mark
+        except Exception:  # tried again later: until then a replay-safe row keeps its payload
+            self._done = done + self._done
             log.warning("marking %d update(s) handled failed", len(done), exc_info=True)
 
     # -- replay ------------------------------------------------------------------------------------------
 
     async def replay(self, *, older_than: float = STALE_SECONDS) -> int:
-        """Queue the rows received `older_than` seconds ago that nobody claimed; returns how many."""
+        """Queue the rows received `older_than` seconds ago that nobody claimed, and the replay-safe ones
+        whose claimer died mid-handler; returns how many."""
         count = 0
-        for row in await self.store.updates.unclaimed(older_than=older_than):
+        rows = await self._release_cut_off()
+        rows += await self.store.updates.unclaimed(older_than=older_than)
+        for row in rows:
             if row.update_id in self._fed or row.update_id in self._claimed:
                 continue
             try:
@@ -166,6 +191,30 @@ class Inbox:
             metrics.updates_replayed(count)
             log.warning("replaying %d update(s) a stopped process had received but not handled", count)
         return count
+
+    async def _release_cut_off(self) -> list[Received]:
+        """Give back to the inbox the replay-safe updates whose claimer is dead; the released rows. This
+        process's own id's claims count until one pass went through (at start-up, normally): holding the
+        id's lock, those it did not make itself are an earlier process's, dead."""
+        if self._claimers is None:
+            return []
+        me = self._claimers.me
+        mine = me if not self._own_released and self._claimers.exclusive() else None
+        here = self._fed | self._claimed | set(self._done)
+        try:
+            claims = await self.store.updates.cut_off(older_than=STALE_SECONDS, mine=mine)
+            claims = [c for c in claims if c.update_id not in here]
+            others = {c.claimed_by for c in claims if c.claimed_by != me}
+            alive = await self._claimers.running(others) if others else set()
+            dead = [c for c in claims if c.claimed_by == mine or c.claimed_by not in {me, *alive}]
+            released = [Received(c.update_id, c.payload) for c in dead if await self.store.updates.release(c)]
+        except Exception:  # the unclaimed rows are still replayed; this is tried again next time
+            log.warning("looking for handlers cut off by a dead process failed", exc_info=True)
+            return []
+        self._own_released = True
+        if released:
+            log.warning("replaying %d update(s) whose handler a dead process had started", len(released))
+        return released
 
     async def _replay_loop(self) -> None:
         while True:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dtm
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 
 import pytest
-from telegram import Bot, Chat, Message, Update, User
+from telegram import Bot, Chat, Message, MessageEntity, PhotoSize, Update, User
 
-from bot.ops.inbox import STALE_SECONDS, Inbox
+from bot.ops.dedupe import replay_safe
+from bot.ops.inbox import STALE_SECONDS, Claimers, Inbox
 from storage import Store
 from tests.storage.conftest import FakeClock
 
@@ -22,11 +23,39 @@ SENT_AT = dtm.datetime(2026, 12, 6, tzinfo=dtm.UTC)
 
 def _message_update(update_id: int, text: str) -> Update:
     user = User(id=7, first_name="Ann", is_bot=False)
+    command = text.split(" ")[0]
+    entities = [MessageEntity(MessageEntity.BOT_COMMAND, 0, len(command))] if text.startswith("/") else []
     message = Message(
-        message_id=update_id, date=SENT_AT, text=text,
+        message_id=update_id, date=SENT_AT, text=text, entities=entities,
         chat=Chat(id=7, type="private"), from_user=user,
     )  # fmt: skip
     return Update(update_id=update_id, message=message)
+
+
+def _photo_update(update_id: int, caption: str | None, album: str | None = None) -> Update:
+    photo = PhotoSize("file-1", "unique-1", 640, 640)
+    entities = [MessageEntity(MessageEntity.BOT_COMMAND, 0, len(caption.split(" ")[0]))] if caption else []
+    message = Message(
+        message_id=update_id, date=SENT_AT, photo=(photo,), caption=caption, caption_entities=entities,
+        media_group_id=album, chat=Chat(id=7, type="private"), from_user=User(id=7, first_name="Ann",
+        is_bot=False),
+    )  # fmt: skip
+    return Update(update_id=update_id, message=message)
+
+
+class Workers:
+    """Claimers for one process of `me`, and which worker ids the test says are alive."""
+
+    def __init__(self) -> None:
+        self.alive: set[str] = set()
+        self.asked: list[set[str]] = []
+
+    def of(self, me: str, *, exclusive: bool = True) -> Claimers:
+        async def running(ids: Collection[str]) -> set[str]:
+            self.asked.append(set(ids))
+            return self.alive & set(ids)
+
+        return Claimers(me, lambda: exclusive, running)
 
 
 @pytest.fixture
@@ -41,10 +70,12 @@ async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
 
 
 @contextlib.asynccontextmanager
-async def process(store: Store) -> AsyncIterator[tuple[Inbox, asyncio.Queue[object]]]:
+async def process(
+    store: Store, claimers: Claimers | None = None
+) -> AsyncIterator[tuple[Inbox, asyncio.Queue[object]]]:
     """One process's inbox, opened (start-up replay included) and closed as post_init/post_stop do."""
     queue: asyncio.Queue[object] = asyncio.Queue()
-    inbox = Inbox()
+    inbox = Inbox(claimers)
     inbox.attach(Bot(TOKEN), queue)
     await inbox.open(store)
     try:
@@ -109,3 +140,58 @@ async def test_handled_is_marked_with_the_next_claim_or_at_the_close(store: Stor
         assert await store.updates.states() == {"handled": 1, "started": 2}
         inbox.finished(second)
     assert await store.updates.states() == {"handled": 2, "started": 1}  # close() wrote the last mark
+
+
+def test_replay_safe_kinds_are_generate_requests_and_captioned_uploads_only() -> None:
+    """The rule in bot/ops/dedupe.py: what is handled again after a kill cut its handler off."""
+    assert replay_safe(_message_update(1, "/anime a cat"))
+    assert replay_safe(_message_update(1, "/generate@PortraitBot"))
+    assert replay_safe(_photo_update(1, "/anime smiling"))
+    assert replay_safe(_photo_update(1, "/style"))
+    for unsafe in ("/grant 7 5", "/buy", "/forgetme", "/cancel", "/start", "a cat /anime", "anime"):
+        assert not replay_safe(_message_update(1, unsafe)), unsafe
+    assert not replay_safe(_photo_update(1, None))  # its slot may come from a /style the dead process held
+    assert not replay_safe(_photo_update(1, "/anime", album="a1"))  # albums are collected in memory
+    edited = _message_update(1, "/anime")
+    assert not replay_safe(Update(update_id=1, edited_message=edited.message))
+
+
+async def test_a_dead_claimers_replay_safe_update_is_replayed_and_nothing_else(
+    store: Store, clock: FakeClock
+) -> None:
+    """Killed mid-handler: the same WORKER_ID restarting (holding its lock) replays its replay-safe update
+    at once; the unsafe one stays cut off; without the lock it replays nothing of its own."""
+    workers = Workers()
+    async with process(store, workers.of("w-a")) as (dead, queue):
+        await dead.receive([_message_update(1, "/anime a cat"), _message_update(2, "/grant 8 5")])
+        assert _drain(queue) and await dead.claim(1, replayable=True) and await dead.claim(2)
+    async with process(store, workers.of("w-a", exclusive=False)) as (unsure, queue):
+        assert _drain(queue) == [] and await unsure.replay(older_than=0) == 0
+    async with process(store, workers.of("w-a")) as (restarted, queue):
+        (update,) = _drain(queue)
+        assert update.update_id == 1 and update.message is not None and update.message.text == "/anime a cat"
+        assert await restarted.claim(1, replayable=True) is True
+        restarted.finished(update)
+    assert workers.asked == []  # its own id: no question asked
+    assert await store.updates.states() == {"started": 1, "handled": 1}
+    assert await store.updates.cut_off(older_than=0) == []  # handled: the update is gone from the inbox
+
+
+async def test_another_workers_cut_off_update_is_taken_only_once_stale_and_that_worker_is_gone(
+    store: Store, clock: FakeClock
+) -> None:
+    workers = Workers()
+    workers.alive = {"w-b"}
+    async with process(store, workers.of("w-b")) as (other, queue):
+        await other.receive([_message_update(1, "/anime a cat")])
+        assert _drain(queue) and await other.claim(1, replayable=True)  # its handler is still running
+        async with process(store, workers.of("w-a")) as (this, mine):
+            assert _drain(mine) == [] and workers.asked == []  # not stale: nobody asked
+            clock.advance(STALE_SECONDS)
+            assert await this.replay() == 0 and _drain(mine) == []  # stale, but w-b is alive
+            assert workers.asked == [{"w-b"}]
+            workers.alive = set()  # w-b died
+            assert await this.replay() == 1
+            (update,) = _drain(mine)
+            assert update.update_id == 1 and await this.claim(1, replayable=True)
+            assert await this.replay() == 0  # its own claim now: never taken from itself

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.worker_lock import WorkerLock, WorkerLockHeld
+from bot.jobs.worker_lock import WorkerLock, WorkerLockHeld, held_here, running_ids
 from fake_telegram import FakeTelegram, serve
+from storage.pg_worker_lock import PgWorkerLock
+from tests.pg import postgres_or_skip, temporary_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +28,35 @@ def test_a_second_holder_of_the_same_worker_id_is_refused(tmp_path: Path) -> Non
             pass
     with WorkerLock(db, "host-a"):  # released on exit
         pass
+
+
+async def test_running_ids_names_the_worker_ids_a_live_process_holds(tmp_path: Path) -> None:
+    """What the inbox asks before replaying a claimer's cut-off handler: is that worker alive?"""
+    db = tmp_path / "bot.db"
+    with WorkerLock(db, "host-a"):
+        assert await running_ids(db, {"host-a", "host-b"}) == {"host-a"}
+        assert held_here("host-a") and not held_here("host-b")
+    assert await running_ids(db, {"host-a", "host-b"}) == set()
+    assert not held_here("host-a")
+
+
+def test_running_ids_on_postgresql_names_the_worker_ids_a_live_process_holds() -> None:
+    postgres_or_skip()
+
+    async def check() -> None:
+        async with temporary_schema() as url, temporary_schema() as elsewhere:
+            lock = PgWorkerLock(url, "host-a")
+            await asyncio.to_thread(lock.acquire)
+            try:
+                assert await running_ids(url, {"host-a", "host-b"}) == {"host-a"}
+                assert await running_ids(elsewhere, {"host-a"}) == set()  # another schema, another bot
+                assert held_here("host-a") and not held_here("host-b")
+            finally:
+                await asyncio.to_thread(lock.release)
+            assert await running_ids(url, {"host-a", "host-b"}) == set()
+            assert not held_here("host-a")
+
+    asyncio.run(check())
 
 
 def test_the_lock_of_a_killed_process_is_free_at_once(tmp_path: Path) -> None:
@@ -66,8 +97,11 @@ async def test_portrait_bot_run_refuses_a_second_process_with_one_line(tmp_path:
             )
             _, err = await asyncio.wait_for(bot.communicate(), 60)
     assert bot.returncode == 2
-    assert err.decode().strip().splitlines()[-1].startswith(
-        "portrait-bot: another portrait-bot with WORKER_ID=host-a is running on this database"
+    assert (
+        err.decode()
+        .strip()
+        .splitlines()[-1]
+        .startswith("portrait-bot: another portrait-bot with WORKER_ID=host-a is running on this database")
     )
     assert "Traceback" not in err.decode()
     assert fake.calls_to("getUpdates") == []

@@ -28,9 +28,9 @@ one its button sent) or refunded (or spent by the documented rule: ended after t
 with no exception: no unit lost, none granted for free. `portrait-bot admin ledger check` is clean, and
 per user the units spent equal the portraits delivered plus the ones spent by rule. Requests that never
 became a task are checked against the durable inbox (bot/ops/dedupe.py): an update is stored before
-Telegram is told it arrived and replayed if its receiver died, so a request with no task and no answer is
-a failure, unless its update was claimed by a handler that the kill cut off (its row stays `started`:
-at most once, by design, since that handler may have reserved or replied). No update may be left
+Telegram is told it arrived and replayed if its receiver died, and an /anime whose handler a kill cut off
+is replay-safe (its task is deduplicated by the request), so it is handled again once its claimer is known
+dead: a request with no task and no answer is a failure, whatever its inbox state. No update may be left
 `received` (unclaimed) once the system settled.
 """
 
@@ -88,6 +88,8 @@ SENT_AGAIN = 30.0
 BAD_GATEWAY_AT = frozenset({20, 50, 80})
 SETTLE = 90.0
 MARKER = re.compile(r"soak(\d+)n(\d+)")
+#: The workers' log line for handlers a kill cut off and the inbox replayed (bot/ops/inbox.py).
+REPLAYED = re.compile(r"replaying (\d+) update\(s\) whose handler a dead process had started")
 SEED = 20261206
 
 
@@ -434,6 +436,7 @@ class Run:
     chaos: Chaos
     pressed: dict[int, str]  # unconfirmed task id -> what its "Send it again" press brought
     seconds: tuple[float, float]  # the chaos, and the whole test
+    replayed: int  # updates whose handler a kill cut off, replayed (from the workers' logs)
 
 
 async def _run(tmp_path: Path) -> Run:
@@ -489,7 +492,12 @@ async def _run(tmp_path: Path) -> Run:
             if task is not None:
                 tasks[request.marker] = task
     return Run(fake, people, soak.requests, tasks, ids, inbox, ledger, submits, ledger_check, soak.chaos,
-               soak.pressed, (chaos_seconds, time.monotonic() - started))  # fmt: skip
+               soak.pressed, (chaos_seconds, time.monotonic() - started), _replayed(tmp_path))  # fmt: skip
+
+
+def _replayed(logs: Path) -> int:
+    return sum(int(found.group(1)) for log in logs.glob("w-*.log")
+               for found in REPLAYED.finditer(log.read_text(errors="replace")))  # fmt: skip
 
 
 class Verdict:
@@ -534,9 +542,9 @@ class Verdict:
                           if m not in self.run.tasks and self.photos_for(m)]  # fmt: skip
 
     def requests_without_task(self) -> None:
-        """Answered ("still working"), or cut off: its update was claimed (`started`) by a handler the kill
-        ended before it stored the task (at most once, by design). Never: an update the bot was not handed
-        at all, one left unclaimed in the inbox, or one handled to the end without a task or an answer."""
+        """Answered ("still working"). Never: an update the bot was not handed at all, one left unclaimed
+        in the inbox, one handled to the end without a task or an answer, or one whose handler a kill cut
+        off (`started`) and that was not replayed: /anime is replay-safe (bot/ops/dedupe.py)."""
         fake = self.run.fake
         answered = {(m.chat.id, m.reply_to.message_id): m.body for r in self.run.requests
                     for m in fake.sent_messages(r.chat_id) if m.reply_to is not None}  # fmt: skip
@@ -557,6 +565,7 @@ class Verdict:
                 self.outcome["no task, answered"] += 1
             elif state == "started":
                 self.outcome["no task, handler cut off by a kill"] += 1
+                self.problems.append(f"{request.marker} cut off by a kill and never replayed")
             else:
                 self.outcome["no task, lost"] += 1
                 self.problems.append(f"{request.marker} lost: inbox state {state}, fetched {fetched[key]}x")
@@ -625,7 +634,8 @@ class Verdict:
             f"{chaos.steps} clock steps, {chaos.bad_gateways} sendPhoto 502s, exits {dict(chaos.exits)}; "
             f"{len(self.run.requests)} requests, "
             f"{len(self.run.tasks)} tasks, {len(self.run.submits)} accepted submits; "
-            f"{dict(sorted(self.outcome.items()))}; kills hit {dict(chaos.hit)}; "
+            f"{dict(sorted(self.outcome.items()))}; cut-off handlers replayed {self.run.replayed}; "
+            f"kills hit {dict(chaos.hit)}; "
             f"chaos {chaos_s:.0f} s, all {all_s:.0f} s"
         )
 

@@ -8,7 +8,9 @@ fake) considers the update delivered, or after a pause if it never does. After a
 database the request must become one task and one portrait: from Telegram again when the bot had not
 confirmed it, or from the inbox when it had. The in-process test covers the inbox's replay: what a
 dead process received and nobody claimed is handled at the next start; an update whose handler had
-started is not handled again (at most once).
+started is not handled again (at most once) unless it is replay-safe. Two more kills land inside a
+handler (Telegram, the fake, answers the call it waits in late): a photo captioned /anime is handled
+again after the restart, once in effect; an admin's /grant is not.
 """
 
 from __future__ import annotations
@@ -195,4 +197,94 @@ async def test_a_restart_replays_updates_received_but_never_claimed_and_not_star
     replies = [m for m in bot.fake.sent_messages(alice.chat.id) if m.message_id > cut_off.message_id]
     assert [m.message_id for m in replies] == [welcome.message_id], bot.fake.transcript(alice.chat.id)
     async with await Store.open(tmp_path / "bot.db") as store:
+        assert await store.updates.states() == {"handled": 2, "started": 1}
+
+
+async def _kill_in_handler(
+    fake: FakeTelegram, method: str, seen: int, bot: asyncio.subprocess.Process
+) -> None:
+    """SIGKILL once the handler called `method` (answered late: the handler is waiting in it), the
+    `seen`+1-th call of it."""
+    await fake.wait_for(lambda: len(fake.calls_to(method)) > seen or None, WAIT)
+    bot.kill()
+    await bot.wait()
+
+
+@pytest.mark.slow
+async def test_a_bot_killed_inside_an_anime_handler_makes_the_portrait_once_after_restart(
+    tmp_path: Path,
+) -> None:
+    """A photo captioned /anime is replay-safe: the kill lands while its handler checks the photo (its
+    update claimed, no task yet). The restarted process (same WORKER_ID) handles it again: one task, one
+    unit reserved, one submit, one portrait."""
+    fake = FakeTelegram(token=TOKEN)
+    alice = fake.add_user(1001, "Alice", "alice")
+    chat = fake.private_chat(alice)
+    db = tmp_path / "bot.db"
+    config = EmulatorConfig(access_key="AKP", secret_key="SKP", queue_seconds=0.0, generate_seconds=0.0)
+    with serve_in_thread(config) as emulator:
+        async with serve(fake) as url:
+            env = _bot_env(url, emulator.base_url, db)
+            first = await _start_bot(env, tmp_path)
+            try:
+                await _selfie(fake, alice, chat)
+                fake.answer_late("getFile", 120)  # the handler's photo check waits there: killed in it
+                request = fake.send_photo(alice, chat, draw_selfie(), caption="/anime smiling")
+                await _kill_in_handler(fake, "getFile", len(fake.calls_to("getFile")), first)
+            finally:
+                if first.returncode is None:
+                    first.kill()
+            async with await Store.open(db) as store:
+                assert await store.updates.states() == {"handled": 1, "started": 1}
+                assert await store.tasks.recent_for_user(alice.id) == []  # cut off before the task
+            second = await _start_bot(env, tmp_path)
+            try:
+                await fake.wait_for(lambda: _portraits(fake, chat, request) or None, 60)
+                await asyncio.sleep(1.0)  # room for a second portrait to show up, if there were one
+            finally:
+                second.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(second.wait(), 30)
+    assert _portraits(fake, chat, request) == 1
+    assert emulator.state.submits_received == 1
+    await _one_task_done(db, alice.id)
+    async with await Store.open(db) as store:
+        assert await store.updates.states() == {"handled": 2}
+
+
+@pytest.mark.slow
+async def test_an_admin_grant_cut_off_by_a_kill_is_not_granted_again_after_restart(tmp_path: Path) -> None:
+    """Not replay-safe: the kill lands while the grant's answer is on its way (the credits stored). The
+    restarted process leaves that update alone: granted once, answered once."""
+    fake = FakeTelegram(token=TOKEN)
+    admin, bob = fake.add_user(1001, "Ann", "ann"), fake.add_user(1002, "Bob", "bob")
+    admin_chat, bob_chat = fake.private_chat(admin), fake.private_chat(bob)
+    db = tmp_path / "bot.db"
+    config = EmulatorConfig(access_key="AKP", secret_key="SKP", queue_seconds=0.0, generate_seconds=0.0)
+    with serve_in_thread(config) as emulator:
+        async with serve(fake) as url:
+            env = {**_bot_env(url, emulator.base_url, db), "ADMIN_IDS": str(admin.id)}
+            first = await _start_bot(env, tmp_path)
+            try:
+                hello = fake.send_text(bob, bob_chat, "/start")
+                await fake.wait_for_message(bob_chat, after=hello.message_id, timeout=30)
+                fake.answer_late("sendMessage", 120)  # the grant's answer: sent, its handler waits
+                grant = fake.send_text(admin, admin_chat, f"/grant {bob.id} 5")
+                await _kill_in_handler(fake, "sendMessage", len(fake.calls_to("sendMessage")), first)
+            finally:
+                if first.returncode is None:
+                    first.kill()
+            second = await _start_bot(env, tmp_path)
+            try:
+                probe = fake.send_text(admin, admin_chat, "/help")  # handled after any start-up replay
+                await fake.wait_for_message(admin_chat, after=probe.message_id, timeout=30)
+                await asyncio.sleep(0.5)  # room for a late second answer to the grant, if there were one
+            finally:
+                second.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(second.wait(), 30)
+    answers = [
+        m for m in fake.sent_messages(admin_chat.id) if grant.message_id < m.message_id < probe.message_id
+    ]
+    assert len(answers) == 1, fake.transcript(admin_chat.id)
+    async with await Store.open(db) as store:
+        assert (await store.quotas.balance(bob.id)).credits == 5
         assert await store.updates.states() == {"handled": 2, "started": 1}

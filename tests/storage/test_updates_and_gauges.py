@@ -63,6 +63,57 @@ async def test_a_claim_clears_the_stored_update(store: Store) -> None:
         assert await r.value("SELECT payload FROM processed_updates WHERE update_id = 7") is None
 
 
+async def test_a_replay_safe_claim_keeps_its_update_and_claimer_until_handled(store: Store) -> None:
+    """Only a claim the caller calls replay-safe keeps the payload (and only until the handled mark); every
+    claim names its claimer."""
+    await store.updates.receive([_update(1), _update(2)])
+    assert await store.updates.claim(1, by="w-a", keep=True)
+    assert await store.updates.claim(2, by="w-a")
+    (cut,) = await store.updates.cut_off(older_than=0)
+    assert (cut.update_id, cut.claimed_by, json.loads(cut.payload)["message"]["text"]) == (
+        1,
+        "w-a",
+        "/anime 1",
+    )
+    assert await store.updates.claim(3, handled=[1], by="w-a", keep=True)  # a fresh row has no payload
+    assert await store.updates.cut_off(older_than=0) == []
+    async with store._ctx.db.read() as r:
+        rows = await r.all("SELECT update_id, claimed_by, payload FROM processed_updates ORDER BY 1")
+        assert [tuple(row) for row in rows] == [
+            (1, "w-a", None), (2, "w-a", None), (3, "w-a", None)
+        ]  # fmt: skip
+
+
+async def test_cut_off_lists_stale_claims_and_a_dead_claimers_own_and_release_gives_one_back_once(
+    store: Store, clock: FakeClock
+) -> None:
+    """The replay's second list: others' claims once stale, the restarted id's own at any age. A release
+    puts the update back as received (replayed like an unclaimed one) only while the claim is the one
+    listed: a claimer that took it again meanwhile keeps it."""
+    await store.updates.receive([_update(1), _update(2), _update(3)])
+    assert await store.updates.claim(1, by="w-a", keep=True)
+    assert await store.updates.claim(2, by="w-b", keep=True)
+    assert await store.updates.claim(3, by="w-b")  # not replay-safe: never listed
+    assert await store.updates.cut_off(older_than=10) == []
+    assert [c.update_id for c in await store.updates.cut_off(older_than=10, mine="w-a")] == [1]
+    clock.advance(10)
+    first, second = await store.updates.cut_off(older_than=10)
+    assert (first.claimed_by, second.claimed_by) == ("w-a", "w-b")
+    assert await store.updates.release(first) is True
+    assert await store.updates.release(first) is False  # released once
+    assert [(r.update_id, r.payload) for r in await store.updates.unclaimed(older_than=0)] == [
+        (1, first.payload)
+    ]
+    assert await store.updates.claim(1, by="w-c", keep=True)
+    clock.advance(1)
+    assert await store.updates.release(first) is False  # w-c's claim, not the one w-a died with
+    again = await store.updates.cut_off(older_than=0)
+    assert [(c.update_id, c.claimed_by) for c in again] == [(1, "w-c"), (2, "w-b")]
+    assert await store.updates.release(again[1]) and await store.updates.claim(2, by="w-a", keep=True)
+    assert await store.updates.release(again[1]) is False
+    assert await store.updates.states() == {"started": 3}
+
+
 async def test_two_processes_racing_for_one_update_take_it_once(migrated_db: str) -> None:
     """Two stores on one database stand for two processes holding the same update: a webhook delivered
     twice, or one process's queue and another's replay. Ids 1-10 were received first, 11-20 were not."""
