@@ -6,7 +6,8 @@ same, so a process killed then loses the update: no task, no reply, nothing rese
 first stored (`receive`, one transaction per batch, fsynced), and only then confirmed and fed to the
 Application's queue. The update-once gate (dedupe.py) claims each before any handler runs; the
 Application's update processor (`InboxProcessor`) notes when its handlers are done; the handled mark is
-written with the next claim (or within REPLAY_EVERY), not in a commit of its own.
+written with the next claim (or within REPLAY_EVERY), not in a commit of its own, except for a
+replay-safe update's, written at once (see `Inbox.finished`).
 
 A row nobody claimed (its receiver died with it queued) is replayed through the same claim: on start-up
 every such row, then every `REPLAY_EVERY` seconds those older than `STALE_SECONDS` (a live process claims
@@ -68,6 +69,7 @@ class Inbox:
         self._store: Store | None = None
         self._fed: set[int] = set()  # in this process's queue, not yet claimed
         self._claimed: set[int] = set()  # claimed here, handlers not done yet
+        self._kept: set[int] = set()  # of those, the replay-safe ones (their payload kept for a replay)
         self._done: list[int] = []  # handlers done, mark not yet written (goes with the next claim)
         self._replaying: asyncio.Task[None] | None = None
         self._own_released = False  # an earlier process's claims under this WORKER_ID were looked at
@@ -151,14 +153,23 @@ class Inbox:
             raise
         if taken:
             self._claimed.add(update_id)
+            if replayable and by is not None:
+                self._kept.add(update_id)
         return taken
 
-    def finished(self, update: object) -> None:
-        """Its handlers are done: marked handled with the next claim, or within REPLAY_EVERY (only a
-        report reads the mark, so it need not cost a commit of its own)."""
-        if isinstance(update, Update) and update.update_id in self._claimed:
-            self._claimed.discard(update.update_id)
-            self._done.append(update.update_id)
+    async def finished(self, update: object) -> None:
+        """Its handlers are done. Most marks ride with the next claim, or go within REPLAY_EVERY: for an
+        update that is never replayed only a report reads them. A replay-safe update's mark is written at
+        once (one unsynced commit): until then a kill would replay it, and a replayed `/anime` that had
+        been refused (no units left, too many tasks) could become a task after all, later, when the user
+        had been told no."""
+        if not isinstance(update, Update) or update.update_id not in self._claimed:
+            return
+        self._claimed.discard(update.update_id)
+        self._done.append(update.update_id)
+        if update.update_id in self._kept:
+            self._kept.discard(update.update_id)
+            await self._mark_handled()
 
     async def _mark_handled(self) -> None:
         done, self._done = self._done, []
@@ -242,4 +253,4 @@ class InboxProcessor(SimpleUpdateProcessor):
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         await coroutine
-        self._inbox.finished(update)
+        await self._inbox.finished(update)

@@ -134,12 +134,29 @@ async def test_handled_is_marked_with_the_next_claim_or_at_the_close(store: Stor
         await inbox.receive([_message_update(n, "/start") for n in (1, 2, 3)])
         first, second, _ = _drain(queue)
         assert await inbox.claim(1) and await inbox.claim(2)
-        inbox.finished(first)
+        await inbox.finished(first)
         assert await store.updates.states() == {"received": 1, "started": 2}  # no commit of its own
         assert await inbox.claim(3)
         assert await store.updates.states() == {"handled": 1, "started": 2}
-        inbox.finished(second)
+        await inbox.finished(second)
     assert await store.updates.states() == {"handled": 2, "started": 1}  # close() wrote the last mark
+
+
+async def test_a_replay_safe_update_is_marked_handled_as_soon_as_its_handlers_are_done(
+    store: Store, clock: FakeClock
+) -> None:
+    """An /anime refused (no units left) and then cut off by a kill must not come back as a task later:
+    its handled mark is written when its handlers end, not with the next claim, so a restart finds nothing
+    of it to replay."""
+    workers = Workers()
+    async with process(store, workers.of("w-a")) as (inbox, queue):
+        await inbox.receive([_message_update(1, "/anime a cat")])
+        (update,) = _drain(queue)
+        assert await inbox.claim(1, replayable=True)
+        await inbox.finished(update)
+        assert await store.updates.states() == {"handled": 1}  # before any other claim or the close
+    async with process(store, workers.of("w-a")) as (_, queue):
+        assert _drain(queue) == []
 
 
 def test_replay_safe_kinds_are_generate_requests_and_captioned_uploads_only() -> None:
@@ -171,7 +188,7 @@ async def test_a_dead_claimers_replay_safe_update_is_replayed_and_nothing_else(
         (update,) = _drain(queue)
         assert update.update_id == 1 and update.message is not None and update.message.text == "/anime a cat"
         assert await restarted.claim(1, replayable=True) is True
-        restarted.finished(update)
+        await restarted.finished(update)
     assert workers.asked == []  # its own id: no question asked
     assert await store.updates.states() == {"started": 1, "handled": 1}
     assert await store.updates.cut_off(older_than=0) == []  # handled: the update is gone from the inbox
