@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -18,22 +17,14 @@ from api_client.emulator import EmulatorConfig, create_app
 from api_client.emulator.app import EmulatorState
 from api_client.models import TaskStatus
 from bot.ops.poller import PollerElection, poller_lock_name
-from storage import Store
 from storage.pg_leader import PgLeaderLock
 from storage.pg_limits import SLOT_LEASE, PgUpstreamLimits
-from tests.pg import SERVER_URL, postgres_or_skip, temporary_schema
+from tests.pg import SERVER_URL
 
 
 @pytest.fixture
-def postgres() -> None:
-    postgres_or_skip()  # (asks the server with asyncio.run: not from inside the test's loop)
-
-
-@pytest.fixture
-async def url(postgres: None) -> AsyncIterator[str]:
-    async with temporary_schema() as schema_url:
-        await (await Store.open(schema_url)).close()  # migrated: the limits' tables exist
-        yield schema_url
+def url(migrated_pg_url: str) -> str:
+    return migrated_pg_url
 
 
 def _jpeg() -> bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -20,24 +19,15 @@ from bot.config import Secret, Settings
 from bot.config_values import DatabaseUrl
 from bot.ops.metrics import REGISTRY
 from bot.ops.ratelimit import TELEGRAM_BUDGET, CountingRateLimiter
-from storage import Store
 from storage.pg_bucket import PgRateLimit, wait_seconds
-from tests.pg import postgres_or_skip, temporary_schema
 
 SHARED = "portrait_bot_telegram_shared_sends_total"
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/test"  # nothing listens on port 1: refused at once
 
 
 @pytest.fixture
-def postgres() -> None:
-    postgres_or_skip()  # (asks the server with asyncio.run: not from inside the test's loop)
-
-
-@pytest.fixture
-async def url(postgres: None) -> AsyncIterator[str]:
-    async with temporary_schema() as schema_url:
-        await (await Store.open(schema_url)).close()  # migrated: upstream_budget exists
-        yield schema_url
+def url(migrated_pg_url: str) -> str:
+    return migrated_pg_url
 
 
 class FakeTime:

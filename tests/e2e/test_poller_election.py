@@ -19,7 +19,7 @@ from fake_telegram import FakeTelegram, FakeUser, serve
 from storage import Store, TaskState
 from tests.e2e.multiprocess import bot_env, free_port, ledger_check, processes, ready, request_portrait
 from tests.e2e.test_process import TOKEN
-from tests.pg import postgres_or_skip, temporary_schema
+from tests.pg import temporary_schema
 
 USERS = 6
 
@@ -41,10 +41,6 @@ async def _polling(ports: list[int]) -> list[int]:
 def _conflicts(fake: FakeTelegram) -> int:
     return len([call for call in fake.calls_to("getUpdates") if call.status == 409])
 
-
-@pytest.fixture
-def postgres() -> None:
-    postgres_or_skip()
 
 
 @pytest.mark.slow

@@ -41,7 +41,7 @@ from tests.e2e.multiprocess import (
     webhook_commands,
 )
 from tests.e2e.test_process import TOKEN
-from tests.pg import postgres_or_skip, temporary_schema
+from tests.pg import temporary_schema
 
 SECRET = "scale-out-pg-secret"
 USERS = 200
@@ -53,10 +53,6 @@ IN_FLIGHT = ("submitted", "polling")  # the service has the task: polled, not ye
 TERMINAL = ("done", "failed", "cancelled", "expired")
 SHARED_SENDS = 'portrait_bot_telegram_shared_sends_total{outcome="drawn"}'
 
-
-@pytest.fixture
-def postgres() -> None:
-    postgres_or_skip()
 
 
 async def _tasks(url: str) -> list[tuple[int, str, str | None]]:
