@@ -1,10 +1,11 @@
 """The bot under test: `portrait-bot run` in this process, with the benchmark's instruments around it.
 
-    python -m benchmarks.bot_proc    (configured by the environment, exactly as `portrait-bot run`)
+    python -m benchmarks.bot_proc [run --webhook]   (configured by the environment, as `portrait-bot`;
+                                                     the arguments are `portrait-bot`'s, `run` by default)
 
 Why a wrapper and not `python -m bot`: the benchmark must count what the bot does without a line of bot or
 storage code changed for it, so the counting is patched in here, in the bot's own process, before
-`bot.cli.main(["run"])` starts:
+`bot.cli.main(["run"])` (or the arguments given) starts:
 
 - SQLite: every `aiosqlite.Connection.commit` (one per write transaction: `storage.db.Database` commits
   each `transaction()` on its writer, fsynced with synchronous=FULL) and every call that crosses to an
@@ -137,7 +138,7 @@ def main() -> int:
         lift_flood_limit()
     from bot.cli import main as bot_main
 
-    return bot_main(["run"])
+    return bot_main(sys.argv[1:] or ["run"])
 
 
 if __name__ == "__main__":

@@ -52,9 +52,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
 
 
-def wait_http(
-    url: str, process: subprocess.Popen[bytes], what: str, timeout: float = START_TIMEOUT
-) -> None:
+def wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: float = START_TIMEOUT) -> None:
     """Wait until `url` answers 200; RuntimeError if the process exits first or never does."""
     deadline = time.monotonic() + timeout
     while True:
@@ -120,11 +118,12 @@ class Snapshot:
 
 
 class BotProcess:
-    """`python -m benchmarks.bot_proc` (the bot, `portrait-bot run`, instrumented) with its own database."""
+    """`python -m benchmarks.bot_proc` (the bot, `portrait-bot run` or `args`, instrumented)."""
 
     def __init__(
-        self, env: dict[str, str], workdir: Path, *, flood_limit: bool, profile: Path | None
-    ) -> None:
+        self, env: dict[str, str], workdir: Path, *, flood_limit: bool, profile: Path | None,
+        args: Sequence[str] = (),
+    ) -> None:  # fmt: skip
         self.counters = workdir / "counters.json"
         self.log = workdir / "bot.log"
         extra = {**env, COUNTERS_ENV: str(self.counters), FLOOD_ENV: "on" if flood_limit else "off"}
@@ -133,7 +132,7 @@ class BotProcess:
         self._seq = 0
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.bot_proc"], cwd=workdir, env=child_env(extra),
+                [sys.executable, "-m", "benchmarks.bot_proc", *args], cwd=workdir, env=child_env(extra),
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
