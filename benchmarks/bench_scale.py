@@ -92,6 +92,8 @@ class Cpu:
     fake: float = 0.0
     emulator: float = 0.0
     busy_share: float = 0.0  # of all the machine's CPUs, during the /anime window
+    writes: Snapshot = field(default_factory=lambda: Snapshot(0.0, 0, 0))  # the bots' /anime window, summed
+    window: float = 0.0  # the /anime window's wall-clock seconds
 
 
 @dataclass
@@ -160,8 +162,12 @@ class Fleet:
         await asyncio.to_thread(stop, self.fake)
         return problems
 
-    def bots_cpu(self) -> float:
-        return sum(cpu_seconds(bot.pid) for bot in self.bots)
+    async def snapshot(self) -> Snapshot:
+        """Every bot's CPU and write counters, summed."""
+        total = Snapshot(0.0, 0, 0)
+        for snapshot in await asyncio.gather(*(bot.snapshot() for bot in self.bots)):
+            total = total + snapshot
+        return total
 
     async def quiet(self) -> None:
         await asyncio.gather(*(bot.quiet() for bot in self.bots))
@@ -182,21 +188,22 @@ class Fleet:
         scenario, cpu = Scenario(f"{self.n} process(es)"), Cpu()
         batch, _ = await servers.new_batch(size)
         fake_pid = self.fake.pid
-        before, fake0, emulator0 = self.bots_cpu(), cpu_seconds(fake_pid), cpu_seconds(emulator_pid)
+        before, fake0, emulator0 = await self.snapshot(), cpu_seconds(fake_pid), cpu_seconds(emulator_pid)
         calls0 = (await servers.stats())["calls"]
         await servers.selfies(batch)
         late = [await servers.wait(batch, "acknowledged")]
         await self.quiet()
-        middle, machine0 = self.bots_cpu(), machine_ticks()
+        middle, machine0, started = await self.snapshot(), machine_ticks(), time.monotonic()
         await servers.command(batch, "/anime")
         late += [await servers.wait(batch, "photos"), await self.finished()]
         machine1 = machine_ticks()
         scenario.problems += [problem for problem in late if problem]
         await self.quiet()
-        after = self.bots_cpu()
-        scenario.upload.add(Snapshot(middle - before, 0, 0), Counter(), 0)
-        scenario.generate.add(Snapshot(after - middle, 0, 0), Counter(), 0)
-        cpu.bots = after - before
+        after = await self.snapshot()
+        cpu.window = time.monotonic() - started
+        scenario.upload.add(middle - before, Counter(), 0)
+        scenario.generate.add(after - middle, Counter(), 0)
+        cpu.bots, cpu.writes = after.cpu - before.cpu, after - middle
         cpu.fake, cpu.emulator = cpu_seconds(fake_pid) - fake0, cpu_seconds(emulator_pid) - emulator0
         busy, total = machine1[0] - machine0[0], machine1[1] - machine0[1]
         cpu.busy_share = busy / total if total else float("nan")
@@ -255,6 +262,14 @@ def _ratio(value: float, reference: float) -> str:
     return "-" if not reference or value != value or reference != reference else f"{value / reference:.2f}x"
 
 
+def _per_write(writes: Snapshot) -> float:
+    return writes.pg_wait / writes.pg_writes if writes.pg_writes else float("nan")
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else "-"
+
+
 def report_rows(results: Sequence[Measured]) -> list[tuple[str, ...]]:
     """One column per N; ratio rows compare each N with the first (one process)."""
     one = results[0]
@@ -284,6 +299,9 @@ def report_rows(results: Sequence[Measured]) -> list[tuple[str, ...]]:
     row("  ratio to 1 process", [_ratio(v, bots[0]) for v in bots])
     row("  selfie / /anime window", [f"{_ms(per(m, m.scenario.upload.cpu))} / "
                                      f"{_ms(per(m, m.scenario.generate.cpu))}" for m in results])  # fmt: skip
+    row("PostgreSQL writes/generation", [f"{per(m, m.cpu.writes.pg_writes):.1f}" for m in results])
+    row("  wait for the write locks ms/write", [_ms(_per_write(m.cpu.writes)) for m in results])
+    row("  locks held, share of /anime window", [_share(m.cpu.writes.pg_held, m.cpu.window) for m in results])
     row("fake Telegram CPU ms/generation", [_ms(per(m, m.cpu.fake)) for m in results])
     row("emulator CPU ms/generation", [_ms(per(m, m.cpu.emulator)) for m in results])
     row("machine CPUs busy (/anime window)", [f"{100 * m.cpu.busy_share:.0f} %" for m in results])

@@ -7,6 +7,10 @@ Why a wrapper and not `python -m bot`: the benchmark must count what the bot doe
 storage code changed for it, so the counting is patched in here, in the bot's own process, before
 `bot.cli.main(["run"])` (or the arguments given) starts:
 
+- PostgreSQL: every write transaction (`storage.postgres.PgDatabase.transaction`: the process's write lock,
+  BEGIN with the schema's advisory lock, the statements, COMMIT), the seconds from asking for it to BEGIN's
+  answer (waiting for both locks) and from there to COMMIT's answer (holding them: no other write of any
+  process on that schema runs meanwhile).
 - SQLite: every `aiosqlite.Connection.commit` (one per write transaction: `storage.db.Database` commits
   each `transaction()` on its writer, fsynced with synchronous=FULL) and every call that crosses to an
   aiosqlite connection's thread and back (`Connection._execute`: each statement, fetch, commit or rollback
@@ -26,6 +30,7 @@ Python runs signal handlers on the main thread between bytecodes, which is the e
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import functools
 import json
@@ -33,6 +38,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -45,15 +51,20 @@ FLOOD_ENV = "PORTRAIT_BENCH_FLOOD_LIMIT"
 
 
 class Counters:
-    """Counts of SQLite work in this process; `snapshot()` is what SIGUSR1 writes."""
+    """Counts of SQLite and PostgreSQL work in this process; `snapshot()` is what SIGUSR1 writes."""
 
     def __init__(self) -> None:
         self.seq = 0
         self.commits = 0
         self.hops = 0 if hasattr(aiosqlite.Connection, "_execute") else -1
+        self.pg_writes = 0
+        self.pg_wait = 0.0
+        self.pg_held = 0.0
 
     def install(self) -> None:
         counters = self
+        if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+            self._install_postgres()  # asyncpg only where the bot loads it too
         commit = aiosqlite.Connection.commit
 
         @functools.wraps(commit)
@@ -72,12 +83,37 @@ class Counters:
 
             aiosqlite.Connection._execute = counted_execute  # type: ignore[method-assign, assignment]
 
+    def _install_postgres(self) -> None:
+        from storage.postgres import PgDatabase
+
+        counters = self
+        transaction = PgDatabase.transaction
+
+        @contextlib.asynccontextmanager
+        async def timed(db: PgDatabase, **kwargs: Any) -> AsyncIterator[Any]:
+            asked = time.perf_counter()
+            began: float | None = None
+            try:
+                async with transaction(db, **kwargs) as session:
+                    began = time.perf_counter()
+                    yield session
+            finally:
+                if began is not None:
+                    counters.pg_writes += 1
+                    counters.pg_wait += began - asked
+                    counters.pg_held += time.perf_counter() - began
+
+        PgDatabase.transaction = timed  # type: ignore[method-assign, assignment]
+
     def snapshot(self) -> dict[str, float]:
         self.seq += 1
         return {
             "seq": self.seq,
             "commits": self.commits,
             "sqlite_hops": self.hops,
+            "pg_writes": self.pg_writes,
+            "pg_wait": self.pg_wait,
+            "pg_held": self.pg_held,
             "cpu": time.process_time(),
         }
 

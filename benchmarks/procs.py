@@ -106,15 +106,24 @@ def run_json(module: str, args: Sequence[str], timeout: float = 900.0) -> dict[s
 
 @dataclass
 class Snapshot:
-    """The bot process at one instant: CPU seconds from /proc, its SQLite counters."""
+    """The bot process at one instant: CPU seconds from /proc, its SQLite and PostgreSQL write counters."""
 
     cpu: float
     commits: int
     sqlite_hops: int
+    pg_writes: int = 0
+    pg_wait: float = 0.0  # seconds write transactions waited for the write locks (and BEGIN's answer)
+    pg_held: float = 0.0  # seconds they held them (BEGIN's answer -> COMMIT's)
 
     def __sub__(self, earlier: Snapshot) -> Snapshot:
         return Snapshot(self.cpu - earlier.cpu, self.commits - earlier.commits,
-                        self.sqlite_hops - earlier.sqlite_hops)  # fmt: skip
+                        self.sqlite_hops - earlier.sqlite_hops, self.pg_writes - earlier.pg_writes,
+                        self.pg_wait - earlier.pg_wait, self.pg_held - earlier.pg_held)  # fmt: skip
+
+    def __add__(self, other: Snapshot) -> Snapshot:
+        return Snapshot(self.cpu + other.cpu, self.commits + other.commits,
+                        self.sqlite_hops + other.sqlite_hops, self.pg_writes + other.pg_writes,
+                        self.pg_wait + other.pg_wait, self.pg_held + other.pg_held)  # fmt: skip
 
 
 class BotProcess:
@@ -153,7 +162,9 @@ class BotProcess:
             try:
                 data = json.loads(self.counters.read_text())
                 if data["seq"] >= self._seq:
-                    return Snapshot(cpu, int(data["commits"]), int(data["sqlite_hops"]))
+                    return Snapshot(cpu, int(data["commits"]), int(data["sqlite_hops"]),
+                                    int(data["pg_writes"]), float(data["pg_wait"]),
+                                    float(data["pg_held"]))  # fmt: skip
             except (OSError, ValueError, KeyError):
                 pass
             if not self.alive() or time.monotonic() > deadline:
