@@ -32,14 +32,20 @@ a selfie, then `/anime` all at once. Printed per N, with ratios to N=1: generati
 them: the fake notes when it handed each update over and when each sendPhoto came, the emulator when each
 task was submitted and done), the bots' CPU per generation (summed over the processes, utime + stime from
 /proc/<pid>/stat, both windows: selfie and /anime), the fake's and the emulator's, and how busy the
-machine's CPUs were during the /anime window (from /proc/stat), so what bounds the scaling shows. Exit
-status 1 unless every user got exactly one photo, every task is done and the quota ledger check passes.
+machine's CPUs were during the /anime window (from /proc/stat), so what bounds the scaling shows. Beside
+them, from inside the bots (`benchmarks.bot_proc`): the worst process's event-loop lag (LAG_PROBE_FILE,
+its whole run), and over the /anime window the PostgreSQL write transactions per generation, their mean
+wait for the write locks, the summed BEGIN -> COMMIT time (the schema's advisory lock: one write of any
+process at a time) and each process's own write lock held (pool wait and round trips included), both as
+shares of the window. Exit status 1 unless every user got exactly one photo, every task is done and the
+quota ledger check passes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -103,6 +109,8 @@ class Measured:
     cpu: Cpu
     calls: Counter[str] = field(default_factory=Counter)
     load: str = ""
+    lag_p50: float = float("nan")  # the worst process's event-loop lag over its whole run, seconds
+    lag_p99: float = float("nan")
 
 
 class Fleet:
@@ -130,7 +138,7 @@ class Fleet:
             "WEBHOOK_URL": HOOK_URL, "WEBHOOK_SECRET": SECRET,
             "WEBHOOK_LISTEN": f"{HOST}:{self.ports[index]}",
             "WORKER_ID": f"scale-{index + 1}", "UPSTREAM_QPS": "1000", "MAX_CONCURRENT_TASKS": "1000",
-            "DAILY_FREE_QUOTA": "1000000", "LOG_LEVEL": "INFO",
+            "DAILY_FREE_QUOTA": "1000000", "LOG_LEVEL": "INFO", "LAG_PROBE_FILE": str(folder / "lag.json"),
         }  # fmt: skip
         return BotProcess(env, folder, flood_limit=False, profile=None, args=["run", "--webhook"])
 
@@ -161,6 +169,15 @@ class Fleet:
                 problems.append(f"bot {index + 1} exited with {code}:\n{bot.tail()}")
         await asyncio.to_thread(stop, self.fake)
         return problems
+
+    def lags(self) -> list[dict[str, float]]:
+        """Each bot's event-loop lag percentiles over its whole run (written by its probe at stop)."""
+        found = []
+        for index in range(len(self.bots)):
+            path = self.workdir / f"bot-{index + 1}" / "lag.json"
+            if path.exists():
+                found.append({key: float(value) for key, value in json.loads(path.read_text()).items()})
+        return found
 
     async def snapshot(self) -> Snapshot:
         """Every bot's CPU and write counters, summed."""
@@ -243,11 +260,14 @@ async def measure(n: int, args: argparse.Namespace, emulator: str, emulator_pid:
         problems += [f"warm-up: {p}" for p in warm.scenario.problems]
     finally:
         problems += await fleet.stop()
+        lags = fleet.lags()
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()
         print(f"  {n} process(es): schema {schema} dropped", flush=True)
     measured.scenario.problems += problems
     measured.load = load_average()
+    measured.lag_p50 = max((lag.get("p50", 0.0) for lag in lags), default=float("nan"))
+    measured.lag_p99 = max((lag.get("p99", 0.0) for lag in lags), default=float("nan"))
     return measured
 
 
@@ -299,9 +319,12 @@ def report_rows(results: Sequence[Measured]) -> list[tuple[str, ...]]:
     row("  ratio to 1 process", [_ratio(v, bots[0]) for v in bots])
     row("  selfie / /anime window", [f"{_ms(per(m, m.scenario.upload.cpu))} / "
                                      f"{_ms(per(m, m.scenario.generate.cpu))}" for m in results])  # fmt: skip
+    row("event-loop lag p50 / p99 ms (worst)", [f"{_ms(m.lag_p50)} / {_ms(m.lag_p99)}" for m in results])
     row("PostgreSQL writes/generation", [f"{per(m, m.cpu.writes.pg_writes):.1f}" for m in results])
     row("  wait for the write locks ms/write", [_ms(_per_write(m.cpu.writes)) for m in results])
-    row("  locks held, share of /anime window", [_share(m.cpu.writes.pg_held, m.cpu.window) for m in results])
+    row("  BEGIN -> COMMIT, share of window", [_share(m.cpu.writes.pg_held, m.cpu.window) for m in results])
+    row("  each bot's write lock held, share", [_share(m.cpu.writes.pg_lock_held / m.processes, m.cpu.window)
+                                                 for m in results])  # fmt: skip
     row("fake Telegram CPU ms/generation", [_ms(per(m, m.cpu.fake)) for m in results])
     row("emulator CPU ms/generation", [_ms(per(m, m.cpu.emulator)) for m in results])
     row("machine CPUs busy (/anime window)", [f"{100 * m.cpu.busy_share:.0f} %" for m in results])

@@ -8,9 +8,10 @@ storage code changed for it, so the counting is patched in here, in the bot's ow
 `bot.cli.main(["run"])` (or the arguments given) starts:
 
 - PostgreSQL: every write transaction (`storage.postgres.PgDatabase.transaction`: the process's write lock,
-  BEGIN with the schema's advisory lock, the statements, COMMIT), the seconds from asking for it to BEGIN's
-  answer (waiting for both locks) and from there to COMMIT's answer (holding them: no other write of any
-  process on that schema runs meanwhile).
+  a pooled connection, BEGIN with the schema's advisory lock, the statements, COMMIT), the seconds from
+  asking for it to BEGIN's answer and from there to COMMIT's answer (the advisory lock held: no other write
+  of any process on that schema runs meanwhile), and how long the process's write lock was held in all
+  (its pool wait and round trips included: no other write of this process starts meanwhile).
 - SQLite: every `aiosqlite.Connection.commit` (one per write transaction: `storage.db.Database` commits
   each `transaction()` on its writer, fsynced with synchronous=FULL) and every call that crosses to an
   aiosqlite connection's thread and back (`Connection._execute`: each statement, fetch, commit or rollback
@@ -30,6 +31,7 @@ Python runs signal handlers on the main thread between bytecodes, which is the e
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import cProfile
 import functools
@@ -41,7 +43,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 
@@ -60,6 +62,7 @@ class Counters:
         self.pg_writes = 0
         self.pg_wait = 0.0
         self.pg_held = 0.0
+        self.pg_lock_held = 0.0
 
     def install(self) -> None:
         counters = self
@@ -104,6 +107,14 @@ class Counters:
                     counters.pg_held += time.perf_counter() - began
 
         PgDatabase.transaction = timed  # type: ignore[method-assign, assignment]
+        init = PgDatabase.__init__
+
+        @functools.wraps(init)
+        def timed_lock(db: PgDatabase, *args: Any, **kwargs: Any) -> None:
+            init(db, *args, **kwargs)
+            db._write_lock = TimedLock(counters)
+
+        PgDatabase.__init__ = timed_lock  # type: ignore[method-assign]
 
     def snapshot(self) -> dict[str, float]:
         self.seq += 1
@@ -114,8 +125,27 @@ class Counters:
             "pg_writes": self.pg_writes,
             "pg_wait": self.pg_wait,
             "pg_held": self.pg_held,
+            "pg_lock_held": self.pg_lock_held,
             "cpu": time.process_time(),
         }
+
+
+class TimedLock(asyncio.Lock):
+    """An asyncio.Lock that adds the seconds it was held to `counters.pg_lock_held`."""
+
+    def __init__(self, counters: Counters) -> None:
+        super().__init__()
+        self._counters = counters
+        self._since = 0.0
+
+    async def acquire(self) -> Literal[True]:
+        await super().acquire()
+        self._since = time.perf_counter()
+        return True
+
+    def release(self) -> None:
+        self._counters.pg_lock_held += time.perf_counter() - self._since
+        super().release()
 
 
 def write_atomically(path: Path, payload: object) -> None:

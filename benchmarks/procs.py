@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,17 +113,14 @@ class Snapshot:
     sqlite_hops: int
     pg_writes: int = 0
     pg_wait: float = 0.0  # seconds write transactions waited for the write locks (and BEGIN's answer)
-    pg_held: float = 0.0  # seconds they held them (BEGIN's answer -> COMMIT's)
+    pg_held: float = 0.0  # seconds they held the schema's advisory lock (BEGIN's answer -> COMMIT's)
+    pg_lock_held: float = 0.0  # seconds the process's own write lock was held
 
     def __sub__(self, earlier: Snapshot) -> Snapshot:
-        return Snapshot(self.cpu - earlier.cpu, self.commits - earlier.commits,
-                        self.sqlite_hops - earlier.sqlite_hops, self.pg_writes - earlier.pg_writes,
-                        self.pg_wait - earlier.pg_wait, self.pg_held - earlier.pg_held)  # fmt: skip
+        return Snapshot(*(a - b for a, b in zip(astuple(self), astuple(earlier), strict=True)))
 
     def __add__(self, other: Snapshot) -> Snapshot:
-        return Snapshot(self.cpu + other.cpu, self.commits + other.commits,
-                        self.sqlite_hops + other.sqlite_hops, self.pg_writes + other.pg_writes,
-                        self.pg_wait + other.pg_wait, self.pg_held + other.pg_held)  # fmt: skip
+        return Snapshot(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 class BotProcess:
@@ -163,8 +160,8 @@ class BotProcess:
                 data = json.loads(self.counters.read_text())
                 if data["seq"] >= self._seq:
                     return Snapshot(cpu, int(data["commits"]), int(data["sqlite_hops"]),
-                                    int(data["pg_writes"]), float(data["pg_wait"]),
-                                    float(data["pg_held"]))  # fmt: skip
+                                    int(data["pg_writes"]), float(data["pg_wait"]), float(data["pg_held"]),
+                                    float(data["pg_lock_held"]))  # fmt: skip
             except (OSError, ValueError, KeyError):
                 pass
             if not self.alive() or time.monotonic() > deadline:
