@@ -40,7 +40,9 @@ from bot.jobs.runner import MIN_EXTRA
 
 AK, SK = "AKBURST", "SKBURST"
 TERMINAL = ("done", "failed", "cancelled", "expired")
-UPSTREAM_STATES = ("submitting", "submitted", "polling")  # holding an upstream place in the bot's runner
+#: Submitted and not yet sending: on an upstream place, or with its result in hand waiting to be sent (a task
+#: stays `submitted` until its photo is about to go out), so fewer than LIMIT of them means a place is free.
+UPSTREAM_STATES = ("submitting", "submitted", "polling")
 LIMIT = 10  # the upstream's concurrency limit and the bot's MAX_CONCURRENT_TASKS
 #: What the runner lets run at once: LIMIT on upstream places plus deliveries (bot/jobs/runner.py).
 RUNNING_CAP = LIMIT + max(MIN_EXTRA, 2 * LIMIT)
@@ -175,12 +177,12 @@ def report(r: dict[str, Any]) -> None:
     refused = tg["refused_429"]
     edits_429 = sum(n for key, n in refused.items() if key.startswith("editMessageText"))
     d = r["dispatch"]
-    print(f"  the bot's line, {d['samples']} samples while requests waited: on upstream places mean "
-          f"{d['mean_upstream']:.2f} of {LIMIT}, delivering mean {d['mean_delivering']:.1f}; places idle in "
-          f"{d['idle']} samples: {d['idle_at_cap']} with the runner at its cap of {RUNNING_CAP} (results "
-          f"waiting for Telegram), {d['idle_groups_only']} with only group requests waiting (at most "
-          f"{GROUP_IN_FLIGHT} per group), {d['idle'] - d['idle_at_cap'] - d['idle_groups_only']} "
-          "with private requests waiting")  # fmt: skip
+    others = d["idle"] - d["idle_at_cap"] - d["idle_groups_only"]
+    print(f"  the bot's line, {d['samples']} samples while requests waited: submitted, not yet sending, "
+          f"mean {d['mean_upstream']:.2f} (limit {LIMIT}), sending mean {d['mean_delivering']:.1f}; "
+          f"places idle in {d['idle']} samples: {d['idle_at_cap']} with the runner at its cap of "
+          f"{RUNNING_CAP} (results waiting for Telegram), {d['idle_groups_only']} with only group requests "
+          f"waiting (at most {GROUP_IN_FLIGHT} per group), {others} with private ones waiting")  # fmt: skip
     print(f"  Telegram 429s: {sum(refused.values())} (status edits: {edits_429}) {refused or ''}")
     print(f"  status edits: max {tg['edits_max_per_s']}/s, mean {tg['edits_mean_per_s']:.1f}/s; "
           f"queue-place edits {tg['place_edits']} (max {tg['place_edits_max_per_s']}/s); "
