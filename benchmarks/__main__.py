@@ -12,6 +12,7 @@ BENCHMARKS = (
     "benchmarks.bench_bot",
     "benchmarks.bench_polling",
     "benchmarks.bench_burst",
+    "benchmarks.bench_scale",
 )
 
 

@@ -179,38 +179,39 @@ class BotRun:
             after - middle, await servers.calls(stats_middle["calls"], stats_after["calls"]),
             stats_after["downloads"] - stats_middle["downloads"],
         )  # fmt: skip
-        await self._collect(batch, scenario)
-
-    async def _collect(self, batch: int, scenario: Scenario) -> None:
-        """Join the fake's per-user times, the emulator's marks and the bot's tasks; check each user."""
         assert self.store is not None
-        users = await self.servers.report(batch)
-        submitted, done = await self.servers.marks()
-        firsts, lasts = [], []
-        for user in users:
-            tasks = await self.store.tasks.recent_for_user(user["user_id"], limit=5)
-            photos = user["photos"]
-            if len(photos) != 1 or len(tasks) != 1 or tasks[0].state is not TaskState.DONE:
-                states = [t.state.value for t in tasks]
-                scenario.problems.append(f"user {user['user_id']}: {len(photos)} photo(s), tasks {states}")
-                continue
-            upstream = tasks[0].upstream_task_id or ""
-            handed, queued = user["command_handed_out_at"], user["command_queued_at"]
-            if upstream not in submitted or upstream not in done or handed is None:
-                scenario.problems.append(f"user {user['user_id']}: task {upstream!r} not seen submitted+done")
-                continue
-            scenario.generations += 1
-            scenario.update_to_submit.append(submitted[upstream] - handed)
-            scenario.queued_to_handed.append(handed - queued)
-            scenario.done_to_photo.append(photos[0] - done[upstream])
-            scenario.end_to_end.append(photos[0] - queued)
-            firsts.append(queued)
-            lasts.append(photos[0])
-        if firsts:
-            scenario.seconds += max(lasts) - min(firsts)
-        check = await self.store.quotas.check()
-        if not check.ok:
-            scenario.problems.append("ledger check: " + "; ".join(check.problems[:5]))
+        await collect(servers, self.store, batch, scenario)
+
+
+async def collect(servers: Servers, store: Store, batch: int, scenario: Scenario) -> None:
+    """Join the fake's per-user times, the emulator's marks and the bot's tasks; check each user."""
+    users = await servers.report(batch)
+    submitted, done = await servers.marks()
+    firsts, lasts = [], []
+    for user in users:
+        tasks = await store.tasks.recent_for_user(user["user_id"], limit=5)
+        photos = user["photos"]
+        if len(photos) != 1 or len(tasks) != 1 or tasks[0].state is not TaskState.DONE:
+            states = [t.state.value for t in tasks]
+            scenario.problems.append(f"user {user['user_id']}: {len(photos)} photo(s), tasks {states}")
+            continue
+        upstream = tasks[0].upstream_task_id or ""
+        handed, queued = user["command_handed_out_at"], user["command_queued_at"]
+        if upstream not in submitted or upstream not in done or handed is None:
+            scenario.problems.append(f"user {user['user_id']}: task {upstream!r} not seen submitted+done")
+            continue
+        scenario.generations += 1
+        scenario.update_to_submit.append(submitted[upstream] - handed)
+        scenario.queued_to_handed.append(handed - queued)
+        scenario.done_to_photo.append(photos[0] - done[upstream])
+        scenario.end_to_end.append(photos[0] - queued)
+        firsts.append(queued)
+        lasts.append(photos[0])
+    if firsts:
+        scenario.seconds += max(lasts) - min(firsts)
+    check = await store.quotas.check()
+    if not check.ok:
+        scenario.problems.append("ledger check: " + "; ".join(check.problems[:5]))
 
 
 async def run_bot(

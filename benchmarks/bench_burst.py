@@ -11,10 +11,12 @@ take about a second); Telegram's limits are the real ones, so they, not the upst
 status messages and results.
 
 Printed: the bot's peak RSS (VmHWM from /proc), event-loop lag p50/p99, the upstream's in-flight tasks
-(max, mean until the line drained, share of samples at the limit, refusals), Telegram 429s by method,
-status edits per second, delivered and refunded counts, and the wait for a portrait in private chats and
-in groups. Goals: RSS < 300 MB, lag p99 < 50 ms, no 429 caused by status edits, every task delivered or
-refunded.
+(max, mean until the line drained, share of samples at the limit, refusals), the bot's own line (its task
+states read from the database every 0.5 s while requests wait: tasks on upstream places and delivering,
+and when places were idle whether the runner was at its cap, only group requests waited, or private ones
+did), Telegram 429s by method, status edits per second, delivered and refunded counts, and the wait for a
+portrait in private chats and in groups. Goals: RSS < 300 MB, lag p99 < 50 ms, no 429 caused by status
+edits, every task delivered or refunded.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,22 +35,72 @@ import httpx
 
 from benchmarks import burst_procs as procs
 from benchmarks.burst_telegram import TOKEN
+from bot.jobs.queue import GROUP_IN_FLIGHT
+from bot.jobs.runner import MIN_EXTRA
 
 AK, SK = "AKBURST", "SKBURST"
 TERMINAL = ("done", "failed", "cancelled", "expired")
+#: Submitted and not yet sending: on an upstream place, or with its result in hand waiting to be sent (a task
+#: stays `submitted` until its photo is about to go out), so fewer than LIMIT of them means a place is free.
+UPSTREAM_STATES = ("submitting", "submitted", "polling")
+LIMIT = 10  # the upstream's concurrency limit and the bot's MAX_CONCURRENT_TASKS
+#: What the runner lets run at once: LIMIT on upstream places plus deliveries (bot/jobs/runner.py).
+RUNNING_CAP = LIMIT + max(MIN_EXTRA, 2 * LIMIT)
+
+
+@dataclass
+class Dispatch:
+    """The bot's task states sampled while requests wait in line: does its dispatcher leave upstream places
+    idle, and if so, is it because the runner is at its cap (results waiting for Telegram hold the other
+    places: the chat side sets the pace) or for no reason (a dispatcher bug)?"""
+
+    samples: int = 0
+    idle: int = 0  # fewer than LIMIT tasks on upstream places while some waited
+    idle_at_cap: int = 0  # ... and the runner had RUNNING_CAP tasks running (upstream + delivering)
+    idle_groups_only: int = 0  # ... else only group requests waited (each group runs GROUP_IN_FLIGHT at most)
+    upstream_sum: int = 0
+    delivering_sum: int = 0
+
+    def add(self, states: dict[str, int]) -> None:
+        if states.get("queued", 0) == 0:
+            return
+        upstream = sum(states.get(state, 0) for state in UPSTREAM_STATES)
+        delivering = states.get("delivering", 0)
+        self.samples += 1
+        self.upstream_sum += upstream
+        self.delivering_sum += delivering
+        if upstream < LIMIT:
+            self.idle += 1
+            if upstream + delivering >= RUNNING_CAP:
+                self.idle_at_cap += 1
+            elif states.get("queued_private", 0) == 0:
+                self.idle_groups_only += 1
+
+    def summary(self) -> dict[str, float]:
+        n = max(1, self.samples)
+        return {"samples": self.samples, "idle": self.idle, "idle_at_cap": self.idle_at_cap,
+                "idle_groups_only": self.idle_groups_only,
+                "mean_upstream": self.upstream_sum / n,
+                "mean_delivering": self.delivering_sum / n}  # fmt: skip
 
 
 def _unfinished_and_states(db: Path) -> tuple[int, dict[str, int]]:
-    """Task counts by state, read-only while the bot writes (WAL)."""
+    """Task counts by state (and `queued_private`: the queued ones in private chats), read-only while the
+    bot writes (WAL)."""
     try:
         with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5) as conn:
             rows = conn.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state").fetchall()
             refunded = conn.execute("SELECT COUNT(*) FROM tasks WHERE reservation = 'refunded'").fetchone()[0]
+            private = conn.execute(
+                "SELECT COUNT(*) FROM tasks WHERE state = 'queued' AND chat_id > 0"
+            ).fetchone()
     except sqlite3.Error:
         return -1, {}
     states = {str(state): int(count) for state, count in rows}
+    unfinished = sum(n for s, n in states.items() if s not in TERMINAL)
     states["refunded"] = int(refunded)
-    return sum(n for s, n in states.items() if s not in (*TERMINAL, "refunded")), states
+    states["queued_private"] = int(private[0])
+    return unfinished, states
 
 
 def run(users: int, spread: float, generate: float, timeout: float) -> dict[str, Any]:
@@ -55,7 +108,8 @@ def run(users: int, spread: float, generate: float, timeout: float) -> dict[str,
     up_port, tg_port = procs.free_port(), procs.free_port()
     up_url, tg_url = f"http://{procs.HOST}:{up_port}", f"http://{procs.HOST}:{tg_port}"
     upstream = procs.spawn(["-m", "benchmarks.burst_upstream", "--port", str(up_port), "--access-key", AK,
-                            "--secret-key", SK, "--max-tasks", "10", "--generate-seconds", str(generate)],
+                            "--secret-key", SK, "--max-tasks", str(LIMIT),
+                            "--generate-seconds", str(generate)],
                            log=work / "upstream.log")  # fmt: skip
     telegram = procs.spawn(["-m", "benchmarks.burst_telegram", "--port", str(tg_port), "--users", str(users),
                             "--spread", str(spread)], log=work / "telegram.log")  # fmt: skip
@@ -67,7 +121,7 @@ def run(users: int, spread: float, generate: float, timeout: float) -> dict[str,
         env = procs.child_env({
             "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"{tg_url}/bot", "VOLC_ACCESSKEY": AK,
             "VOLC_SECRETKEY": SK, "VOLC_ENDPOINT": up_url, "PORTRAIT_BOT_DB": str(db),
-            "MAX_CONCURRENT_TASKS": "10", "UPSTREAM_QPS": "50", "LAG_PROBE_FILE": str(lag_file),
+            "MAX_CONCURRENT_TASKS": str(LIMIT), "UPSTREAM_QPS": "50", "LAG_PROBE_FILE": str(lag_file),
             "WORKER_ID": "bench-burst", "LOG_LEVEL": "WARNING",
         })  # fmt: skip
         bot = procs.spawn(["-m", "bot"], env=env, log=work / "bot.log")
@@ -79,13 +133,14 @@ def run(users: int, spread: float, generate: float, timeout: float) -> dict[str,
         time.sleep(1.0)  # its first getUpdates
         httpx.get(f"{tg_url}/bench/start", timeout=10)
         t0 = time.monotonic()
-        peak_rss = 0.0
+        peak_rss, dispatch = 0.0, Dispatch()
         while True:
-            time.sleep(1.0)
+            time.sleep(0.5)
             peak_rss = max(peak_rss, procs.peak_rss_mb(bot.pid) or 0.0)
             sent = procs.stats(tg_url)["sent"]
             unfinished, states = _unfinished_and_states(db)
-            total = sum(n for s, n in states.items() if s != "refunded")
+            dispatch.add(states)
+            total = sum(n for s, n in states.items() if s not in ("refunded", "queued_private"))
             if sent >= users and total >= users and unfinished == 0:
                 break
             if time.monotonic() - t0 > timeout or bot.poll() is not None:
@@ -100,7 +155,7 @@ def run(users: int, spread: float, generate: float, timeout: float) -> dict[str,
             "users": users, "elapsed": elapsed, "peak_rss_mb": peak_rss,
             "lag": json.loads(lag_file.read_text()) if lag_file.exists() else {},
             "upstream": procs.stats(up_url), "telegram": procs.stats(tg_url),
-            "states": _unfinished_and_states(db)[1],
+            "states": _unfinished_and_states(db)[1], "dispatch": dispatch.summary(),
         }  # fmt: skip
     finally:
         for process in (bot, telegram, upstream):
@@ -121,6 +176,13 @@ def report(r: dict[str, Any]) -> None:
           f"{up['submits']} submits, {up['refused']} refused (50430)")  # fmt: skip
     refused = tg["refused_429"]
     edits_429 = sum(n for key, n in refused.items() if key.startswith("editMessageText"))
+    d = r["dispatch"]
+    others = d["idle"] - d["idle_at_cap"] - d["idle_groups_only"]
+    print(f"  the bot's line, {d['samples']} samples while requests waited: submitted, not yet sending, "
+          f"mean {d['mean_upstream']:.2f} (limit {LIMIT}), sending mean {d['mean_delivering']:.1f}; "
+          f"places idle in {d['idle']} samples: {d['idle_at_cap']} with the runner at its cap of "
+          f"{RUNNING_CAP} (results waiting for Telegram), {d['idle_groups_only']} with only group requests "
+          f"waiting (at most {GROUP_IN_FLIGHT} per group), {others} with private ones waiting")  # fmt: skip
     print(f"  Telegram 429s: {sum(refused.values())} (status edits: {edits_429}) {refused or ''}")
     print(f"  status edits: max {tg['edits_max_per_s']}/s, mean {tg['edits_mean_per_s']:.1f}/s; "
           f"queue-place edits {tg['place_edits']} (max {tg['place_edits_max_per_s']}/s); "

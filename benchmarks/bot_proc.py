@@ -1,11 +1,17 @@
 """The bot under test: `portrait-bot run` in this process, with the benchmark's instruments around it.
 
-    python -m benchmarks.bot_proc    (configured by the environment, exactly as `portrait-bot run`)
+    python -m benchmarks.bot_proc [run --webhook]   (configured by the environment, as `portrait-bot`;
+                                                     the arguments are `portrait-bot`'s, `run` by default)
 
 Why a wrapper and not `python -m bot`: the benchmark must count what the bot does without a line of bot or
 storage code changed for it, so the counting is patched in here, in the bot's own process, before
-`bot.cli.main(["run"])` starts:
+`bot.cli.main(["run"])` (or the arguments given) starts:
 
+- PostgreSQL: every write transaction (`storage.postgres.PgDatabase.transaction`: the process's write lock,
+  a pooled connection, BEGIN with the schema's advisory lock, the statements, COMMIT), the seconds from
+  asking for it to BEGIN's answer and from there to COMMIT's answer (the advisory lock held: no other write
+  of any process on that schema runs meanwhile), and how long the process's write lock was held in all
+  (its pool wait and round trips included: no other write of this process starts meanwhile).
 - SQLite: every `aiosqlite.Connection.commit` (one per write transaction: `storage.db.Database` commits
   each `transaction()` on its writer, fsynced with synchronous=FULL) and every call that crosses to an
   aiosqlite connection's thread and back (`Connection._execute`: each statement, fetch, commit or rollback
@@ -30,6 +36,8 @@ Python runs signal handlers on the main thread between bytecodes, which is the e
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import cProfile
 import functools
 import json
@@ -38,10 +46,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
@@ -53,7 +61,7 @@ FLOOD_ENV = "PORTRAIT_BENCH_FLOOD_LIMIT"
 
 
 class Counters:
-    """Counts of SQLite work in this process; `snapshot()` is what SIGUSR1 writes."""
+    """Counts of SQLite and PostgreSQL work in this process; `snapshot()` is what SIGUSR1 writes."""
 
     def __init__(self) -> None:
         self.seq = 0
@@ -61,6 +69,10 @@ class Counters:
         self.hops = 0 if hasattr(aiosqlite.Connection, "_execute") else -1
         self.image_cpu = 0.0
         self._image_lock = threading.Lock()
+        self.pg_writes = 0
+        self.pg_wait = 0.0
+        self.pg_held = 0.0
+        self.pg_lock_held = 0.0
 
     def timed_image_work(self, fn: Callable[..., T]) -> Callable[..., T]:
         """`fn` (run in a worker thread) adding its thread's CPU time to `image_cpu`: the bot's own CPU
@@ -91,6 +103,8 @@ class Counters:
         cache.keep_upload = self.timed_image_work(cache.keep_upload)  # type: ignore[method-assign]
         downloads: Any = bot.handlers.downloads
         downloads.check_image = self.timed_image_work(downloads.check_image)
+        if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+            self._install_postgres()  # asyncpg only where the bot loads it too
         commit = aiosqlite.Connection.commit
 
         @functools.wraps(commit)
@@ -109,6 +123,36 @@ class Counters:
 
             aiosqlite.Connection._execute = counted_execute  # type: ignore[method-assign, assignment]
 
+    def _install_postgres(self) -> None:
+        from storage.postgres import PgDatabase
+
+        counters = self
+        transaction = PgDatabase.transaction
+
+        @contextlib.asynccontextmanager
+        async def timed(db: PgDatabase, **kwargs: Any) -> AsyncIterator[Any]:
+            asked = time.perf_counter()
+            began: float | None = None
+            try:
+                async with transaction(db, **kwargs) as session:
+                    began = time.perf_counter()
+                    yield session
+            finally:
+                if began is not None:
+                    counters.pg_writes += 1
+                    counters.pg_wait += began - asked
+                    counters.pg_held += time.perf_counter() - began
+
+        PgDatabase.transaction = timed  # type: ignore[method-assign, assignment]
+        init = PgDatabase.__init__
+
+        @functools.wraps(init)
+        def timed_lock(db: PgDatabase, *args: Any, **kwargs: Any) -> None:
+            init(db, *args, **kwargs)
+            db._write_lock = TimedLock(counters)
+
+        PgDatabase.__init__ = timed_lock  # type: ignore[method-assign, assignment]
+
     def snapshot(self) -> dict[str, float]:
         self.seq += 1
         return {
@@ -117,8 +161,30 @@ class Counters:
             "sqlite_hops": self.hops,
             "image_cpu": self.image_cpu,
             "loop_cpu": time.thread_time(),  # signal handlers run on the main thread: the event loop's
+            "pg_writes": self.pg_writes,
+            "pg_wait": self.pg_wait,
+            "pg_held": self.pg_held,
+            "pg_lock_held": self.pg_lock_held,
             "cpu": time.process_time(),
         }
+
+
+class TimedLock(asyncio.Lock):
+    """An asyncio.Lock that adds the seconds it was held to `counters.pg_lock_held`."""
+
+    def __init__(self, counters: Counters) -> None:
+        super().__init__()
+        self._counters = counters
+        self._since = 0.0
+
+    async def acquire(self) -> Literal[True]:
+        await super().acquire()
+        self._since = time.perf_counter()
+        return True
+
+    def release(self) -> None:
+        self._counters.pg_lock_held += time.perf_counter() - self._since
+        super().release()
 
 
 def write_atomically(path: Path, payload: object) -> None:
@@ -147,15 +213,14 @@ class Profiling:
 
 
 def lift_flood_limit() -> None:
-    """bot.app builds `AIORateLimiter(max_retries=...)`: give it rates of 0 (off) for this process."""
-    from telegram.ext import AIORateLimiter
+    """bot.app builds its limiter with `telegram_rate_limiter(settings)`: give it rates of 0 (off) here."""
+    from bot import app
+    from bot.ops.ratelimit import TELEGRAM_429_RETRIES, CountingRateLimiter
 
-    import bot.app
+    def lifted(settings: object) -> CountingRateLimiter:
+        return CountingRateLimiter(max_retries=TELEGRAM_429_RETRIES, overall_max_rate=0, group_max_rate=0)
 
-    def lifted(**kwargs: Any) -> AIORateLimiter:
-        return AIORateLimiter(overall_max_rate=0, group_max_rate=0, **kwargs)
-
-    bot.app.AIORateLimiter = lifted  # type: ignore[attr-defined, assignment]
+    setattr(app, "telegram_rate_limiter", lifted)  # noqa: B010 (not an export of bot.app)
 
 
 def main() -> int:
@@ -177,7 +242,7 @@ def main() -> int:
         lift_flood_limit()
     from bot.cli import main as bot_main
 
-    return bot_main(["run"])
+    return bot_main(sys.argv[1:] or ["run"])
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
 
 
-def wait_http(
-    url: str, process: subprocess.Popen[bytes], what: str, timeout: float = START_TIMEOUT
-) -> None:
+def wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: float = START_TIMEOUT) -> None:
     """Wait until `url` answers 200; RuntimeError if the process exits first or never does."""
     deadline = time.monotonic() + timeout
     while True:
@@ -108,27 +106,32 @@ def run_json(module: str, args: Sequence[str], timeout: float = 900.0) -> dict[s
 
 @dataclass
 class Snapshot:
-    """The bot process at one instant: CPU seconds from /proc, its SQLite counters."""
+    """The bot process at one instant: CPU seconds from /proc, its SQLite and PostgreSQL write counters."""
 
     cpu: float
     commits: int
     sqlite_hops: int
     image_cpu: float = 0.0  # CPU seconds of image decoding/preparing, timed in the threads doing it
     loop_cpu: float = 0.0  # CPU seconds of the event loop's thread
+    pg_writes: int = 0
+    pg_wait: float = 0.0  # seconds write transactions waited for the write locks (and BEGIN's answer)
+    pg_held: float = 0.0  # seconds they held the schema's advisory lock (BEGIN's answer -> COMMIT's)
+    pg_lock_held: float = 0.0  # seconds the process's own write lock was held
 
     def __sub__(self, earlier: Snapshot) -> Snapshot:
-        return Snapshot(
-            self.cpu - earlier.cpu, self.commits - earlier.commits, self.sqlite_hops - earlier.sqlite_hops,
-            self.image_cpu - earlier.image_cpu, self.loop_cpu - earlier.loop_cpu,
-        )  # fmt: skip
+        return Snapshot(*(a - b for a, b in zip(astuple(self), astuple(earlier), strict=True)))
+
+    def __add__(self, other: Snapshot) -> Snapshot:
+        return Snapshot(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 class BotProcess:
-    """`python -m benchmarks.bot_proc` (the bot, `portrait-bot run`, instrumented) with its own database."""
+    """`python -m benchmarks.bot_proc` (the bot, `portrait-bot run` or `args`, instrumented)."""
 
     def __init__(
-        self, env: dict[str, str], workdir: Path, *, flood_limit: bool, profile: Path | None
-    ) -> None:
+        self, env: dict[str, str], workdir: Path, *, flood_limit: bool, profile: Path | None,
+        args: Sequence[str] = (),
+    ) -> None:  # fmt: skip
         self.counters = workdir / "counters.json"
         self.log = workdir / "bot.log"
         extra = {**env, COUNTERS_ENV: str(self.counters), FLOOD_ENV: "on" if flood_limit else "off"}
@@ -137,7 +140,7 @@ class BotProcess:
         self._seq = 0
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.bot_proc"], cwd=workdir, env=child_env(extra),
+                [sys.executable, "-m", "benchmarks.bot_proc", *args], cwd=workdir, env=child_env(extra),
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
@@ -158,10 +161,10 @@ class BotProcess:
             try:
                 data = json.loads(self.counters.read_text())
                 if data["seq"] >= self._seq:
-                    return Snapshot(
-                        cpu, int(data["commits"]), int(data["sqlite_hops"]),
-                        float(data.get("image_cpu", 0.0)), float(data.get("loop_cpu", 0.0)),
-                    )
+                    return Snapshot(cpu, int(data["commits"]), int(data["sqlite_hops"]),
+                                    float(data.get("image_cpu", 0.0)), float(data.get("loop_cpu", 0.0)),
+                                    int(data["pg_writes"]), float(data["pg_wait"]), float(data["pg_held"]),
+                                    float(data["pg_lock_held"]))  # fmt: skip
             except (OSError, ValueError, KeyError):
                 pass
             if not self.alive() or time.monotonic() > deadline:

@@ -2,6 +2,7 @@
 
 Point a bot at it with `TELEGRAM_API_URL=http://127.0.0.1:8081/bot`; drive its users through the control
 API under `/fake/` (see `fake_telegram/control.py`), e.g. a batch of users who send a selfie and `/anime`.
+A bot in webhook mode gets its updates POSTed; `--webhook-targets` spreads them over several bot processes.
 Runs until SIGINT/SIGTERM.
 """
 
@@ -28,9 +29,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--selfie", type=Path, help="the image scripted users send (default: a generated one)"
     )
+    parser.add_argument(
+        "--webhook-targets", default="",
+        help="comma-separated base URLs (http://host:port) a webhook's deliveries are spread over in turn, "
+        "keeping the registered URL's path: a load balancer in front of several bot processes",
+    )  # fmt: skip
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     fake = FakeTelegram(token=args.token, bot_username=args.bot_username)
+    fake.webhook.targets = [target for target in args.webhook_targets.split(",") if target]
     selfie = args.selfie.read_bytes() if args.selfie else default_selfie()
     app = create_standalone_app(fake, ScriptedLoad(fake, selfie))
     # keep-alive longer than PTB's long poll, so an idle bot's connections are not closed under it

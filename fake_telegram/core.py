@@ -59,8 +59,9 @@ class FakeCore:
         self.commands: dict[str, list[JSON]] = {}  # scope key -> commands
         self.callback_queries: dict[str, JSON] = {}  # id -> {"answered": bool, "answer": {...}}
         self.updates: list[JSON] = []
-        #: update_id -> when a getUpdates answer first carried it (the clock's time): load runs measure
-        #: from the moment the bot had the update, not from when it was queued.
+        #: update_id -> when a getUpdates answer first carried it, or the webhook's first successful POST of
+        #: it began (the clock's time): load runs measure from the moment the bot had the update, not from
+        #: when it was queued.
         self.handed_out: dict[int, float] = {}
         self.allowed_updates: set[str] = set(DEFAULT_UPDATES)
         self.webhook = WebhookPusher()  # setWebhook's URL and secret, and the deliveries (webhook.py)

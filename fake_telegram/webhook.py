@@ -8,7 +8,9 @@ refused while a webhook is set. What tests add:
   for the next one, as a balancer's health check would.
 - `duplicates`: after a delivery succeeded, the same update is sent this many more times, each to the next
   target (Telegram re-delivering after a slow answer, or a balancer retrying).
-Every attempt is recorded in `deliveries` (update_id, URL, HTTP status or 0 for a connection failure).
+Every attempt is recorded in `deliveries` (update_id, URL, HTTP status or 0 for a connection failure),
+and the first successful one's start in the core's `handed_out`, as getUpdates notes its answers (the
+benchmarks time update -> submit from it).
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class WebhookPusher:
 
     async def _post(self, fake: FakeCore, client: httpx.AsyncClient, update: JSON) -> bool:
         url = self._next_url()
+        posted = fake.clock()
         try:
             response = await client.post(url, json=update, headers={SECRET_HEADER: self.secret})
             status = response.status_code
@@ -94,5 +97,7 @@ class WebhookPusher:
             status = 0
         delivery = Delivery(int(update["update_id"]), url, status)
         self.deliveries.append(delivery)
+        if delivery.ok:
+            fake.handed_out.setdefault(delivery.update_id, posted)
         fake.notify()
         return delivery.ok

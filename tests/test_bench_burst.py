@@ -20,7 +20,8 @@ def test_bench_burst_runs_with_a_few_users(capsys: pytest.CaptureFixture[str]) -
     assert code == 0, out
     assert "delivered 12 of 12" in out
     assert "status edits: 0)" in out  # no 429 for a status edit
-    figures = ("bot peak RSS", "event-loop lag", "upstream in flight (limit 10)", "wait for the portrait")
+    figures = ("bot peak RSS", "event-loop lag", "upstream in flight (limit 10)", "the bot's line",
+               "wait for the portrait")  # fmt: skip
     for figure in figures:
         assert figure in out
 
@@ -37,3 +38,15 @@ async def test_the_lag_probe_writes_its_percentiles(tmp_path: Path) -> None:
     await probe.stop()
     summary = json.loads((tmp_path / "lag.json").read_text())
     assert summary["samples"] >= 1 and 0.0 <= summary["p50"] <= summary["p99"] <= summary["max"]
+
+
+def test_the_line_tells_why_upstream_places_were_idle() -> None:
+    line = bench_burst.Dispatch()
+    line.add({"queued": 5, "queued_private": 0, "submitted": 4})  # only group requests wait
+    line.add({"queued": 5, "queued_private": 3, "submitted": 8, "delivering": 22})  # the runner is full
+    line.add({"queued": 5, "queued_private": 3, "submitting": 2, "polling": 5, "delivering": 1})  # no reason
+    line.add({"queued": 5, "queued_private": 3, "submitted": 10})  # every place taken
+    line.add({"queued": 0, "submitted": 1})  # the line has drained: not a sample
+    summary = line.summary()
+    assert (summary["samples"], summary["idle"]) == (4, 3)
+    assert (summary["idle_at_cap"], summary["idle_groups_only"]) == (1, 1)

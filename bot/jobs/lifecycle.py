@@ -31,6 +31,7 @@ resumes from the database. Rules that are easy to get wrong:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ class Lifecycle:
         self._settings = settings
         self._delivery = delivery
         self._outcomes = outcomes
+        self._edits: set[asyncio.Task[None]] = set()  # status edits going on beside a step (kept referenced)
 
     async def drive(self, task: Task) -> None:
         """Both parts in one go (resumed work and tests); errors propagate to the runner."""
@@ -131,14 +133,23 @@ class Lifecycle:
                 return await tasks.transition(task.id, TaskState.SUBMITTED, expect=task.state)
             if task.retry_reason is not RetryReason.RATE_LIMITED:
                 raise SubmitOutcomeUnknown("found in submitting after a restart; not resubmitted")
-        await self._status(task, "preparing", lang)
+        # Shown while the request is built, not waited for: this task holds an upstream place, and the
+        # edit may queue behind Telegram's flood control (30 messages a second for everything the bot
+        # sends) for seconds, the place idle meanwhile.
+        preparing = self._status_meanwhile(task, "preparing", lang)
         try:
             request = await build_request(self._deps.notifier, task, self._prepared)
         except TryLater as exc:  # nothing was submitted; a rate-limited task keeps its "safe to resend"
             keep: RetryReason | Keep = RetryReason.TELEGRAM_BUSY if task.state is TaskState.QUEUED else KEEP
             await self._back_off(task, exc, lang, reason=keep)
             return None
+        except BaseException:
+            preparing.cancel()
+            raise
         request.validate()  # a request we built wrongly fails here, before any state change or cost
+        await asyncio.sleep(0)  # one turn for the edit: a chat refusing at once is known before the submit
+        if preparing.done() and not preparing.cancelled():
+            preparing.result()  # RecipientGone: the user blocked the bot, nothing is submitted or billed
         if task.state is TaskState.QUEUED:  # takes the lease too: one commit, durable before the submit
             task = await tasks.transition(task.id, TaskState.SUBMITTING, expect=TaskState.QUEUED, claim=True)
         else:  # from here the submit may reach the service: a crash now must not resend it
@@ -307,6 +318,21 @@ class Lifecycle:
         )
         log.warning("task %d: %s; retry %d in %.0f s", task.id, type(exc).__name__, task.attempts, delay)
         await self._status(task, "retrying", lang, final=True)
+
+    def _status_meanwhile(self, task: Task, stage: Stage, lang: str) -> asyncio.Task[None]:
+        """`_status` going on beside the step; a refusal that comes later marks the chat gone, which the
+        deliver step acts on (the service then has the task: the unit is spent, as for any block after the
+        submit)."""
+        edit = asyncio.create_task(self._status(task, stage, lang), name=f"task-{task.id}-{stage}")
+        self._edits.add(edit)
+
+        def settled(done: asyncio.Task[None]) -> None:
+            self._edits.discard(done)
+            if not done.cancelled() and isinstance(done.exception(), RecipientGone):
+                self._outcomes.mark_gone(task.chat_id)
+
+        edit.add_done_callback(settled)
+        return edit
 
     async def _status(self, task: Task, stage: Stage, lang: str, *, final: bool = False) -> None:
         """Progress is cosmetic, except that a chat refusing it ends the task (RecipientGone propagates)."""

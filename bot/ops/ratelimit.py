@@ -54,12 +54,16 @@ def counts_against_overall_rate(data: JSONDict) -> bool:
 
 
 class CountingRateLimiter(AIORateLimiter):
-    """`shared` opens the shared send rate when the bot initializes (None: per process only)."""
+    """`shared` opens the shared send rate when the bot initializes (None: per process only). A rate of 0
+    is no limit (PTB's meaning; the benchmarks lift Telegram's limits so)."""
 
     def __init__(
-        self, *, max_retries: int, overall_max_rate: float = 30.0, shared: SharedRateOpener | None = None
-    ) -> None:
-        super().__init__(overall_max_rate=overall_max_rate, max_retries=max_retries)
+        self, *, max_retries: int, overall_max_rate: float = 30.0, group_max_rate: float = 20.0,
+        shared: SharedRateOpener | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(
+            overall_max_rate=overall_max_rate, group_max_rate=group_max_rate, max_retries=max_retries
+        )
         self._open_shared = shared
         self.shared: SharedRate | None = None
 

@@ -102,3 +102,16 @@ def test_cpu_of_this_process_is_read_from_proc() -> None:
     while time.process_time() < deadline:
         pass
     assert cpu_seconds(os.getpid()) >= before
+
+
+def test_lifting_the_flood_limit_reaches_the_limiter_the_bot_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "lifted" scenarios mean no Telegram limit in the bot: the patch must hit what bot.app calls
+    (it once replaced a name bot.app no longer used, and the lifted runs were paced at 30/s)."""
+    from benchmarks import bot_proc
+    from bot import app
+    from bot.config import Settings
+
+    monkeypatch.setattr(app, "telegram_rate_limiter", app.telegram_rate_limiter)  # undone after the test
+    bot_proc.lift_flood_limit()
+    limiter = app.telegram_rate_limiter(Settings.from_env({}, require_telegram=False, require_volc=False))
+    assert limiter._base_limiter is None and limiter._group_max_rate == 0

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from api_client.emulator import Fault
-from bot.jobs.notifier import DeliveryUncertain
+from bot.jobs.notifier import DeliveryUncertain, RecipientGone
 from bot.jobs.runner import BUSY_BACKOFF_SECONDS, LEASE_SECONDS, MAX_BUSY_RETRIES, CancelOutcome
-from storage import UNCONFIRMED, Delivery, RetryReason, TaskState
+from storage import UNCONFIRMED, Delivery, RetryReason, Task, TaskState
 
-from .runner_support import SK, HangAfterSubmit, bench
+from .runner_support import SK, HangAfterSubmit, RecordingNotifier, bench
 
 SUBMIT = "CVSync2AsyncSubmitTask"
 RESULT = "CVSync2AsyncGetResult"
@@ -257,6 +257,55 @@ async def test_a_cancel_before_the_submit_refunds_and_tells_the_user(tmp_path: P
         assert (cancelled.state, cancelled.error_code) == (TaskState.CANCELLED, "cancelled:user")
         assert notifier.keys() == ["job.cancelled"] and b.app_state.submits_received == 0
         assert await b.free_left() == 3 and await b.ledger_ok()
+
+
+async def test_a_status_edit_waiting_for_telegram_does_not_hold_the_submit_back(tmp_path: Path) -> None:
+    """Regression (bench_burst): the "preparing" edit was awaited while the task held an upstream place, so
+    with Telegram's 30 messages a second taken by other messages the place sat idle until it went out."""
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner()
+        notifier.hold_at = "preparing"  # the edit waits behind the flood control
+        task = await b.task()
+        runner.enqueue(task.id)
+        await asyncio.wait_for(notifier.held.wait(), 5)
+        async with asyncio.timeout(5):  # the submit goes out while the edit still waits
+            while b.app_state.submits_received == 0:  # noqa: ASYNC110 - the emulator's count has no event
+                await asyncio.sleep(0.01)
+        notifier.release.set()
+        await runner.run_until_idle()
+        assert (await b.state(task.id)).state is TaskState.DONE
+        assert [tid for tid, _ in notifier.delivered] == [task.id]
+        assert notifier.stages(task.id)[0] == "preparing"  # still shown, only not waited for
+        assert await b.free_left() == 2 and await b.ledger_ok()
+
+
+class RefusesLate(RecordingNotifier):
+    """The "preparing" edit is answered 403 only after the submit went out (it waited for Telegram)."""
+
+    async def status(self, task: Task, stage: str, elapsed: float, *, lang: str, final: bool = False) -> None:
+        if stage == "preparing":
+            self.held.set()
+            await self.release.wait()
+            raise RecipientGone(task.chat_id)
+        await super().status(task, stage, elapsed, lang=lang, final=final)
+
+
+async def test_a_refusal_of_the_edit_after_the_submit_ends_the_task_spent(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        runner, notifier = b.runner(RefusesLate())
+        notifier.hold_at = "generating"  # the poll waits here until the late refusal has come
+        task = await b.task()
+        runner.enqueue(task.id)
+        await asyncio.wait_for(notifier.held.wait(), 5)
+        async with asyncio.timeout(5):
+            while b.app_state.submits_received == 0:  # noqa: ASYNC110 - the emulator's count has no event
+                await asyncio.sleep(0.01)
+        notifier.release.set()
+        await runner.run_until_idle()
+        ended = await b.state(task.id)
+        assert (ended.state, ended.error_code) == (TaskState.FAILED, "blocked")
+        assert notifier.delivered == [] and notifier.failures == []
+        assert await b.free_left() == 2 and await b.ledger_ok()  # the service had it: spent
 
 
 async def test_cancel_of_a_queued_task_never_submits(tmp_path: Path) -> None:

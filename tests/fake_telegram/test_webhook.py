@@ -99,3 +99,17 @@ async def test_targets_share_the_deliveries_and_duplicates_reach_the_next_one() 
     for update_id in {u for u, _ in a.got}:
         assert update_id in {u for u, _ in b.got}  # every update reached both processes
     assert all(len(fake.webhook.delivered(u)) == 2 for u, _ in a.got)
+
+
+async def test_a_pushed_update_counts_as_handed_out_once_it_is_accepted() -> None:
+    fake = FakeTelegram()
+    alice = fake.add_user(1001, "Alice")
+    receiver = Receiver(fail=1)
+    async with receiving(receiver) as bot_url, serve(fake) as url:
+        await _set_webhook(url, fake, f"{bot_url}/hook")
+        fake.send_text(alice, fake.private_chat(alice), "/anime")
+        await fake.wait_for(lambda: receiver.got or None)
+    (update_id, _) = receiver.got[0]
+    refused, accepted = fake.webhook.deliveries
+    assert (refused.status, accepted.status) == (503, 200)
+    assert list(fake.handed_out) == [update_id]  # what load runs time update -> submit from
