@@ -19,7 +19,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 typecheck: install
-	$(VENV)/bin/mypy api_client storage bot fake_telegram demo
+	$(VENV)/bin/mypy api_client storage bot fake_telegram demo benchmarks
 
 test: lint typecheck
 	$(VENV)/bin/pytest -q
