@@ -103,8 +103,19 @@ def _unfinished_and_states(db: Path) -> tuple[int, dict[str, int]]:
     return unfinished, states
 
 
-def run(users: int, spread: float, generate: float, timeout: float) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="bench-burst-"))
+def run(
+    users: int, spread: float, generate: float, timeout: float, keep: Path | None = None
+) -> dict[str, Any]:
+    """One burst in `keep` (kept: the bot's database and the three logs) or in a temporary folder that is
+    removed afterwards (a 10,000-user run leaves tens of MB)."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="bench-burst-") as tmp:
+            return _run(Path(tmp), users, spread, generate, timeout)
+    keep.mkdir(parents=True, exist_ok=True)
+    return _run(keep, users, spread, generate, timeout)
+
+
+def _run(work: Path, users: int, spread: float, generate: float, timeout: float) -> dict[str, Any]:
     up_port, tg_port = procs.free_port(), procs.free_port()
     up_url, tg_url = f"http://{procs.HOST}:{up_port}", f"http://{procs.HOST}:{tg_port}"
     upstream = procs.spawn(["-m", "benchmarks.burst_upstream", "--port", str(up_port), "--access-key", AK,
@@ -128,7 +139,8 @@ def run(users: int, spread: float, generate: float, timeout: float) -> dict[str,
         started = time.monotonic()
         while not db.exists() or _unfinished_and_states(db)[0] < 0:  # the bot's schema is in place
             if bot.poll() is not None or time.monotonic() - started > 60:
-                raise RuntimeError(f"the bot did not start; see {work / 'bot.log'}")
+                log_tail = (work / "bot.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the bot did not start (--keep DIR keeps its log):\n{log_tail}")
             time.sleep(0.1)
         time.sleep(1.0)  # its first getUpdates
         httpx.get(f"{tg_url}/bench/start", timeout=10)
@@ -201,12 +213,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spread", type=float, default=None, help="seconds over which the requests arrive")
     parser.add_argument("--generate-seconds", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (bot database, logs)")
     args = parser.parse_args(argv)
     users = args.users or (500 if args.quick else 10_000)
     spread = args.spread or (15.0 if args.quick else 60.0)
     each = args.generate_seconds
     print(f"viral burst: {users} users over {spread:.0f} s, upstream 10 at once, ~{each:g} s each")
-    result = run(users, spread, args.generate_seconds, args.timeout)
+    result = run(users, spread, args.generate_seconds, args.timeout, keep=args.keep)
     report(result)
     settled = result["states"].get("done", 0) + result["states"].get("refunded", 0)
     return 0 if settled >= users else 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,14 @@ from bot.ops.looplag import LagProbe
 
 
 @pytest.mark.slow
-def test_bench_burst_runs_with_a_few_users(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_burst_runs_with_a_few_users(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the run's own folder goes
     code = bench_burst.main(["--users", "12", "--spread", "2", "--timeout", "240"])
     out = capsys.readouterr().out
     assert code == 0, out
+    assert list(tmp_path.iterdir()) == []  # its database and logs are gone with the run
     assert "delivered 12 of 12" in out
     assert "status edits: 0)" in out  # no 429 for a status edit
     figures = ("bot peak RSS", "event-loop lag", "upstream in flight (limit 10)", "the bot's line",
