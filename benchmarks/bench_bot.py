@@ -47,7 +47,7 @@ from typing import Any
 import httpx
 
 from api_client.images import check_image, prepare_image
-from benchmarks.bot_report import Baseline, ImageCost, Scenario, goals, print_profile, print_report
+from benchmarks.bot_report import Baseline, ImageCost, Scenario, goals, print_profile, print_report, verdict
 from benchmarks.procs import BotProcess, run_json, server
 from fake_telegram.load import default_selfie
 from storage import Store, TaskState
@@ -344,10 +344,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     for base in bases:
         if base.failures:
             problems.append(f"baseline {base.label}: {base.failures} call(s) failed")
-    for problem in problems[:20]:
-        print("FAIL", problem)
-    print(f"{len(problems)} problem(s)" if problems else "every user got exactly one photo; ledger check ok")
-    return 1 if problems else 0
+    return verdict(problems)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -61,7 +61,7 @@ import asyncpg
 import httpx
 
 from benchmarks.bench_bot import AK, SK, TIMEOUT, TOKEN, Servers, collect
-from benchmarks.bot_report import Scenario, pct
+from benchmarks.bot_report import Scenario, pct, verdict
 from benchmarks.burst_procs import spawn
 from benchmarks.procs import HOST, BotProcess, Snapshot, cpu_seconds, free_port, stop, wait_http
 from fake_telegram.load import default_selfie
@@ -359,10 +359,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
         await asyncio.to_thread(stop, emulator)
     print_report(results)
     problems = [f"{m.processes} process(es): {p}" for m in results for p in m.scenario.problems]
-    for problem in problems[:20]:
-        print("FAIL", problem)
-    print(f"{len(problems)} problem(s)" if problems else "every user got exactly one photo; ledger check ok")
-    return 1 if problems else 0
+    return verdict(problems)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -259,3 +259,11 @@ def print_profile(path: Path, generations: int, top: int) -> None:
     print(f"\nproject functions by cumulative time:\n{head}")
     for key, value in sorted(project, key=lambda item: -item[1][3])[:top]:
         print(line(key, value))
+
+
+def verdict(problems: list[str]) -> int:
+    """Print the problems a run found (the first 20) or that there were none; the exit status."""
+    for problem in problems[:20]:
+        print("FAIL", problem)
+    print(f"{len(problems)} problem(s)" if problems else "every user got exactly one photo; ledger check ok")
+    return 1 if problems else 0
