@@ -117,6 +117,18 @@ class Servers:
 # --- one bot process, batches of users ----------------------------------------------------------------------
 
 
+async def finished(store: Store | None, *, poll: float) -> str | None:
+    """None once the database has no unfinished task; else how many are left after TIMEOUT."""
+    assert store is not None
+    deadline = time.monotonic() + TIMEOUT
+    while left := await store.tasks.unfinished():
+        if time.monotonic() > deadline:
+            states = Counter(task.state.value for task in left)
+            return f"{len(left)} task(s) unfinished after {TIMEOUT:.0f} s: {dict(states)}"
+        await asyncio.sleep(poll)
+    return None
+
+
 class BotRun:
     """One bot process and the read-only view of its database."""
 
@@ -146,17 +158,6 @@ class BotRun:
             await self.store.close()
         return self.bot.stop()
 
-    async def _finished(self) -> str | None:
-        """None once the database has no unfinished task; else how many are left after TIMEOUT."""
-        assert self.store is not None
-        deadline = time.monotonic() + TIMEOUT
-        while left := await self.store.tasks.unfinished():
-            if time.monotonic() > deadline:
-                states = Counter(task.state.value for task in left)
-                return f"{len(left)} task(s) unfinished after {TIMEOUT:.0f} s: {dict(states)}"
-            await asyncio.sleep(0.02)
-        return None
-
     async def batch(self, size: int, scenario: Scenario) -> None:
         """`size` users send a selfie, then `/anime` at once; both windows measured into `scenario`."""
         servers, bot = self.servers, self.bot
@@ -167,7 +168,7 @@ class BotRun:
         await bot.quiet()
         middle, stats_middle = await bot.snapshot(), await servers.stats()
         await servers.command(batch, "/anime")
-        late += [await servers.wait(batch, "photos"), await self._finished()]
+        late += [await servers.wait(batch, "photos"), await finished(self.store, poll=0.02)]
         scenario.problems += [problem for problem in late if problem]
         await bot.quiet()
         after, stats_after = await bot.snapshot(), await servers.stats()

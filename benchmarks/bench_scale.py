@@ -60,7 +60,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from benchmarks.bench_bot import AK, SK, TIMEOUT, TOKEN, Servers, collect
+from benchmarks.bench_bot import AK, SK, TOKEN, Servers, collect, finished
 from benchmarks.bot_report import Scenario, pct, verdict
 from benchmarks.burst_procs import spawn
 from benchmarks.procs import HOST, BotProcess, Snapshot, cpu_seconds, free_port, stop, wait_http
@@ -189,17 +189,6 @@ class Fleet:
     async def quiet(self) -> None:
         await asyncio.gather(*(bot.quiet() for bot in self.bots))
 
-    async def finished(self) -> str | None:
-        """None once the database has no unfinished task; else how many are left after TIMEOUT."""
-        assert self.store is not None
-        deadline = time.monotonic() + TIMEOUT
-        while left := await self.store.tasks.unfinished():
-            if time.monotonic() > deadline:
-                states = Counter(task.state.value for task in left)
-                return f"{len(left)} task(s) unfinished after {TIMEOUT:.0f} s: {dict(states)}"
-            await asyncio.sleep(0.05)
-        return None
-
     async def batch(self, servers: Servers, size: int, emulator_pid: int) -> Measured:
         """`size` users send a selfie, then `/anime` at once; both windows measured."""
         scenario, cpu = Scenario(f"{self.n} process(es)"), Cpu()
@@ -212,7 +201,7 @@ class Fleet:
         await self.quiet()
         middle, machine0, started = await self.snapshot(), machine_ticks(), time.monotonic()
         await servers.command(batch, "/anime")
-        late += [await servers.wait(batch, "photos"), await self.finished()]
+        late += [await servers.wait(batch, "photos"), await finished(self.store, poll=0.05)]
         machine1 = machine_ticks()
         scenario.problems += [problem for problem in late if problem]
         await self.quiet()
