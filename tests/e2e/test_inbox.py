@@ -108,16 +108,24 @@ async def test_a_poller_killed_holding_a_fetched_update_delivers_it_after_restar
             finally:
                 if first.returncode is None:
                     first.kill()
-            second = await _start_bot(env, tmp_path)
-            try:
-                await fake.wait_for(lambda: _portraits(fake, chat, request) or None, 60)
-                await asyncio.sleep(1.0)  # room for a second portrait to show up, if there were one
-            finally:
-                second.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(second.wait(), 30)
-    assert _portraits(fake, chat, request) == 1
+            portraits = await _portraits_after_restart(await _start_bot(env, tmp_path), fake, chat, request)
+    assert portraits == 1
     assert emulator.state.submits_received == 1
     await _one_task_done(db, alice.id)
+
+
+async def _portraits_after_restart(
+    restarted: asyncio.subprocess.Process, fake: FakeTelegram, chat: FakeChat, request: FakeMessage
+) -> int:
+    """The portraits replying to `request` once the restarted bot delivered one (and had time for a
+    second, if there were one); the bot is stopped on the way out."""
+    try:
+        await fake.wait_for(lambda: _portraits(fake, chat, request) or None, 60)
+        await asyncio.sleep(1.0)
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(restarted.wait(), 30)
+    return _portraits(fake, chat, request)
 
 
 def _handed_out(fake: FakeTelegram, update_id: int) -> bool:
@@ -148,13 +156,8 @@ async def test_a_webhook_killed_holding_a_posted_update_delivers_it_after_restar
                 if first.returncode is None:
                     first.kill()
             second = await _start_webhook(env, tmp_path, port)
-            try:
-                await fake.wait_for(lambda: _portraits(fake, chat, request) or None, 60)
-                await asyncio.sleep(1.0)  # room for a second portrait to show up, if there were one
-            finally:
-                second.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(second.wait(), 30)
-    assert _portraits(fake, chat, request) == 1
+            portraits = await _portraits_after_restart(second, fake, chat, request)
+    assert portraits == 1
     assert emulator.state.submits_received == 1
     await _one_task_done(db, alice.id)
 
@@ -237,14 +240,8 @@ async def test_a_bot_killed_inside_an_anime_handler_makes_the_portrait_once_afte
             async with await Store.open(db) as store:
                 assert await store.updates.states() == {"handled": 1, "started": 1}
                 assert await store.tasks.recent_for_user(alice.id) == []  # cut off before the task
-            second = await _start_bot(env, tmp_path)
-            try:
-                await fake.wait_for(lambda: _portraits(fake, chat, request) or None, 60)
-                await asyncio.sleep(1.0)  # room for a second portrait to show up, if there were one
-            finally:
-                second.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(second.wait(), 30)
-    assert _portraits(fake, chat, request) == 1
+            portraits = await _portraits_after_restart(await _start_bot(env, tmp_path), fake, chat, request)
+    assert portraits == 1
     assert emulator.state.submits_received == 1
     await _one_task_done(db, alice.id)
     async with await Store.open(db) as store:
