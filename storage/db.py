@@ -17,10 +17,11 @@ Why this shape:
 - `read_only=True` opens one connection with the `mode=ro` URI (and `query_only`): health checks and reports
   must not migrate, switch the journal mode, write or checkpoint a file the bot is using. Such a database
   refuses `transaction()` with ReadOnlyStore.
-- `transaction(durable=False)` commits without the fsync (SQLite: `synchronous=NORMAL` for that one commit,
-  set between transactions). For writes whose loss on *power* loss is harmless: lease renewals, display-only
-  fields, and DONE after the photo is out (lost, the task is found delivering+sending and ends done but
-  unconfirmed, with a "Send it again" button: never a second send or charge). In WAL mode a process crash
+- `transaction(durable=False)` commits without the fsync (SQLite: `synchronous=NORMAL` for that commit, set
+  in the same hop as its BEGIN and kept until a durable transaction sets FULL again in its own). For
+  writes whose loss on *power* loss is harmless: lease renewals, display-only fields, and DONE after the
+  photo is out (lost, the task is found delivering+sending and ends done but unconfirmed, with a "Send it
+  again" button: never a second send or charge). In WAL mode a process crash
   loses none of them, and the next durable commit (any task's) fsyncs the WAL with them in it. On
   PostgreSQL the same is `SET LOCAL synchronous_commit = off` inside the transaction. `commits` /
   `durable_commits` count them (durable: fsynced under FULL; tests hold the runner to its budget of fsyncs
@@ -173,6 +174,8 @@ class Database(Db):
         self.read_only = read_only
         self._write_lock = asyncio.Lock()
         self.synchronous: Synchronous = "FULL"
+        #: What the writer connection is set to now; None: unknown (set again before the next transaction).
+        self._synchronous_now: Synchronous | None = None
         #: Commits since open, and how many of them asked to be durable (fsynced when synchronous is FULL).
         self.commits = 0
         self.durable_commits = 0
@@ -218,7 +221,7 @@ class Database(Db):
             await writer.close()
             raise
         database = cls(writer, reader)
-        database.synchronous = synchronous
+        database.synchronous = database._synchronous_now = synchronous
         return database
 
     @asynccontextmanager
@@ -235,26 +238,31 @@ class Database(Db):
         if self.read_only:
             raise ReadOnlyStore("this database was opened read-only")
         async with self._write_lock:
-            relaxed = not durable and self.synchronous == "FULL"
-            if relaxed:
-                await _run_to_completion(self._writer.execute("PRAGMA synchronous=NORMAL"))
+            await self._open(self._writer, self._begin(durable))
             try:
-                await self._open(self._writer, "BEGIN IMMEDIATE")
-                try:
-                    yield SqliteSession(self._writer)
-                except BaseException:
-                    await self._rollback(self._writer)
-                    raise
-                try:
-                    await _run_to_completion(self._writer.commit())
-                except BaseException:
-                    await self._rollback(self._writer)
-                    raise
-                self.commits += 1
-                self.durable_commits += int(durable)
-            finally:
-                if relaxed:
-                    await _run_to_completion(self._writer.execute("PRAGMA synchronous=FULL"))
+                yield SqliteSession(self._writer)
+            except BaseException:
+                await self._rollback(self._writer)
+                raise
+            try:
+                await _run_to_completion(self._writer.commit())
+            except BaseException:
+                await self._rollback(self._writer)
+                raise
+            self.commits += 1
+            self.durable_commits += int(durable)
+
+    def _begin(self, durable: bool) -> str:
+        """BEGIN IMMEDIATE, after switching the connection's `synchronous` when this commit needs the other
+        setting: one hop to aiosqlite's thread, where setting it before and restoring it after took three
+        (hops are most of a small transaction's cost, and the bot alternates both kinds). The setting stays
+        until a transaction needs the other one, so every commit runs under its own: `durable` ones under
+        the configured level, the others under NORMAL."""
+        wanted: Synchronous = self.synchronous if durable else "NORMAL"
+        if wanted == self._synchronous_now:
+            return "BEGIN IMMEDIATE"
+        self._synchronous_now = wanted
+        return f"PRAGMA synchronous={wanted}; BEGIN IMMEDIATE"
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = False) -> AsyncIterator[Session]:
@@ -274,6 +282,10 @@ class Database(Db):
     async def migrate(self, *, now: float) -> int:
         from .migrate import migrate
 
+        async with self._write_lock:  # the migrations' own commits run under the configured setting
+            if self._synchronous_now != self.synchronous:
+                await self._writer.execute(f"PRAGMA synchronous={self.synchronous}")
+                self._synchronous_now = self.synchronous
         return await migrate(self._writer, now=now)
 
     async def applied_versions(self) -> set[int]:
@@ -282,9 +294,13 @@ class Database(Db):
         return await applied_versions(self._writer)
 
     async def _open(self, conn: aiosqlite.Connection, begin: str) -> None:
+        """`begin` may be a short script (a PRAGMA, then the BEGIN): outside a transaction `executescript`
+        adds no transaction control of its own. Whether or not it ran, the connection's setting is read
+        again before the next transaction (a failure leaves it unknown)."""
         try:
-            await _run_to_completion(conn.execute(begin))
+            await _run_to_completion(conn.executescript(begin) if ";" in begin else conn.execute(begin))
         except BaseException:
+            self._synchronous_now = None
             await self._rollback(conn)
             raise
 

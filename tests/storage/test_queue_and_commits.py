@@ -100,3 +100,46 @@ async def test_a_commit_without_fsync_leaves_the_connection_fully_synchronous(mi
         assert (await store.tasks.get(task.id)).status_message_id == 5  # type: ignore[union-attr]
     finally:
         await store.close()
+
+
+async def test_each_commit_runs_under_its_own_setting_and_a_switch_costs_no_extra_hop(
+    migrated_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relaxed and durable transactions alternate in the bot: the `synchronous` switch rides with the BEGIN
+    (it used to take a hop before and another after each relaxed transaction)."""
+    store = await Store.open(migrated_path, quota_timezone=ZONE)  # synchronous=FULL, the default
+    try:
+        db = store._ctx.db
+        writer = db.writer  # type: ignore[attr-defined]
+        hops: list[object] = []
+        real = writer._execute
+
+        async def counted(fn: object, *args: object, **kwargs: object) -> object:
+            hops.append(fn)
+            return await real(fn, *args, **kwargs)
+
+        monkeypatch.setattr(writer, "_execute", counted)
+        seen = []
+        for durable in (False, False, True, False, True, True):
+            hops.clear()
+            async with db.transaction(durable=durable) as tx:
+                seen.append(await tx.value("PRAGMA synchronous"))
+            assert len(hops) == 3, durable  # BEGIN (with the switch, if any), the statement, COMMIT
+        assert seen == [1, 1, 2, 1, 2, 2]  # NORMAL for the relaxed commits, FULL for the durable ones
+    finally:
+        await store.close()
+
+
+async def test_migrations_commit_under_the_configured_setting_after_a_relaxed_write(
+    migrated_path: Path,
+) -> None:
+    store = await Store.open(migrated_path, quota_timezone=ZONE)
+    try:
+        db = store._ctx.db
+        async with db.transaction(durable=False):
+            pass
+        await db.migrate(now=0.0)
+        row = await (await db.writer.execute("PRAGMA synchronous")).fetchone()  # type: ignore[attr-defined]
+        assert tuple(row) == (2,)  # FULL
+    finally:
+        await store.close()
