@@ -106,6 +106,23 @@ def user_from_row(row: Row) -> User:
 
 _USER_COLUMNS = "id, username, first_name, language, role, banned, ban_reason, first_seen, last_seen"
 
+#: How stale `last_seen` may get before an update writes it again (admin lists sort by it; reports count
+#: users seen today or this week).
+SEEN_REFRESH_SECONDS = 60.0
+
+
+def _seen_recently(
+    user: User, username: str | None, first_name: str, language: str | None, now: float
+) -> bool:
+    """Nothing an upsert would change but a `last_seen` that is fresh enough (see upsert_seen)."""
+    return (
+        user.username == username
+        and user.first_name == first_name
+        and (user.language is not None or language is None)
+        and user.first_seen < user.last_seen
+        and now - user.last_seen < SEEN_REFRESH_SECONDS
+    )
+
 
 class UsersRepo:
     def __init__(self, ctx: StoreContext) -> None:
@@ -115,9 +132,22 @@ class UsersRepo:
         self, user_id: int, *, username: str | None, first_name: str, language_code: str | None
     ) -> User:
         """Record that the user was seen now. The language is taken from Telegram only the first time:
-        afterwards it is the user's own choice (set_language)."""
+        afterwards it is the user's own choice (set_language).
+
+        Every update passes here, so a known user whose name and language are as stored is only read, not
+        written, until `last_seen` is SEEN_REFRESH_SECONDS old: a write per update was two commits of each
+        generation (the selfie and the command). A brand-new user's next update is always written, because
+        `first_seen == last_seen` is how the bot tells a first update (bot/handlers/invite.py). The write
+        is not fsynced: a lost `last_seen` is harmless, and a new user's row is flushed by the next durable
+        commit that refers to it (a task, a quota), which in WAL mode carries every earlier commit."""
         now = self._ctx.now()
-        async with self._ctx.db.transaction() as tx:
+        async with self._ctx.db.read() as r:
+            row = await r.one(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        if row is not None:
+            known = user_from_row(row)
+            if _seen_recently(known, username, first_name or "", language_code, now):
+                return known
+        async with self._ctx.db.transaction(durable=False) as tx:
             row = await tx.one(
                 "INSERT INTO users (id, username, first_name, language, first_seen, last_seen) "
                 "VALUES (?, ?, ?, ?, ?, ?) "

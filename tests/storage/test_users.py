@@ -30,6 +30,35 @@ async def test_upsert_seen_keeps_first_seen_and_chosen_language(store: Store, cl
     assert await store.users.get(1) == later
 
 
+async def test_a_known_user_seen_again_soon_is_read_not_written(store: Store, clock: FakeClock) -> None:
+    """Every update upserts its sender: for a returning user whose details did not change that is a read,
+    until last_seen is a minute old, so a generation's two updates cost no commit."""
+    db = store._ctx.db
+
+    async def seen(**details: object) -> int:
+        before = db.commits
+        fields: dict[str, object] = {"username": "ann", "first_name": "Ann", "language_code": "en"}
+        await store.users.upsert_seen(1, **(fields | details))  # type: ignore[arg-type]
+        return db.commits - before
+
+    assert await seen() == 1  # new
+    clock.advance(1)
+    assert await seen() == 1  # a new user's second update is written: first_seen == last_seen means "first"
+    first = await store.users.get(1)
+    assert first is not None and first.first_seen < first.last_seen
+    clock.advance(1)
+    assert await seen() == 0
+    assert await seen(language_code="de") == 0  # Telegram's language only counts while none is stored
+    assert await seen(first_name="Annie") == 1  # a change is written at once
+    assert await seen(username="annie", first_name="Annie") == 1
+    clock.advance(30)
+    assert await seen(username="annie", first_name="Annie") == 0
+    clock.advance(31)
+    assert await seen(username="annie", first_name="Annie") == 1  # last_seen refreshed after a minute
+    user = await store.users.get(1)
+    assert user is not None and user.last_seen == clock.t
+
+
 async def test_find_by_id_and_username(store: Store) -> None:
     await store.users.upsert_seen(42, username="Alice_B", first_name="A", language_code=None)
     for ref in ("42", "@alice_b", "ALICE_B", " @Alice_B "):
