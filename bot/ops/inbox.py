@@ -105,12 +105,12 @@ class Inbox:
 
     # -- in ----------------------------------------------------------------------------------------------
 
-    async def receive(self, updates: Sequence[Update]) -> None:
-        """Store a getUpdates batch, then queue what still waits for a handler. Raises when the store
-        fails: the caller must then not confirm the batch (Telegram sends it again)."""
-        stored = [Received(u.update_id, json.dumps(u.to_dict(), ensure_ascii=False)) for u in updates]
-        waiting = set(await self.store.updates.receive(stored))
-        for update in updates:
+    async def receive(self, batch: Sequence[tuple[Update, str]]) -> None:
+        """Store a getUpdates batch (each update parsed, and its JSON as Telegram sent it), then queue what
+        still waits for a handler. Raises when the store fails: the caller must then not confirm the batch
+        (Telegram sends it again)."""
+        waiting = set(await self.store.updates.receive([Received(u.update_id, body) for u, body in batch]))
+        for update, _ in batch:
             if update.update_id in waiting:
                 await self.feed(update)
 

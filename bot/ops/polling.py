@@ -21,7 +21,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from telegram import Bot
+import orjson
+from telegram import Bot, Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Updater
 
@@ -81,12 +82,10 @@ class InboxUpdater(Updater):
         pause = BACKOFF[0]
         while self.running:
             try:
-                updates = await self.bot.get_updates(
-                    offset=self._last_update_id, timeout=long_poll, allowed_updates=self._allowed
-                )
-                if updates:
-                    await self._inbox.receive(updates)  # stored: only now may the next call confirm them
-                    self._last_update_id = updates[-1].update_id + 1
+                batch = await self._fetch(_seconds(long_poll))
+                if batch:
+                    await self._inbox.receive(batch)  # stored: only now may the next call confirm them
+                    self._last_update_id = batch[-1][0].update_id + 1
             except InvalidToken:
                 log.critical("Telegram refused the bot token: polling stops")
                 raise
@@ -109,6 +108,19 @@ class InboxUpdater(Updater):
             pause = BACKOFF[0]
             if interval:
                 await asyncio.sleep(interval)
+
+    async def _fetch(self, long_poll: float) -> list[tuple[Update, str]]:
+        """One getUpdates: each update parsed, and as Telegram sent it (what the inbox stores).
+
+        Why not `Bot.get_updates`: it returns parsed updates only, and writing each back to JSON
+        (`to_dict`) was about 7 % of the bot's event-loop time in `bench_bot`'s profile. `Bot._post` is the
+        step under it (defaults, the rate limiter, the request, the error mapping), so everything but the
+        parsing stays PTB's; the read timeout is the long poll plus the request's own, as `get_updates`
+        computes it. The bot uses no arbitrary callback data, so ExtBot has nothing to insert."""
+        data = {"offset": self._last_update_id, "timeout": long_poll, "allowed_updates": self._allowed}
+        read_timeout = (self.bot._request[0].read_timeout or 0) + long_poll
+        raw = await self.bot._post("getUpdates", data, read_timeout=read_timeout)
+        return [(Update.de_json(item, self.bot), orjson.dumps(item).decode()) for item in raw or ()]
 
     async def stop(self) -> None:
         if not self.running:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dtm
+import json
 from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 
@@ -30,6 +31,11 @@ def _message_update(update_id: int, text: str) -> Update:
         chat=Chat(id=7, type="private"), from_user=user,
     )  # fmt: skip
     return Update(update_id=update_id, message=message)
+
+
+def _fetched(updates: list[Update]) -> list[tuple[Update, str]]:
+    """A getUpdates batch as the poller hands it over: each update, and its JSON as Telegram sent it."""
+    return [(update, json.dumps(update.to_dict())) for update in updates]
 
 
 def _photo_update(update_id: int, caption: str | None, album: str | None = None) -> Update:
@@ -98,10 +104,10 @@ async def test_a_polled_batch_is_stored_then_queued_and_a_redelivery_is_not_queu
 ) -> None:
     async with process(store) as (inbox, queue):
         batch = [_message_update(1, "/start"), _message_update(2, "/anime a cat")]
-        await inbox.receive(batch)
+        await inbox.receive(_fetched(batch))
         assert [u.update_id for u in _drain(queue)] == [1, 2]
         assert await store.updates.states() == {"received": 2}
-        await inbox.receive(batch)  # fetched again (not confirmed yet): still queued here, not again
+        await inbox.receive(_fetched(batch))  # fetched again (not confirmed): not queued twice
         assert _drain(queue) == []
 
 
@@ -110,7 +116,7 @@ async def test_what_a_stopped_process_received_is_replayed_as_it_came(store: Sto
     the same updates, text and sender included; one whose handler had started is left alone. A running
     process takes over rows only once they are stale (their receiver may still be about to claim them)."""
     async with process(store) as (dead, _):
-        await dead.receive([_message_update(1, "/anime a cat"), _message_update(2, "/help")])
+        await dead.receive(_fetched([_message_update(1, "/anime a cat"), _message_update(2, "/help")]))
         assert await dead.claim(2)  # its handler started, then the process died: never replayed
     async with process(store) as (alive, queue):
         (update,) = _drain(queue)
@@ -120,7 +126,7 @@ async def test_what_a_stopped_process_received_is_replayed_as_it_came(store: Sto
         assert await alive.replay(older_than=0) == 0  # queued here already
         assert await alive.claim(1) is True
         async with process(store) as (other, _):
-            await other.receive([_message_update(3, "/start")])
+            await other.receive(_fetched([_message_update(3, "/start")]))
             assert await alive.replay() == 0
             clock.advance(STALE_SECONDS)
             assert await alive.replay() == 1
@@ -131,7 +137,7 @@ async def test_what_a_stopped_process_received_is_replayed_as_it_came(store: Sto
 
 async def test_handled_is_marked_with_the_next_claim_or_at_the_close(store: Store) -> None:
     async with process(store) as (inbox, queue):
-        await inbox.receive([_message_update(n, "/start") for n in (1, 2, 3)])
+        await inbox.receive(_fetched([_message_update(n, "/start") for n in (1, 2, 3)]))
         first, second, _ = _drain(queue)
         assert await inbox.claim(1) and await inbox.claim(2)
         await inbox.finished(first)
@@ -150,7 +156,7 @@ async def test_a_replay_safe_update_is_marked_handled_as_soon_as_its_handlers_ar
     of it to replay."""
     workers = Workers()
     async with process(store, workers.of("w-a")) as (inbox, queue):
-        await inbox.receive([_message_update(1, "/anime a cat")])
+        await inbox.receive(_fetched([_message_update(1, "/anime a cat")]))
         (update,) = _drain(queue)
         assert await inbox.claim(1, replayable=True)
         await inbox.finished(update)
@@ -180,7 +186,7 @@ async def test_a_dead_claimers_replay_safe_update_is_replayed_and_nothing_else(
     at once; the unsafe one stays cut off; without the lock it replays nothing of its own."""
     workers = Workers()
     async with process(store, workers.of("w-a")) as (dead, queue):
-        await dead.receive([_message_update(1, "/anime a cat"), _message_update(2, "/grant 8 5")])
+        await dead.receive(_fetched([_message_update(1, "/anime a cat"), _message_update(2, "/grant 8 5")]))
         assert _drain(queue) and await dead.claim(1, replayable=True) and await dead.claim(2)
     async with process(store, workers.of("w-a", exclusive=False)) as (unsure, queue):
         assert _drain(queue) == [] and await unsure.replay(older_than=0) == 0
@@ -200,7 +206,7 @@ async def test_another_workers_cut_off_update_is_taken_only_once_stale_and_that_
     workers = Workers()
     workers.alive = {"w-b"}
     async with process(store, workers.of("w-b")) as (other, queue):
-        await other.receive([_message_update(1, "/anime a cat")])
+        await other.receive(_fetched([_message_update(1, "/anime a cat")]))
         assert _drain(queue) and await other.claim(1, replayable=True)  # its handler is still running
         async with process(store, workers.of("w-a")) as (this, mine):
             assert _drain(mine) == [] and workers.asked == []  # not stale: nobody asked
