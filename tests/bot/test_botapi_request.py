@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import BodyPartReader, web
-from telegram import Bot, InputFile
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
@@ -49,6 +49,9 @@ async def server() -> AsyncIterator[Server]:
                     state.files[part.name] = (part.filename, bytes(await part.read()))
                 else:
                     fields[part.name] = await part.text()
+        elif request.content_type == "application/json":
+            fields = {name: value if isinstance(value, str) else json.dumps(value)
+                      for name, value in (await request.json()).items()}  # fmt: skip
         else:
             fields = {name: str(value) for name, value in (await request.post()).items()}
         state.seen.append((method, request.content_type, fields))
@@ -98,8 +101,39 @@ async def test_a_bot_talks_through_it(server: Server) -> None:
         sent = await bot.send_message(42, "hi ✓", reply_markup=None)
     assert sent.message_id == 7 and sent.text == "hi ✓"
     method, content_type, fields = server.seen[-1]
-    assert (method, content_type) == ("sendMessage", "application/x-www-form-urlencoded")
+    assert (method, content_type) == ("sendMessage", "application/json")
     assert fields["chat_id"] == "42" and fields["text"] == "hi ✓"
+
+
+async def test_structured_fields_go_out_as_one_json_object(server: Server, request_: AiohttpRequest) -> None:
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Again", callback_data="again:1")]])
+    data = _data(chat_id=42, text="ok", reply_markup=keyboard, reply_parameters=ReplyParameters(5))
+    await request_.post(f"{server.url}/sendMessage", data)
+    _, content_type, fields = server.seen[-1]
+    assert content_type == "application/json"
+    assert json.loads(fields["reply_markup"]) == keyboard.to_dict()
+    assert json.loads(fields["reply_parameters"]) == {"message_id": 5}
+
+
+async def test_an_answer_to_a_reply_is_parsed_without_the_quoted_message(server: Server) -> None:
+    """Telegram sends the replied-to message back with every reply; the bot never reads it there."""
+    quoted = {"message_id": 5, "date": 1, "chat": {"id": 42, "type": "private"}, "text": "/anime"}
+    sent = {"message_id": 7, "date": 2, "chat": {"id": 42, "type": "private"}, "text": "queued",
+            "reply_to_message": quoted}  # fmt: skip
+    server.answers["getMe"] = _answer(
+        200, '{"ok":true,"result":{"id":1,"is_bot":true,"first_name":"B","username":"b_bot"}}'
+    )
+    server.answers["sendMessage"] = _answer(200, json.dumps({"ok": True, "result": sent}))
+    server.answers["getUpdates"] = _answer(
+        200, json.dumps({"ok": True, "result": [{"update_id": 1, "message": sent}]})
+    )
+    bot = Bot(TOKEN, base_url=server.url.removesuffix(TOKEN), request=AiohttpRequest())
+    async with bot:
+        answer = await bot.send_message(42, "queued", reply_parameters=ReplyParameters(5))
+        (update,) = await bot.get_updates()
+    assert answer.message_id == 7 and answer.reply_to_message is None
+    assert update.message is not None and update.message.reply_to_message is not None  # updates keep it
+    assert update.message.reply_to_message.text == "/anime"
 
 
 async def test_an_upload_is_multipart_with_the_file_and_the_fields(
