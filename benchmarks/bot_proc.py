@@ -60,6 +60,16 @@ PROFILE_ENV = "PORTRAIT_BENCH_PROFILE"
 FLOOD_ENV = "PORTRAIT_BENCH_FLOOD_LIMIT"
 
 
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def stat_cpu_seconds(stat: Path) -> float:
+    """utime + stime from a /proc `stat` file (a process's, or one thread's under task/)."""
+    text = stat.read_text()
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+
+
 class Counters:
     """Counts of SQLite and PostgreSQL work in this process; `snapshot()` is what SIGUSR1 writes."""
 
@@ -73,6 +83,21 @@ class Counters:
         self.pg_wait = 0.0
         self.pg_held = 0.0
         self.pg_lock_held = 0.0
+        self._sqlite_threads: list[threading.Thread] = []
+        self._sqlite_cpu: dict[int, float] = {}  # thread id -> its CPU seconds when last read
+
+    def sqlite_cpu(self) -> float:
+        """CPU seconds of aiosqlite's connection threads (statements, commits, fsyncs), read from
+        /proc/self/task; a thread that has ended keeps what it had when last read."""
+        for thread in self._sqlite_threads:
+            if thread.native_id is None:
+                continue
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat")
+            try:
+                self._sqlite_cpu[thread.native_id] = stat_cpu_seconds(stat)
+            except OSError:
+                continue
+        return sum(self._sqlite_cpu.values())
 
     def timed_image_work(self, fn: Callable[..., T]) -> Callable[..., T]:
         """`fn` (run in a worker thread) adding its thread's CPU time to `image_cpu`: the bot's own CPU
@@ -113,6 +138,16 @@ class Counters:
             await commit(conn)
 
         aiosqlite.Connection.commit = counted_commit  # type: ignore[method-assign, assignment]
+        init = aiosqlite.Connection.__init__
+
+        @functools.wraps(init)
+        def tracked_init(conn: aiosqlite.Connection, *args: Any, **kwargs: Any) -> None:
+            init(conn, *args, **kwargs)
+            thread = getattr(conn, "_thread", None)
+            if isinstance(thread, threading.Thread):
+                counters._sqlite_threads.append(thread)
+
+        aiosqlite.Connection.__init__ = tracked_init  # type: ignore[method-assign, assignment]
         if self.hops >= 0:
             execute = aiosqlite.Connection._execute
 
@@ -161,6 +196,7 @@ class Counters:
             "sqlite_hops": self.hops,
             "image_cpu": self.image_cpu,
             "loop_cpu": time.thread_time(),  # signal handlers run on the main thread: the event loop's
+            "sqlite_cpu": self.sqlite_cpu(),
             "pg_writes": self.pg_writes,
             "pg_wait": self.pg_wait,
             "pg_held": self.pg_held,

@@ -37,11 +37,13 @@ class Window:
     downloads: int = 0
     image_cpu: float = 0.0
     loop_cpu: float = 0.0
+    sqlite_cpu: float = 0.0
 
     def add(self, spent: Snapshot, calls: Counter[str], downloads: int) -> None:
         self.cpu += spent.cpu
         self.image_cpu += spent.image_cpu
         self.loop_cpu += spent.loop_cpu
+        self.sqlite_cpu += spent.sqlite_cpu
         self.commits += spent.commits
         self.hops += spent.sqlite_hops
         self.calls.update(calls)
@@ -172,6 +174,10 @@ def report_rows(scenarios: Sequence[tuple[Scenario, Baseline]], images: ImageCos
     row(
         "  of which event-loop thread",
         lambda s, b: _ms(s.per_generation(s.upload.loop_cpu + s.generate.loop_cpu)),
+    )
+    row(
+        "  of which SQLite threads",
+        lambda s, b: _ms(s.per_generation(s.upload.sqlite_cpu + s.generate.sqlite_cpu)),
     )
     for name, ours, theirs, what in INTERVALS:
         row(f"{name} p50 / p95 ms", _interval(ours))

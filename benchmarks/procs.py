@@ -24,11 +24,10 @@ from typing import Any
 
 import httpx
 
-from benchmarks.bot_proc import COUNTERS_ENV, FLOOD_ENV, PROFILE_ENV
+from benchmarks.bot_proc import COUNTERS_ENV, FLOOD_ENV, PROFILE_ENV, stat_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 START_TIMEOUT = 60.0
 
 
@@ -47,9 +46,7 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the whole process (every thread, living or ended), from /proc/<pid>/stat."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
-    return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: float = START_TIMEOUT) -> None:
@@ -117,6 +114,7 @@ class Snapshot:
     pg_wait: float = 0.0  # seconds write transactions waited for the write locks (and BEGIN's answer)
     pg_held: float = 0.0  # seconds they held the schema's advisory lock (BEGIN's answer -> COMMIT's)
     pg_lock_held: float = 0.0  # seconds the process's own write lock was held
+    sqlite_cpu: float = 0.0  # CPU seconds of aiosqlite's connection threads
 
     def __sub__(self, earlier: Snapshot) -> Snapshot:
         return Snapshot(*(a - b for a, b in zip(astuple(self), astuple(earlier), strict=True)))
@@ -164,7 +162,8 @@ class BotProcess:
                     return Snapshot(cpu, int(data["commits"]), int(data["sqlite_hops"]),
                                     float(data.get("image_cpu", 0.0)), float(data.get("loop_cpu", 0.0)),
                                     int(data["pg_writes"]), float(data["pg_wait"]), float(data["pg_held"]),
-                                    float(data["pg_lock_held"]))  # fmt: skip
+                                    float(data["pg_lock_held"]),
+                                    float(data.get("sqlite_cpu", 0.0)))  # fmt: skip
             except (OSError, ValueError, KeyError):
                 pass
             if not self.alive() or time.monotonic() > deadline:

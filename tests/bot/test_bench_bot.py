@@ -69,8 +69,10 @@ def test_report_is_per_generation_and_against_the_baseline() -> None:
 
 def test_own_cpu_is_less_the_image_work_the_bot_timed_itself() -> None:
     scenario = Scenario("1 user", generations=2, update_to_submit=[0.015])
-    scenario.upload.add(Snapshot(0.10, 4, 10, image_cpu=0.07, loop_cpu=0.01), Counter(getFile=2), 2)
-    scenario.generate.add(Snapshot(0.04, 10, 50, loop_cpu=0.02), Counter(sendPhoto=2), 0)
+    scenario.upload.add(
+        Snapshot(0.10, 4, 10, image_cpu=0.07, loop_cpu=0.01, sqlite_cpu=0.004), Counter(getFile=2), 2
+    )
+    scenario.generate.add(Snapshot(0.04, 10, 50, loop_cpu=0.02, sqlite_cpu=0.006), Counter(sendPhoto=2), 0)
     base = Baseline("1", submit=[0.02], round_trip=[0.5], send_photo=[0.01], cpu_per_generation=0.01,
                     failures=0)  # fmt: skip
     images = ImageCost(check=0.01, prepare=0.02)  # the driver's timing, 30 ms: not used when the bot timed
@@ -81,6 +83,7 @@ def test_own_cpu_is_less_the_image_work_the_bot_timed_itself() -> None:
     assert rows["bot's own: CPU - that"] == "35.0"
     assert rows["own (timed in bot) / baseline"] == "3.50x"
     assert rows["of which event-loop thread"] == "15.0"
+    assert rows["of which SQLite threads"] == "5.0"
     assert rows["bot's own: CPU - image prep"] == "40.0"  # the driver's figure stays beside it
     assert "bot's own CPU 35.0 ms/generation (< 10: not met)" in goals(scenario, images)
 
