@@ -15,6 +15,10 @@ def test_bench_polling_runs_with_few_tasks(capsys: pytest.CaptureFixture[str]) -
     assert code == 0, out
     for row in ("warm-up (first 4)", "steady 5 s", "slowdown, first 8", "all tasks", "the same plan"):
         assert row in out
+    assert "then suddenly 7 s +-30%:" in out and "then suddenly 12 s +-30%:" in out  # two scenarios
+    assert out.count("best any schedule could do") == 2
+    bound_12 = next(line for line in out.splitlines() if line.strip().startswith("12 s +-30%:"))
+    assert "out of reach" in bound_12  # 5/3 calls at best for a median lag under 1 s
     all_tasks = next(line for line in out.splitlines() if line.startswith("all tasks"))
     assert all_tasks.split()[2] == "14"  # every task of both phases finished
 
