@@ -27,14 +27,16 @@ AIORateLimiter: 30 messages/s overall), and N at once with that limiter's rates 
 overhead). The baseline, measured in the same run against the same two servers, each from its own process
 (`benchmarks.baseline_worker`): raw PortraitClient submit + wait and raw sendPhoto uploads, one at a time
 and N at once. Ratios are bot / baseline. Exit status 1 unless every user got exactly one photo, every task
-is done and the quota ledger check passes. `--profile PATH` adds a run of N at once under cProfile and
-prints where the bot's event loop thread spent its time.
+is done and the quota ledger check passes. `--profile PATH` adds a run under cProfile (N at once, or
+`--profile-users K`: batches of K, 1 for the single-user goal) and prints where the bot's event loop
+thread spent its time, by library and by function.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import tempfile
 import time
@@ -55,6 +57,7 @@ from storage import Store, TaskState
 TOKEN = "424242424:BENCH-bot-token"
 AK, SK = "AKbench", "SKbench"
 TIMEOUT = 180.0  # seconds a phase may take before the run is declared failed
+PROFILED_GENERATIONS = 20  # at least this many in the profiled run (batches of --profile-users)
 
 
 # --- talking to the fake and the emulator ------------------------------------------------------------------
@@ -311,7 +314,7 @@ async def _scenarios(
         profiled = await run_bot(
             servers,
             workdir / "bot-profiled",
-            [("profiled", 1, args.users)],
+            [("profiled", math.ceil(PROFILED_GENERATIONS / args.profile_users), args.profile_users)],
             flood_limit=False,
             profile=args.profile,
         )
@@ -339,7 +342,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     if "one" in args.scenarios and len(shipped) > 1:
         print(goals(shipped[1], images))
     if args.profile and len(profiled) > 1:
-        print_profile(args.profile, max(1, profiled[1].generations), args.top)
+        print_profile(args.profile, max(1, profiled[1].generations), args.top, args.profile_users)
     for scenario in [*shipped, *lifted, *profiled]:
         problems += [f"{scenario.label}: {p}" for p in scenario.problems]
     for base in bases:
@@ -356,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--users", type=int, help="users sending /anime at once (default 200, quick 50)")
     parser.add_argument("--rounds", type=int, help="single-user generations one after another (20, quick 5)")
     parser.add_argument("--profile", type=Path, help="also profile a run of N at once; pstats file here")
+    parser.add_argument("--profile-users", type=int, help="users at once when profiling (default N)")
     parser.add_argument("--top", type=int, default=25, help="profile lines to print")
     parser.add_argument(
         "--scenarios",
@@ -367,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.scenarios = set(args.scenarios.split(","))
     args.users = args.users or (50 if args.quick else 200)
     args.rounds = args.rounds or (5 if args.quick else 20)
+    args.profile_users = args.profile_users or args.users
     args.image_calls = 5 if args.quick else 20
     print(
         f"{args.users} users at once and 1 user x{args.rounds}, {os.cpu_count()} CPUs; the emulator, the "

@@ -240,14 +240,33 @@ def _where(key: tuple[str, int, str]) -> str:
     return f"{file}:{line}({func})"
 
 
-def print_profile(path: Path, generations: int, top: int) -> None:
+def library(key: tuple[str, int, str]) -> str:
+    """Whose code a profiled function is: an installed package's name, `python` for the standard library
+    and builtins, or the project's top folder (`bot/jobs`, `storage`, ...)."""
+    file = key[0]
+    if "site-packages/" in file:
+        return file.split("site-packages/", 1)[1].split("/", 1)[0]
+    if file.startswith(str(ROOT)):
+        parts = Path(os.path.relpath(file, ROOT)).parts
+        return "/".join(parts[:2]) if parts[0] == "bot" and len(parts) > 2 else parts[0]
+    return "python"
+
+
+def print_profile(path: Path, generations: int, top: int, users: int) -> None:
     """The event loop thread's time per generation under cProfile (whose overhead inflates every figure):
-    the functions that spent the most themselves, then the project's functions by cumulative time."""
+    its share by library, the functions that spent the most themselves, then the project's functions by
+    cumulative time."""
     entries: dict[tuple[str, int, str], Any] = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
     per = 1000 / max(1, generations)
     total = sum(value[2] for value in entries.values())
-    print(f"\nprofile of the bot's event loop thread, {generations} generations at once: "
+    print(f"\nprofile of the bot's event loop thread, {generations} generations, {users} user(s) at once: "
           f"{total * per:.1f} ms/generation under cProfile")  # fmt: skip
+    shares: Counter[str] = Counter()
+    for key, value in entries.items():
+        shares[library(key)] += value[2]
+    print("  by library: " + ", ".join(
+        f"{name} {own / total:.0%}" for name, own in shares.most_common(8) if total
+    ))  # fmt: skip
     head = f"{'self ms/gen':>11}  {'cum ms/gen':>10}  {'calls/gen':>9}  function"
 
     def line(key: tuple[str, int, str], value: Any) -> str:

@@ -118,3 +118,16 @@ def test_lifting_the_flood_limit_reaches_the_limiter_the_bot_builds(monkeypatch:
     bot_proc.lift_flood_limit()
     limiter = app.telegram_rate_limiter(Settings.from_env({}, require_telegram=False, require_volc=False))
     assert limiter._base_limiter is None and limiter._group_max_rate == 0
+
+
+def test_profile_entries_are_grouped_by_whose_code_they_are() -> None:
+    from benchmarks.bot_report import library
+    from benchmarks.procs import ROOT
+
+    site = "/usr/lib/python3.11/site-packages"
+    assert library((f"{site}/telegram/_message.py", 1, "de_json")) == "telegram"
+    assert library((f"{site}/aiohttp/client.py", 1, "_request")) == "aiohttp"
+    assert library(("/usr/lib/python3.11/asyncio/tasks.py", 1, "shield")) == "python"
+    assert library(("~", 0, "<built-in method builtins.isinstance>")) == "python"
+    assert library((str(ROOT / "bot" / "jobs" / "runner.py"), 1, "_work")) == "bot/jobs"
+    assert library((str(ROOT / "storage" / "db.py"), 1, "transaction")) == "storage"
