@@ -84,6 +84,7 @@ class Counters:
         self.pg_held = 0.0
         self.pg_lock_held = 0.0
         self._sqlite_threads: list[threading.Thread] = []
+        self._databases: list[Any] = []  # storage.db.Database: their durable_commits are the fsynced ones
         self._sqlite_cpu: dict[int, float] = {}  # thread id -> its CPU seconds when last read
 
     def sqlite_cpu(self) -> float:
@@ -148,6 +149,16 @@ class Counters:
                 counters._sqlite_threads.append(thread)
 
         aiosqlite.Connection.__init__ = tracked_init  # type: ignore[method-assign, assignment]
+        import storage.db
+
+        database_init = storage.db.Database.__init__
+
+        @functools.wraps(database_init)
+        def tracked_database(db: storage.db.Database, *args: Any, **kwargs: Any) -> None:
+            database_init(db, *args, **kwargs)
+            counters._databases.append(db)
+
+        storage.db.Database.__init__ = tracked_database  # type: ignore[method-assign, assignment]
         if self.hops >= 0:
             execute = aiosqlite.Connection._execute
 
@@ -197,6 +208,7 @@ class Counters:
             "image_cpu": self.image_cpu,
             "loop_cpu": time.thread_time(),  # signal handlers run on the main thread: the event loop's
             "sqlite_cpu": self.sqlite_cpu(),
+            "fsynced": sum(db.durable_commits for db in self._databases if db.synchronous == "FULL"),
             "pg_writes": self.pg_writes,
             "pg_wait": self.pg_wait,
             "pg_held": self.pg_held,

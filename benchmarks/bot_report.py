@@ -38,12 +38,14 @@ class Window:
     image_cpu: float = 0.0
     loop_cpu: float = 0.0
     sqlite_cpu: float = 0.0
+    fsynced: int = 0
 
     def add(self, spent: Snapshot, calls: Counter[str], downloads: int) -> None:
         self.cpu += spent.cpu
         self.image_cpu += spent.image_cpu
         self.loop_cpu += spent.loop_cpu
         self.sqlite_cpu += spent.sqlite_cpu
+        self.fsynced += spent.fsynced
         self.commits += spent.commits
         self.hops += spent.sqlite_hops
         self.calls.update(calls)
@@ -145,11 +147,14 @@ def _method(method: str) -> Cell:
     return lambda s, b: f"{s.per_generation(s.calls[method]):.2f}"
 
 
-def _commits(s: Scenario, b: Baseline) -> str:
-    both = s.per_generation(s.upload.commits + s.generate.commits)
-    return (
-        f"{both:.1f} ({s.per_generation(s.upload.commits):.1f} + {s.per_generation(s.generate.commits):.1f})"
-    )
+def _both_windows(count: Callable[[Window], int]) -> Callable[[Scenario, Baseline], str]:
+    """Per generation, both windows and then each: "13.0 (3.0 + 10.0)"."""
+
+    def cell(s: Scenario, b: Baseline) -> str:
+        selfie, anime = s.per_generation(count(s.upload)), s.per_generation(count(s.generate))
+        return f"{selfie + anime:.1f} ({selfie:.1f} + {anime:.1f})"
+
+    return cell
 
 
 def report_rows(scenarios: Sequence[tuple[Scenario, Baseline]], images: ImageCost) -> list[tuple[str, ...]]:
@@ -184,7 +189,8 @@ def report_rows(scenarios: Sequence[tuple[Scenario, Baseline]], images: ImageCos
         row(f"  baseline {what}", _baseline_interval(theirs))
         row("  p50 / baseline p50", _interval_ratio(ours, theirs))
     row("queued -> handed out p50 / p95", lambda s, b: _p50_p95(s.queued_to_handed))
-    row("SQLite commits/gen (selfie+anime)", _commits)
+    row("SQLite commits/gen (selfie+anime)", _both_windows(lambda w: w.commits))
+    row("  of which fsynced", _both_windows(lambda w: w.fsynced))
     row(
         "SQLite thread hops/generation",
         lambda s, b: f"{s.per_generation(s.upload.hops + s.generate.hops):.1f}",

@@ -115,6 +115,7 @@ class Snapshot:
     pg_held: float = 0.0  # seconds they held the schema's advisory lock (BEGIN's answer -> COMMIT's)
     pg_lock_held: float = 0.0  # seconds the process's own write lock was held
     sqlite_cpu: float = 0.0  # CPU seconds of aiosqlite's connection threads
+    fsynced: int = 0  # SQLite commits that were flushed to disk (durable ones under synchronous=FULL)
 
     def __sub__(self, earlier: Snapshot) -> Snapshot:
         return Snapshot(*(a - b for a, b in zip(astuple(self), astuple(earlier), strict=True)))
@@ -162,8 +163,8 @@ class BotProcess:
                     return Snapshot(cpu, int(data["commits"]), int(data["sqlite_hops"]),
                                     float(data.get("image_cpu", 0.0)), float(data.get("loop_cpu", 0.0)),
                                     int(data["pg_writes"]), float(data["pg_wait"]), float(data["pg_held"]),
-                                    float(data["pg_lock_held"]),
-                                    float(data.get("sqlite_cpu", 0.0)))  # fmt: skip
+                                    float(data["pg_lock_held"]), float(data.get("sqlite_cpu", 0.0)),
+                                    int(data.get("fsynced", 0)))  # fmt: skip
             except (OSError, ValueError, KeyError):
                 pass
             if not self.alive() or time.monotonic() > deadline:

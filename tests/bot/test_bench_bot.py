@@ -28,6 +28,7 @@ def test_bench_bot_runs_with_few_users(capsys: pytest.CaptureFixture[str]) -> No
         "bot's own: CPU - image prep",
         "bot's own: CPU - that",
         "SQLite commits",
+        "of which fsynced",
         "  sendPhoto",
     ):
         assert row in out  # fmt: skip
@@ -44,8 +45,8 @@ def test_percentile_is_a_measured_value() -> None:
 def test_report_is_per_generation_and_against_the_baseline() -> None:
     scenario = Scenario("2 at once", generations=2, seconds=4.0, update_to_submit=[0.010, 0.030],
                         done_to_photo=[0.02, 0.02], end_to_end=[1.0, 1.2])  # fmt: skip
-    scenario.upload.add(Snapshot(0.04, 4, 10), Counter(sendMessage=2, getFile=2), 2)
-    scenario.generate.add(Snapshot(0.16, 20, 100), Counter(sendPhoto=2), 2)
+    scenario.upload.add(Snapshot(0.04, 4, 10, fsynced=2), Counter(sendMessage=2, getFile=2), 2)
+    scenario.generate.add(Snapshot(0.16, 20, 100, fsynced=8), Counter(sendPhoto=2), 2)
     base = Baseline("2", submit=[0.005, 0.005], round_trip=[0.5], send_photo=[0.01], cpu_per_generation=0.02,
                     failures=0)  # fmt: skip
     images = ImageCost(check=0.01, prepare=0.03)
@@ -57,6 +58,7 @@ def test_report_is_per_generation_and_against_the_baseline() -> None:
     assert rows["bot's own: CPU - image prep"] == "60.0"
     assert rows["own / baseline"] == "3.00x"
     assert rows["SQLite commits/gen (selfie+anime)"] == "12.0 (2.0 + 10.0)"
+    assert rows["of which fsynced"] == "5.0 (1.0 + 4.0)"
     assert rows["sendMessage"] == "1.00" and rows["sendPhoto"] == "1.00"
     assert rows["(file downloads)"] == "2.00"
     ratios = [
