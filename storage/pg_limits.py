@@ -74,6 +74,7 @@ class PgUpstreamLimits:
         self._now = now
         self._sleep = sleep
         self._held: set[int] = set()
+        self._turn = asyncio.Lock()  # one draw at a time from this process (see acquire_request)
         self._renewer: asyncio.Task[None] | None = None
         self._failing = False
 
@@ -109,19 +110,24 @@ class PgUpstreamLimits:
         return frozenset(self._held)
 
     async def acquire_request(self) -> None:
-        """Wait for one token of the shared bucket (rate `qps`, burst max(1, qps))."""
-        while True:
-            try:
-                tokens = await take(self._pool, BUDGET, now=self._now(), rate=self.qps, burst=self.burst)
-            except ERRORS as exc:
-                self._fail_open("a request token", exc)
-                return
-            self._recovered()
-            if tokens is None:  # the row is gone (a wiped schema): nothing to share
-                return
-            if tokens >= WHOLE:
-                return
-            await self._sleep(wait_seconds(tokens, self.qps))
+        """Wait for one token of the shared bucket (rate `qps`, burst max(1, qps)).
+
+        A process's callers take turns: only the first in line asks the database, and sleeps for the
+        deficit, while the others wait here; each waiter asking on its own was one statement per waiter
+        per refill, all but one of them answered "not yet" (the shared send rate queues the same way)."""
+        async with self._turn:
+            while True:
+                try:
+                    tokens = await take(self._pool, BUDGET, now=self._now(), rate=self.qps, burst=self.burst)
+                except ERRORS as exc:
+                    self._fail_open("a request token", exc)
+                    return
+                self._recovered()
+                if tokens is None:  # the row is gone (a wiped schema): nothing to share
+                    return
+                if tokens >= WHOLE:
+                    return
+                await self._sleep(wait_seconds(tokens, self.qps))
 
     @asynccontextmanager
     async def task_slot(self) -> AsyncIterator[None]:
