@@ -17,14 +17,17 @@ resumes from the database. Rules that are easy to get wrong:
   refunding a task the service will still finish and bill. A submit never does.
 - The poll deadline runs from `poll_started_at` (the submit, or the end of the last back-off), never from
   creation: time spent waiting for an upstream slot must not expire a task the service will bill.
-- Commits (each an fsync on SQLite), three per generation: `submitting` (taking the lease in the same
-  statement; it must be durable and on its own before the submit goes out), `submitted` with the upstream
-  id and `poll_started_at`, and `delivering` with the `sending` mark, written inside the chat's turn just
-  before the photo request (bot.jobs.delivery); DONE follows without an fsync. A task stays `submitted`
-  while it is polled and until its photo is about to go out: stopped before that, it is simply polled
-  again (the service keeps the result 12 h) and sent, exactly as a `delivering` task without a mark was.
-  `polling` is no longer written (rows from older releases in it resume like `submitted`), and the
-  polling progress (`last_status`) is shown, not stored.
+- Commits: two per generation are fsynced on SQLite: `submitting` (taking the lease in the same
+  statement; it must be durable and on its own before the submit goes out) and `delivering` with the
+  `sending` mark, written inside the chat's turn just before the photo request (bot.jobs.delivery).
+  `submitted` (the upstream id and `poll_started_at`) and DONE are not: a process crash loses no commit
+  (WAL), and what a power cut could take back of `submitted` leaves the task in `submitting`, which ends
+  as submit_unknown, refunded: the user is told and pays nothing, the service's work is the operator's
+  cost, as for a crash during the submit itself. The next fsync (any task's) makes it durable anyway.
+  A task stays `submitted` while it is polled and until its photo is about to go out: stopped before
+  that, it is simply polled again (the service keeps the result 12 h) and sent, exactly as a `delivering`
+  task without a mark was. `polling` is no longer written (rows from older releases in it resume like
+  `submitted`), and the polling progress (`last_status`) is shown, not stored.
 - A task resumed in `delivering` fetches the image again. Whether and how it goes on is
   `ResultDelivery.plan`.
 """
@@ -168,7 +171,7 @@ class Lifecycle:
             f"submitted as {upstream_id}",
             lambda: tasks.transition(
                 task.id, TaskState.SUBMITTED, expect=TaskState.SUBMITTING, upstream_task_id=upstream_id,
-                poll_started_at=submitted_at,
+                poll_started_at=submitted_at, durable=False,
             ),
         )  # fmt: skip
 
