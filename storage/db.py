@@ -21,11 +21,10 @@ Why this shape:
   in the same hop as its BEGIN and kept until a durable transaction sets FULL again in its own). For
   writes whose loss on *power* loss is harmless: lease renewals, display-only fields, and DONE after the
   photo is out (lost, the task is found delivering+sending and ends done but unconfirmed, with a "Send it
-  again" button: never a second send or charge). In WAL mode a process crash
-  loses none of them, and the next durable commit (any task's) fsyncs the WAL with them in it. On
-  PostgreSQL the same is `SET LOCAL synchronous_commit = off` inside the transaction. `commits` /
-  `durable_commits` count them (durable: fsynced under FULL; tests hold the runner to its budget of fsyncs
-  per generation).
+  again" button: never a second send or charge). In WAL mode a process crash loses none of them, and the
+  next durable commit (any task's) fsyncs the WAL with them in it. On PostgreSQL the same is
+  `SET LOCAL synchronous_commit = off` inside the transaction. `commits` / `durable_commits` count them
+  (durable: fsynced under FULL; tests hold the runner to its budget of fsyncs per generation).
 """
 
 from __future__ import annotations
