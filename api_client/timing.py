@@ -111,16 +111,16 @@ class PlanTuning:
     latest finish among the recent tasks, whichever is later: polls past the slowest task cost nothing
     (no task is still running), while ending early makes the slowest ones wait a back-off gap. Then the
     delays grow by `factor` up to `max_delay` (the fixed schedule's cap), for the rare slow task. For 5 s
-    +- 30 % this is ~1.4 calls a task and a median lag of ~0.8 s (tests/api_client/test_learning.py).
+    +- 30 % this is ~1.3 calls a task and a median lag of ~0.8 s (tests/api_client/test_learning.py).
 
     A task already done at its first poll only says "earlier than that", so a service that became faster
     would stay unnoticed for many tasks. After `probe_after` such tasks in a row (under a steady service
-    that happens to ~1 % of the tasks at the 68th percentile) the next task gets one extra poll, at
+    that happens to ~2 % of the tasks at the 72nd percentile) the next task gets one extra poll, at
     `probe_factor` of its first poll time: if it is done by then, the fit learns much more than "done by
     the usual time"; if not, it cost one call.
     """
 
-    first_quantile: float = 0.68
+    first_quantile: float = 0.72
     dense_lag: float = 0.9
     dense_per_sd: float = 0.75
     dense_min: float = 0.5

@@ -116,9 +116,9 @@ def test_plan_first_near_the_expected_finish_then_dense_then_backing_off() -> No
     estimate = Estimate(mean=5.0, sd=0.8, samples=24, weight=20.0)
     times = list(itertools.islice(DEFAULT_PLAN.poll_times(estimate), 14))
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert times[0] == pytest.approx(estimate.quantile(0.68))
+    assert times[0] == pytest.approx(estimate.quantile(0.72))
     dense = list(itertools.takewhile(lambda g: g == pytest.approx(0.9), gaps))  # the lag budget
-    assert len(dense) == 2  # 5.39 -> 6.29 -> 7.19: the first poll past the 98th percentile (~6.8)
+    assert len(dense) == 2  # 5.49 -> 6.39 -> 7.29: the first poll past the 98th percentile (~6.8)
     assert times[len(dense) - 1] <= estimate.quantile(0.98) < times[len(dense)]
     later = gaps[len(dense) :]
     assert later[0] == pytest.approx(1.35) and later[-1] == 5.0
@@ -184,7 +184,7 @@ def test_plan_rejects_nonsense(fields: dict[str, float]) -> None:
 
 
 def test_converges_on_a_steady_service() -> None:
-    """5 s +- 30 % (uniform): the first poll settles near the true 68th percentile, 5.54 s."""
+    """5 s +- 30 % (uniform): the first poll settles near the true 72nd percentile, 5.66 s."""
     firsts = []
     for seed in range(8):
         rng = random.Random(seed)
@@ -193,8 +193,8 @@ def test_converges_on_a_steady_service() -> None:
         estimate = model.estimate(B)
         assert estimate is not None and 0.3 < estimate.sd < 1.5  # the truth is 0.87
         firsts.append(next(iter(model.poll_times(B) or [])))
-    assert all(abs(first - 5.54) < 0.75 for first in firsts)  # a window of ~15 tasks in effect: noisy
-    assert sum(firsts) / len(firsts) == pytest.approx(5.54, abs=0.25)
+    assert all(abs(first - 5.66) < 0.75 for first in firsts)  # a window of ~15 tasks in effect: noisy
+    assert sum(firsts) / len(firsts) == pytest.approx(5.66, abs=0.25)
 
 
 def test_one_stuck_task_moves_nothing() -> None:
