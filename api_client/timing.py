@@ -97,20 +97,31 @@ class PlanTuning:
 
     The first poll goes at the `first_quantile` of the predicted finish: a high one on purpose. Every task
     not done yet then costs more polls while one already done costs only lag, so a low quantile would spend
-    three or four calls a task. Dense polls follow, `dense_per_sd` spreads apart (kept within
-    `dense_min`..`dense_max` s), until the `dense_until_quantile`; then the delays grow by `factor` up to
-    `max_delay` (the fixed schedule's cap), for the rare slow task. Tying the dense interval to the spread
-    keeps the calls per task the same for a slow service as for a fast one; the lag grows with the spread.
-    For 5 s +- 30 % this is ~1.45 calls a task and a median lag of ~0.7 s (tests/api_client/test_timing.py).
+    three or four calls a task. The fit is trustworthy there: most tasks are observed right around it, so
+    its quantile lands where the tasks really are, whatever the durations' shape (its median and spread do
+    not: see README, "Polling that learns").
+
+    Dense polls follow every `dense_lag` s: the lag the goal allows, not a share of the spread, because a
+    task that missed the first poll is then caught within that lag while a finer spacing only buys a
+    shorter lag with calls (benchmarks/poll_bound.py: first poll after the median, then one every lag, is
+    the cheapest shape for the emulator's uniform durations). When the fitted spread is wide (a slow
+    service, or a shift still being learned) the spacing grows to `dense_per_sd` spreads, up to
+    `dense_max`: there the goal's calls and lag cannot both be met, and this keeps the calls near those of
+    a fast service at the cost of lag. The dense window lasts until the `dense_until_quantile` or the
+    latest finish among the recent tasks, whichever is later: polls past the slowest task cost nothing
+    (no task is still running), while ending early makes the slowest ones wait a back-off gap. Then the
+    delays grow by `factor` up to `max_delay` (the fixed schedule's cap), for the rare slow task. For 5 s
+    +- 30 % this is ~1.3 calls a task and a median lag of ~0.8 s (tests/api_client/test_learning.py).
 
     A task already done at its first poll only says "earlier than that", so a service that became faster
     would stay unnoticed for many tasks. After `probe_after` such tasks in a row (under a steady service
-    that happens to ~5 % of the tasks) the next task gets one extra poll, at `probe_factor` of its first
-    poll time: if it is done by then, the fit learns much more than "done by the usual time"; if not, it
-    cost one call.
+    that happens to ~2 % of the tasks at the 72nd percentile) the next task gets one extra poll, at
+    `probe_factor` of its first poll time: if it is done by then, the fit learns much more than "done by
+    the usual time"; if not, it cost one call.
     """
 
-    first_quantile: float = 0.7
+    first_quantile: float = 0.72
+    dense_lag: float = 0.9
     dense_per_sd: float = 0.75
     dense_min: float = 0.5
     dense_max: float = 2.0
@@ -118,13 +129,13 @@ class PlanTuning:
     factor: float = 1.5
     max_delay: float = 5.0
     min_first: float = 0.5
-    probe_after: int = 8
+    probe_after: int = 12
     probe_factor: float = 0.6
 
     def __post_init__(self) -> None:
         if not (0.0 < self.first_quantile < self.dense_until_quantile < 1.0):
             raise ValueError(f"need 0 < first_quantile < dense_until_quantile < 1: {self!r}")
-        if not (0 < self.dense_min <= self.dense_max) or self.dense_per_sd <= 0:
+        if not (0 < self.dense_min <= self.dense_max) or self.dense_per_sd <= 0 or self.dense_lag <= 0:
             raise ValueError(f"invalid dense interval: {self!r}")
         if self.factor < 1 or self.max_delay <= 0 or self.min_first < 0:
             raise ValueError(f"invalid back-off: {self!r}")
@@ -134,12 +145,12 @@ class PlanTuning:
     def poll_times(self, estimate: Estimate, *, probe: bool = False) -> Iterator[float]:
         """The endless poll times, seconds since the submit: (probe,) first, dense window, backing off."""
         at = max(self.min_first, estimate.quantile(self.first_quantile))
-        dense = min(max(self.dense_per_sd * estimate.sd, self.dense_min), self.dense_max)
-        dense_until = estimate.quantile(self.dense_until_quantile)
+        dense = min(max(self.dense_lag, self.dense_per_sd * estimate.sd, self.dense_min), self.dense_max)
+        dense_until = max(estimate.quantile(self.dense_until_quantile), estimate.longest)
         if probe and self.probe_factor * at >= self.min_first:
             yield self.probe_factor * at
         yield at
-        while at + dense <= dense_until + 1e-9:
+        while at < dense_until - 1e-9:  # the first poll at or after it is still a dense one
             at += dense
             yield at
         delay = dense

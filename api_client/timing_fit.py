@@ -30,7 +30,10 @@ _SQRT_2PI: Final = math.sqrt(2.0 * math.pi)
 @dataclass(frozen=True)
 class Estimate:
     """The predicted duration of the next task of a bucket: `mean` and `sd` of a normal fitted to
-    `samples` tasks (`weight` of them in effect, after the recency weighting).
+    `samples` tasks (`weight` of them in effect, after the recency weighting). `longest` is the latest
+    "done by" bound among those tasks: the normal's upper quantiles fall short of the real slowest tasks
+    when the durations have a hard upper edge (the fit is narrowed by it), and the plan must keep polling
+    densely until then or the last tasks wait a back-off gap for their result.
 
     Quantiles are Student-t ones with `weight - 1` degrees of freedom: right after a shift the estimate
     rests on three tasks, and a normal quantile would trust their spread as if it were known, ending the
@@ -40,6 +43,7 @@ class Estimate:
     sd: float
     samples: int
     weight: float
+    longest: float = 0.0
 
     def quantile(self, p: float) -> float:
         return self.mean + self.spread(NormalDist().inv_cdf(p))
@@ -59,6 +63,7 @@ def fit(window: Sequence[tuple[float, float]], start: Estimate | None = None) ->
     after a shift) iterates longer."""
     if not window:
         return None
+    longest = max(high for _, high in window)
     weights = [DECAY ** (len(window) - 1 - i) for i in range(len(window))]
     total = sum(weights)
     effective = total**2 / sum(w * w for w in weights)
@@ -66,7 +71,7 @@ def fit(window: Sequence[tuple[float, float]], start: Estimate | None = None) ->
         # Every task was done at its first poll: the data say "earlier than that", nothing more. Aim
         # below the earliest of those polls, so the next tasks get observed and the fit has something.
         first = min(high for _, high in window)
-        return Estimate(0.75 * first, floor_sd(0.75 * first), len(window), 1.0)
+        return Estimate(0.75 * first, floor_sd(0.75 * first), len(window), 1.0, longest)
     if start is not None:
         mean, sd, iterations = start.mean, max(start.sd, floor_sd(start.mean)), _EM_WARM
     else:
@@ -88,7 +93,7 @@ def fit(window: Sequence[tuple[float, float]], start: Estimate | None = None) ->
         mean, sd = new_mean, new_sd
         if done:
             break
-    return Estimate(mean, sd, len(window), effective)
+    return Estimate(mean, sd, len(window), effective, longest)
 
 
 def _truncated_moments(mean: float, sd: float, low: float, high: float) -> tuple[float, float]:

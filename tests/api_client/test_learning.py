@@ -255,6 +255,21 @@ async def test_steady_five_seconds_costs_at_most_one_and_a_half_calls_and_under_
     assert learned[0] <= 1.5 and learned[1] < 1.0
 
 
+@pytest.mark.parametrize(("mean", "most_calls"), [(5.0, 1.4), (7.0, 1.45)])
+async def test_a_steady_service_comes_near_the_best_schedule(mean: float, most_calls: float) -> None:
+    """Uniform durations, +- 30 %: no schedule spends fewer than 1.17 calls (5 s) or 1.28 (7 s) for a median
+    lag under 1 s (benchmarks.poll_bound). Dense polls a share of the (narrowly fitted) spread apart, ending
+    before the slowest tasks, spent ~1.45 calls at 5 s and ~1.47 at 7 s on these tasks; one lag budget
+    apart until the latest finish seen, fewer, with the lag still under a second."""
+    calls, lags = [], []
+    for seed in range(4):
+        learner = PollingLearner()
+        result = summary((await run_tasks(jittered(mean, 100, random.Random(30 + seed)), learner))[30:])
+        calls.append(result[0])
+        lags.append(result[1])
+    assert statistics.mean(calls) <= most_calls and statistics.mean(lags) < 1.0
+
+
 async def test_a_sudden_slowdown_is_followed_within_a_few_tasks() -> None:
     rng = random.Random(12)
     learner = PollingLearner()
