@@ -6,8 +6,10 @@
 `schedule()` plans a task from what the finished tasks of its kind took (api_client.timing); until a kind
 has been seen it is the fixed `PollSchedule`. When the task is done, `wait()` hands the schedule how it was
 seen; the learner turns that into an observation, updates the model and saves that bucket's state, so a
-restart keeps what was learned. The model is plain data in memory, shared by every task of the process;
-saving is one small row per finished task.
+restart keeps what was learned. The model is plain data in memory, shared by every task of the process.
+A bucket is saved at once when it is new or its times shifted, and otherwise at most every SAVE_EVERY
+seconds, with `flush()` at shutdown: one row per finished task was a database commit per generation, and a
+kill loses at most those seconds of learning.
 
 A task teaches something only when it is watched from about its submit (`elapsed` no later than its first
 planned poll): a wait that starts later, e.g. a task resumed after a restart, polls at once and finds it
@@ -17,8 +19,9 @@ long done, which says nothing about how long it took.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Protocol
+import time
+from collections.abc import Callable, Mapping
+from typing import Final, Protocol
 
 from .polling import FinishedCallback, LearnedSchedule, PollOutcome, PollSchedule
 from .timing import DEFAULT_PLAN, BucketTimes, PlanTuning, TimingModel, bucket_of
@@ -29,6 +32,8 @@ log = logging.getLogger("api_client")
 
 #: Planned polls per task at most; the plan reaches max_delay long before (a dozen or two polls).
 _MAX_PLANNED = 64
+#: Seconds between two saves of a bucket whose times hold steady (see the module docstring).
+SAVE_EVERY: Final = 30.0
 
 
 class TimingStore(Protocol):
@@ -54,10 +59,14 @@ class PollingLearner:
         *,
         store: TimingStore | None = None,
         base: PollSchedule | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.model = model if model is not None else TimingModel()
         self.store = store
         self.base = base if base is not None else PollSchedule()
+        self._monotonic = monotonic
+        self._saved_at: dict[str, float] = {}
+        self._unsaved: set[str] = set()
 
     @classmethod
     async def open(
@@ -66,6 +75,7 @@ class PollingLearner:
         *,
         plan: PlanTuning = DEFAULT_PLAN,
         base: PollSchedule | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> PollingLearner:
         """A learner with what `store` kept (none without a store). A bucket whose state cannot be read is
         started afresh with a warning: the schedule falls back to the fixed one, nothing breaks."""
@@ -76,7 +86,9 @@ class PollingLearner:
                     buckets[bucket] = BucketTimes.from_dict(state)
                 except (ValueError, TypeError) as exc:
                     log.warning("ignoring the saved poll timings of %s: %s", bucket, exc)
-        return cls(TimingModel(buckets, plan=plan), store=store, base=base)
+        learner = cls(TimingModel(buckets, plan=plan), store=store, base=base, monotonic=monotonic)
+        learner._saved_at = dict.fromkeys(buckets, learner._monotonic())  # as loaded: saved just now
+        return learner
 
     def schedule(self, request: object, *, elapsed: float = 0.0, learn: bool = True) -> LearnedSchedule:
         """The schedule for one task: `request` is its SubmitRequest or a mapping with the same field names
@@ -124,11 +136,28 @@ class PollingLearner:
         return record
 
     async def record(self, bucket: str, elapsed: float, outcome: PollOutcome) -> None:
-        """Learn from one finished task whose wait began `elapsed` s after its submit, and save the bucket."""
+        """Learn from one finished task whose wait began `elapsed` s after its submit; save the bucket if it
+        is new, shifted or last saved SAVE_EVERY seconds ago."""
         low = 0.0 if outcome.pending_until is None else elapsed + outcome.pending_until
         side = self.model.observe(bucket, low, elapsed + outcome.done_by)
         if side != "ok":
             log.info("poll timings %s: a task took %s than expected (%.1f-%.1f s)", bucket,
                      "longer" if side == "late" else "less", low, elapsed + outcome.done_by)
-        if self.store is not None:
-            await self.store.save(bucket, self.model.buckets[bucket].to_dict())
+        if self.store is None:
+            return
+        now = self._monotonic()
+        if side != "ok" or now - self._saved_at.get(bucket, float("-inf")) >= SAVE_EVERY:
+            await self._save(bucket, now)
+        else:
+            self._unsaved.add(bucket)
+
+    async def flush(self) -> None:
+        """Save every bucket that learned something since its last save (at shutdown)."""
+        for bucket in sorted(self._unsaved):
+            await self._save(bucket, self._monotonic())
+
+    async def _save(self, bucket: str, now: float) -> None:
+        assert self.store is not None
+        self._unsaved.discard(bucket)
+        self._saved_at[bucket] = now
+        await self.store.save(bucket, self.model.buckets[bucket].to_dict())

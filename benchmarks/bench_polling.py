@@ -201,6 +201,7 @@ async def run_one(name: str, load: Workload, db_path: Path | None) -> Run:
             await asyncio.gather(*(caller(client) for _ in range(load.workers)))
         if learner is not None and store is not None and db_path is not None:
             run.bucket, run.plan = bucket_of(request), learner.schedule(request).times
+            await learner.flush()  # what a clean shutdown saves
             await store.close()
             store = await Store.open(db_path, clock=clock)
             run.plan_after_restart = (await PollingLearner.open(store.timings)).schedule(request).times

@@ -57,6 +57,8 @@ class Services:
     upstream_limits: PgUpstreamLimits | None = None
     #: "Send it again" under the note about an unconfirmed delivery (bot.jobs.resend).
     resender: Resender = field(init=False)
+    #: The generation times learnt for planning polls; its last unsaved ones are saved at stop.
+    learner: PollingLearner | None = None
 
     def __post_init__(self) -> None:
         self.resender = Resender(self.store, self.client, self.notifier)
@@ -72,6 +74,11 @@ class Services:
         closer = getattr(self.notifier, "aclose", None)
         if closer is not None:
             await closer()  # pending throttled status edits
+        if self.learner is not None:
+            try:
+                await self.learner.flush()
+            except Exception:  # the learning of the last seconds is lost; the shutdown goes on
+                log.warning("saving the learnt generation times failed", exc_info=True)
 
     async def close(self) -> None:
         """Close the client and the store (post_shutdown, after the runner stopped)."""
@@ -142,4 +149,4 @@ async def open_services(
         store, client, notifier, settings=settings, clock=clock, learner=learner, prepared=prepared
     )
     return Services(settings, store, client, runner, notifier, albums=AlbumCollector(album_window),
-                    upstream_limits=limits, prepared=prepared)  # fmt: skip
+                    upstream_limits=limits, prepared=prepared, learner=learner)  # fmt: skip

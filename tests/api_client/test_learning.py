@@ -12,7 +12,7 @@ import pytest
 
 from api_client.clock import FakeClock
 from api_client.errors import PollDeadlineExceeded, TaskNotFound
-from api_client.learning import PollingLearner
+from api_client.learning import SAVE_EVERY, PollingLearner
 from api_client.models import TaskResult, TaskStatus
 from api_client.polling import LearnedSchedule, PollOutcome, PollSchedule, wait
 from api_client.timing import TimingModel, bucket_of
@@ -173,13 +173,36 @@ async def test_a_task_done_at_the_first_poll_is_seen_as_censored() -> None:
     assert learner.model.buckets[BUCKET].window[-1] == pytest.approx((0.0, plan.times[0]))
 
 
-async def test_the_store_gets_each_finished_task(caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_store_keeps_what_was_learned_across_a_restart() -> None:
     store = MemoryStore()
     learner = await PollingLearner.open(store)
     await run_tasks([5.0, 5.0, 6.0], learner)
-    assert store.saves == 3 and set(store.saved) == {BUCKET}
+    await learner.flush()  # what a clean shutdown saves
+    assert set(store.saved) == {BUCKET}
     again = await PollingLearner.open(store)
     assert again.schedule(REQUEST).times == learner.schedule(REQUEST).times
+
+
+async def test_a_bucket_is_saved_when_new_or_shifted_and_otherwise_every_half_minute() -> None:
+    """A save per finished task was a database commit per generation; a kill now loses at most the last
+    SAVE_EVERY seconds of learning, a clean stop none (flush)."""
+    now = [100.0]
+    store = MemoryStore()
+    learner = await PollingLearner.open(store, monotonic=lambda: now[0])
+    await run_tasks([5.0], learner)
+    assert store.saves == 1  # a new bucket: at once
+    await run_tasks([5.0, 5.2, 4.9], learner)
+    assert store.saves == 1  # steady, within SAVE_EVERY: kept for later
+    now[0] += SAVE_EVERY
+    await run_tasks([5.1], learner)
+    assert store.saves == 2
+    await run_tasks([14.0, 15.0, 14.5], learner)  # a slowdown: the shift is saved as it shows
+    assert store.saves >= 3
+    saves = store.saves
+    await learner.flush()
+    assert store.saved[BUCKET] == learner.model.buckets[BUCKET].to_dict()
+    await learner.flush()
+    assert store.saves <= saves + 1  # nothing left to save the second time
 
 
 async def test_a_failing_store_loses_no_result(caplog: pytest.LogCaptureFixture) -> None:

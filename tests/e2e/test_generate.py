@@ -227,6 +227,20 @@ async def test_generation_times_are_learnt_and_kept_in_the_store(harness: Harnes
     assert len(saved) == 1
 
 
+async def test_the_times_learnt_since_the_last_save_are_saved_when_the_bot_stops(harness: Harness) -> None:
+    """A bucket holding steady is saved at most every half minute; stopping the runner saves the rest."""
+    alice, bob = harness.person(), harness.person()
+    for person in (alice, bob):
+        await selfie(person)
+        await person.say("/anime", is_photo)
+        await harness.settle()
+    learner = harness.services.learner
+    assert learner is not None
+    ((bucket, times),) = learner.model.buckets.items()
+    await harness.services.stop_runner()
+    assert (await harness.services.store.timings.load())[bucket] == times.to_dict()
+
+
 async def test_anime_with_only_invisible_words_uses_the_saved_prompt(harness: Harness) -> None:
     """Regression (found feeding bad input): `/anime` followed by zero-width or control characters sent
     them upstream as the user's words instead of the saved /prompt."""

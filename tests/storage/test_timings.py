@@ -61,7 +61,8 @@ async def test_refuses_what_it_could_not_give_back(store: Store) -> None:
 async def test_a_learner_keeps_what_it_learned_across_a_restart(
     migrated_path: Path, clock: FakeClock
 ) -> None:
-    """The wiring the bot uses: PollingLearner.open(store.timings), learn, close, open again."""
+    """The wiring the bot uses: PollingLearner.open(store.timings), learn, flush at stop, close, open
+    again."""
     request = {"width": 1000, "height": 1000, "hyper_switch": False}
     async with await Store.open(migrated_path, clock=clock) as store:
         learner = await PollingLearner.open(store.timings)
@@ -70,6 +71,7 @@ async def test_a_learner_keeps_what_it_learned_across_a_restart(
             assert schedule.on_finished is not None
             await schedule.finished(PollOutcome(pending_until=done_by - 0.75, done_by=done_by, polls=3))
         before = learner.schedule(request)
+        await learner.flush()
     async with await Store.open(migrated_path, clock=clock) as store:
         after = (await PollingLearner.open(store.timings)).schedule(request)
     assert after.times and after.times == before.times  # the same plan, not the fixed fallback
