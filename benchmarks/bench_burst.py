@@ -17,6 +17,11 @@ and when places were idle whether the runner was at its cap, only group requests
 did), Telegram 429s by method, status edits per second, delivered and refunded counts, and the wait for a
 portrait in private chats and in groups. Goals: RSS < 300 MB, lag p99 < 50 ms, no 429 caused by status
 edits, every task delivered or refunded.
+
+Also printed, the hand-over of an upstream place from one task to the next, in stages: seen from the
+upstream (poll lag after the finish, a freed place until the next submit arrives, the emulator's answer to
+a submit) and from inside the bot (`benchmarks.burst_bot`'s marks: result read, place left, next task
+started, its `submitting` commit, its submit).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 import httpx
 
 from benchmarks import burst_procs as procs
+from benchmarks.burst_bot import TRACE_ENV, handover
 from benchmarks.burst_telegram import TOKEN
 from bot.jobs.queue import GROUP_IN_FLIGHT
 from bot.jobs.runner import MIN_EXTRA
@@ -128,14 +134,14 @@ def _run(work: Path, users: int, spread: float, generate: float, timeout: float)
     try:
         procs.started(upstream, up_url)
         procs.started(telegram, tg_url)
-        lag_file, db = work / "lag.json", work / "bot.db"
+        lag_file, db, trace = work / "lag.json", work / "bot.db", work / "trace.json"
         env = procs.child_env({
             "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"{tg_url}/bot", "VOLC_ACCESSKEY": AK,
             "VOLC_SECRETKEY": SK, "VOLC_ENDPOINT": up_url, "PORTRAIT_BOT_DB": str(db),
             "MAX_CONCURRENT_TASKS": str(LIMIT), "UPSTREAM_QPS": "50", "LAG_PROBE_FILE": str(lag_file),
-            "WORKER_ID": "bench-burst", "LOG_LEVEL": "WARNING",
+            "WORKER_ID": "bench-burst", "LOG_LEVEL": "WARNING", TRACE_ENV: str(trace),
         })  # fmt: skip
-        bot = procs.spawn(["-m", "bot"], env=env, log=work / "bot.log")
+        bot = procs.spawn(["-m", "benchmarks.burst_bot"], env=env, log=work / "bot.log")
         started = time.monotonic()
         while not db.exists() or _unfinished_and_states(db)[0] < 0:  # the bot's schema is in place
             if bot.poll() is not None or time.monotonic() - started > 60:
@@ -168,6 +174,7 @@ def _run(work: Path, users: int, spread: float, generate: float, timeout: float)
             "lag": json.loads(lag_file.read_text()) if lag_file.exists() else {},
             "upstream": procs.stats(up_url), "telegram": procs.stats(tg_url),
             "states": _unfinished_and_states(db)[1], "dispatch": dispatch.summary(),
+            "handover": handover(json.loads(trace.read_text())) if trace.exists() else {},
         }  # fmt: skip
     finally:
         for process in (bot, telegram, upstream):
@@ -196,6 +203,17 @@ def report(r: dict[str, Any]) -> None:
           f"{RUNNING_CAP} (results waiting for Telegram), {d['idle_groups_only']} with only group requests "
           f"waiting (at most {GROUP_IN_FLIGHT} per group), {others} with private ones waiting")  # fmt: skip
     print(f"  Telegram 429s: {sum(refused.values())} (status edits: {edits_429}) {refused or ''}")
+    stages = {
+        "poll lag (finished -> done read)": up.get("poll_lag", {}),
+        "place freed -> next submit arrives": up.get("free_to_submit", {}),
+        "the emulator answering a submit": up.get("submit_answer", {}),
+        **r["handover"],
+    }
+    print("  the hand-over of a place, ms (p50 / p90 / mean, n):")
+    for stage, figures in stages.items():
+        if figures.get("n"):
+            p50, p90, mean = figures["p50_ms"], figures["p90_ms"], figures["mean_ms"]
+            print(f"    {stage}: {p50:.1f} / {p90:.1f} / {mean:.1f} ({figures['n']:.0f})")
     print(f"  status edits: max {tg['edits_max_per_s']}/s, mean {tg['edits_mean_per_s']:.1f}/s; "
           f"queue-place edits {tg['place_edits']} (max {tg['place_edits_max_per_s']}/s); "
           f"all chat requests max {tg['requests_max_per_s']}/s")  # fmt: skip
