@@ -182,21 +182,25 @@ class Lifecycle:
         """submitted (or polling, from older releases) -> the result image in hand, nothing stored: the
         task moves on when its photo is about to go out (see the module docstring)."""
         await self._status(task, "in_queue", lang)
+        shown: list[asyncio.Task[None]] = []
 
         async def on_progress(status: TaskStatus) -> None:
             if status is TaskStatus.DONE:
                 if on_done is not None:
                     await on_done()
-            else:
-                stage: Stage = "generating" if status is TaskStatus.GENERATING else "in_queue"
-                try:
-                    await self._status(task, stage, lang)
-                except RecipientGone as gone:  # wait() would swallow it; the deliver step acts on it
-                    self._outcomes.mark_gone(gone.chat_id)
+                return
+            # Shown beside the polls, not waited for: the edit and its chat action queue behind Telegram's
+            # limits (in a group, behind the group's results at 20 a minute), and meanwhile the finished
+            # result would sit upstream, holding its place. A refusal marks the chat gone (see
+            # _status_meanwhile), which the deliver step acts on.
+            stage: Stage = "generating" if status is TaskStatus.GENERATING else "in_queue"
+            shown.append(self._status_meanwhile(task, stage, lang))
 
         image = await self._wait(
             task, lang, on_progress, self._poll_deadline(task), schedule=self._schedule(task)
         )
+        if shown:  # before the result goes on (its place already given back): no stage shows after it
+            await asyncio.wait(shown)
         return None if image is None else Ready(task, image, lang)
 
     async def deliver(self, ready: Ready) -> None:
