@@ -17,8 +17,9 @@ stop). `handover()` turns them into the stages the driver prints:
   taking it); `commit`: the fsynced move to `submitting`; `commit → submit`: up to the POST; `submit`:
   the HTTP submit (the upstream's own handling included);
 - `build`: building a request (the prepared selfie read, the body), wherever it ran;
-- `status <stage> awaited`: how long the upstream part waited for a status update it awaits while holding
-  its place (`submitting` before the POST; `in_queue` and `generating` between polls).
+- `status <stage>`: how long a status update of the upstream part took (`submitting`, awaited before the
+  POST; `in_queue`, awaited when polling begins; `generating`, shown between polls: the poll loop used
+  to await it too, holding the place, and now goes on beside it), in private chats and in groups apart.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 
 TRACE_ENV = "BURST_TRACE"
 
-#: Status updates the upstream part awaits while it holds a place.
+#: Status updates of the upstream part, shown while it holds a place.
 AWAITED_STAGES = ("submitting", "in_queue", "generating")
 
 Mark = tuple[str, int, float]
@@ -149,11 +150,12 @@ def install() -> None:
     async def traced_status(self: Any, task: Any, stage: str, *args: Any, **kwargs: Any) -> Any:
         if stage not in AWAITED_STAGES:
             return await status(self, task, stage, *args, **kwargs)
-        mark(f"{stage}0", task.id)
+        where = " (group)" if task.chat_id < 0 else ""
+        mark(f"{stage}{where}0", task.id)
         try:
             return await status(self, task, stage, *args, **kwargs)
         finally:
-            mark(f"{stage}1", task.id)
+            mark(f"{stage}{where}1", task.id)
 
     notifier.status = traced_status
 
@@ -197,7 +199,11 @@ def handover(marks: Sequence[Sequence[Any]]) -> dict[str, dict[str, float]]:
         "commit -> submit": _stats(span("commit1", "submit0")),
         "submit": _stats(span("submit0", "submit1")),
         "build": _stats(span("build0", "build1")),
-        **{f"status {stage} awaited": _stats(span(f"{stage}0", f"{stage}1")) for stage in AWAITED_STAGES},
+        **{
+            f"status {stage}{where}": _stats(span(f"{stage}{where}0", f"{stage}{where}1"))
+            for stage in AWAITED_STAGES
+            for where in ("", " (group)")
+        },
     }
 
 
