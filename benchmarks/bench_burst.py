@@ -66,10 +66,19 @@ class Dispatch:
     idle_groups_only: int = 0  # ... else only group requests waited (each group runs GROUP_IN_FLIGHT at most)
     upstream_sum: int = 0
     delivering_sum: int = 0
+    #: The upstream's own count (tasks accepted, result not read) in the samples where private requests
+    #: waited: the hand-over alone, without the groups' turns (each group runs GROUP_IN_FLIGHT at most).
+    private_samples: int = 0
+    private_in_flight_sum: int = 0
+    private_at_limit: int = 0
 
-    def add(self, states: dict[str, int]) -> None:
+    def add(self, states: dict[str, int], in_flight: int | None = None) -> None:
         if states.get("queued", 0) == 0:
             return
+        if in_flight is not None and states.get("queued_private", 0) > 0:
+            self.private_samples += 1
+            self.private_in_flight_sum += in_flight
+            self.private_at_limit += in_flight >= LIMIT
         upstream = sum(states.get(state, 0) for state in UPSTREAM_STATES)
         delivering = states.get("delivering", 0)
         self.samples += 1
@@ -87,7 +96,10 @@ class Dispatch:
         return {"samples": self.samples, "idle": self.idle, "idle_at_cap": self.idle_at_cap,
                 "idle_groups_only": self.idle_groups_only,
                 "mean_upstream": self.upstream_sum / n,
-                "mean_delivering": self.delivering_sum / n}  # fmt: skip
+                "mean_delivering": self.delivering_sum / n,
+                "private_samples": self.private_samples,
+                "private_in_flight": self.private_in_flight_sum / max(1, self.private_samples),
+                "private_at_limit": self.private_at_limit / max(1, self.private_samples)}  # fmt: skip
 
 
 def _unfinished_and_states(db: Path) -> tuple[int, dict[str, int]]:
@@ -157,7 +169,7 @@ def _run(work: Path, users: int, spread: float, generate: float, timeout: float)
             peak_rss = max(peak_rss, procs.peak_rss_mb(bot.pid) or 0.0)
             sent = procs.stats(tg_url)["sent"]
             unfinished, states = _unfinished_and_states(db)
-            dispatch.add(states)
+            dispatch.add(states, httpx.get(f"{up_url}/bench/now", timeout=10).json()["in_flight"])
             total = sum(n for s, n in states.items() if s not in ("refunded", "queued_private"))
             if sent >= users and total >= users and unfinished == 0:
                 break
@@ -202,6 +214,9 @@ def report(r: dict[str, Any]) -> None:
           f"places idle in {d['idle']} samples: {d['idle_at_cap']} with the runner at its cap of "
           f"{RUNNING_CAP} (results waiting for Telegram), {d['idle_groups_only']} with only group requests "
           f"waiting (at most {GROUP_IN_FLIGHT} per group), {others} with private ones waiting")  # fmt: skip
+    busy, at_limit = d["private_in_flight"], 100 * d["private_at_limit"]
+    print(f"  upstream in flight while private requests waited ({d['private_samples']} samples): "
+          f"mean {busy:.2f}, at the limit in {at_limit:.0f} % of them")  # fmt: skip
     print(f"  Telegram 429s: {sum(refused.values())} (status edits: {edits_429}) {refused or ''}")
     stages = {
         "poll lag (finished -> done read)": up.get("poll_lag", {}),

@@ -7,7 +7,7 @@ emulator itself has no such limit, so a thin ASGI layer in front of it keeps one
 accepted submit until a GetResult answers `done` (its result fetched), and a submit over the limit is
 answered 50430 ("concurrent limit", HTTP 429) as the service does. It samples the count every 0.1 s, so
 the benchmark can say whether the bot kept the upstream at its limit (neither idle slots nor refusals).
-`GET /bench/stats` answers the figures.
+`GET /bench/stats` answers the figures, `GET /bench/now` only the tasks in flight now.
 
 The hand-over, seen from here: how long a finished task waited for the GetResult that read `done` (poll
 lag, against the emulator's own finish time), how long a freed place stayed free until the next submit
@@ -67,6 +67,9 @@ class ConcurrencyGate:
             return
         if scope["path"] == "/bench/stats":
             await _json(send, 200, self.stats())
+            return
+        if scope["path"] == "/bench/now":
+            await _json(send, 200, {"in_flight": len(self.in_flight)})
             return
         action = parse_qs(scope.get("query_string", b"").decode()).get("Action", [""])[0]
         if action == SUBMIT:

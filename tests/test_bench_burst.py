@@ -73,3 +73,13 @@ def test_the_hand_over_is_split_into_stages_and_freed_places_pair_with_the_next_
     assert abs(stages["done_seen -> left"]["p50_ms"] - 21.0) < 1e-6
     assert stages["commit"]["n"] == 2 and abs(stages["commit"]["mean_ms"] - 15.0) < 1e-6
     assert stages["build"]["n"] == 1 and stages["submit"]["n"] == 2
+
+
+def test_the_upstream_count_is_also_kept_for_the_samples_where_private_requests_waited() -> None:
+    line = bench_burst.Dispatch()
+    line.add({"queued": 5, "queued_private": 2, "submitted": 9}, in_flight=9)
+    line.add({"queued": 5, "queued_private": 1, "submitted": 10}, in_flight=10)
+    line.add({"queued": 3, "queued_private": 0, "submitted": 4}, in_flight=4)  # groups' turns: apart
+    summary = line.summary()
+    assert summary["private_samples"] == 2
+    assert summary["private_in_flight"] == 9.5 and summary["private_at_limit"] == 0.5
