@@ -199,8 +199,10 @@ class Lifecycle:
         image = await self._wait(
             task, lang, on_progress, self._poll_deadline(task), schedule=self._schedule(task)
         )
-        if shown:  # before the result goes on (its place already given back): no stage shows after it
-            await asyncio.wait(shown)
+        if shown:  # stale once the result is in: dropped if still waiting for Telegram (a message saved)
+            for edit in shown:
+                edit.cancel()
+            await asyncio.wait(shown)  # settled before the result goes on: no stage shows after it
         return None if image is None else Ready(task, image, lang)
 
     async def deliver(self, ready: Ready) -> None:

@@ -66,10 +66,13 @@ async def test_the_next_task_is_submitted_while_the_finished_one_still_records_i
         assert await b.ledger_ok()
 
 
-async def test_a_progress_edit_stuck_behind_telegram_does_not_hold_the_place(tmp_path: Path) -> None:
+async def test_a_progress_edit_stuck_behind_telegram_holds_neither_the_place_nor_the_result(
+    tmp_path: Path,
+) -> None:
     """The "generating" edit (and its chat action) can wait seconds behind Telegram's 30 messages a second,
     in a group behind the group's results: the polls go on meanwhile, the place is given back once the
-    result reads done, and the result goes on only after the edit (no stage shows after it)."""
+    result reads done, and the edit, stale by then, is dropped (a message saved) before the result goes
+    on, so no stage shows after it."""
     async with bench(tmp_path) as b:
         b.settings = dataclasses.replace(b.settings, max_concurrent_tasks=1)
         runner, notifier = b.runner()
@@ -77,12 +80,7 @@ async def test_a_progress_edit_stuck_behind_telegram_does_not_hold_the_place(tmp
         first, second = await b.task(user_id=1), await b.task(user_id=2)
         runner.enqueue(first)
         runner.enqueue(second)
-        work = asyncio.create_task(runner.run_until_idle())
-        await asyncio.wait_for(notifier.held.wait(), 10)
-        await until(lambda: b.app_state.submits_received == 2, "the second submit")
-        assert notifier.delivered == []  # the first result waits for its edit
-        notifier.release.set()
-        await work
+        await asyncio.wait_for(runner.run_until_idle(), 10)  # never released
         assert [(await b.state(t.id)).state for t in (first, second)] == [TaskState.DONE] * 2
         for task in (first, second):
             stages = notifier.stages(task.id)
