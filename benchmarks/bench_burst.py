@@ -225,6 +225,8 @@ def report(r: dict[str, Any]) -> None:
         **r["handover"],
     }
     print("  the hand-over of a place, ms (p50 / p90 / mean, n):")
+    at_cap = stages.pop("freed_at_cap", {}).get("n", 0)
+    print(f"    places freed while the runner was at its cap (nothing could start there): {at_cap:.0f}")
     for stage, figures in stages.items():
         if figures.get("n"):
             p50, p90, mean = figures["p50_ms"], figures["p90_ms"], figures["mean_ms"]

@@ -13,6 +13,8 @@ stop). `handover()` turns them into the stages the driver prints:
   polling model recorded);
 - `left → spawn`: until the next task was started on that place (the freed places and the starts paired
   first come first served; a place with nothing runnable to take stays unpaired until something comes);
+  `freed_at_cap`: how many were freed while the runner ran its most tasks (upstream
+  plus results being delivered), so that nothing could start there until a delivery ended;
 - `spawn → commit`: reading the task, the user's language and building the request (or, built ahead,
   taking it); `commit`: the fsynced move to `submitting`; `commit → submit`: up to the POST; `submit`:
   the HTTP submit (the upstream's own handling included);
@@ -80,9 +82,12 @@ def install() -> None:
 
     @functools.wraps(leave)
     def traced_leave(self: Any, task_id: int) -> None:
-        if task_id in self._upstream:
+        freed = task_id in self._upstream
+        if freed:
             mark("left", task_id)
         leave(self, task_id)
+        if freed and len(self._running) >= self.upstream_limit + self.extra_limit:
+            mark("left_at_cap", task_id)  # nothing may start: results waiting for Telegram fill the runner
 
     runner._leave_upstream = traced_leave
     lifecycle: Any = bot.jobs.lifecycle
@@ -190,7 +195,9 @@ def handover(marks: Sequence[Sequence[Any]]) -> dict[str, dict[str, float]]:
             freed.append(float(when))
         elif freed:
             paired.append(float(when) - freed.popleft())
+    at_cap = sum(1 for name, _, _ in marks if name == "left_at_cap")
     return {
+        "freed_at_cap": {"n": at_cap},
         "done_seen -> left": _stats(span("done_seen", "left")),
         "done_seen -> ready": _stats(span("done_seen", "ready")),
         "left -> spawn": _stats(paired),

@@ -65,6 +65,7 @@ def test_the_hand_over_is_split_into_stages_and_freed_places_pair_with_the_next_
         ("spawn", 2, 2.024), ("build0", 2, 2.025), ("build1", 2, 2.027), ("commit0", 2, 2.03),
         ("commit1", 2, 2.04), ("submit0", 2, 2.041), ("submit1", 2, 2.06),
         ("left", 2, 5.0),  # nothing else came: an unpaired free place is not a hand-over
+        ("left_at_cap", 2, 5.0),  # ... because the runner was full of results waiting for Telegram
     ]  # fmt: skip
     stages = handover(marks)
     assert stages["left -> spawn"]["n"] == 1
@@ -73,6 +74,7 @@ def test_the_hand_over_is_split_into_stages_and_freed_places_pair_with_the_next_
     assert abs(stages["done_seen -> left"]["p50_ms"] - 21.0) < 1e-6
     assert stages["commit"]["n"] == 2 and abs(stages["commit"]["mean_ms"] - 15.0) < 1e-6
     assert stages["build"]["n"] == 1 and stages["submit"]["n"] == 2
+    assert stages["freed_at_cap"]["n"] == 1
 
 
 def test_the_upstream_count_is_also_kept_for_the_samples_where_private_requests_waited() -> None:
