@@ -17,6 +17,11 @@ and when places were idle whether the runner was at its cap, only group requests
 did), Telegram 429s by method, status edits per second, delivered and refunded counts, and the wait for a
 portrait in private chats and in groups. Goals: RSS < 300 MB, lag p99 < 50 ms, no 429 caused by status
 edits, every task delivered or refunded.
+
+Also printed, the hand-over of an upstream place from one task to the next, in stages: seen from the
+upstream (poll lag after the finish, a freed place until the next submit arrives, the emulator's answer to
+a submit) and from inside the bot (`benchmarks.burst_bot`'s marks: result read, place left, next task
+started, its `submitting` commit, its submit).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 import httpx
 
 from benchmarks import burst_procs as procs
+from benchmarks.burst_bot import TRACE_ENV, handover
 from benchmarks.burst_telegram import TOKEN
 from bot.jobs.queue import GROUP_IN_FLIGHT
 from bot.jobs.runner import MIN_EXTRA
@@ -60,10 +66,19 @@ class Dispatch:
     idle_groups_only: int = 0  # ... else only group requests waited (each group runs GROUP_IN_FLIGHT at most)
     upstream_sum: int = 0
     delivering_sum: int = 0
+    #: The upstream's own count (tasks accepted, result not read) in the samples where private requests
+    #: waited: the hand-over alone, without the groups' turns (each group runs GROUP_IN_FLIGHT at most).
+    private_samples: int = 0
+    private_in_flight_sum: int = 0
+    private_at_limit: int = 0
 
-    def add(self, states: dict[str, int]) -> None:
+    def add(self, states: dict[str, int], in_flight: int | None = None) -> None:
         if states.get("queued", 0) == 0:
             return
+        if in_flight is not None and states.get("queued_private", 0) > 0:
+            self.private_samples += 1
+            self.private_in_flight_sum += in_flight
+            self.private_at_limit += in_flight >= LIMIT
         upstream = sum(states.get(state, 0) for state in UPSTREAM_STATES)
         delivering = states.get("delivering", 0)
         self.samples += 1
@@ -81,7 +96,10 @@ class Dispatch:
         return {"samples": self.samples, "idle": self.idle, "idle_at_cap": self.idle_at_cap,
                 "idle_groups_only": self.idle_groups_only,
                 "mean_upstream": self.upstream_sum / n,
-                "mean_delivering": self.delivering_sum / n}  # fmt: skip
+                "mean_delivering": self.delivering_sum / n,
+                "private_samples": self.private_samples,
+                "private_in_flight": self.private_in_flight_sum / max(1, self.private_samples),
+                "private_at_limit": self.private_at_limit / max(1, self.private_samples)}  # fmt: skip
 
 
 def _unfinished_and_states(db: Path) -> tuple[int, dict[str, int]]:
@@ -128,14 +146,14 @@ def _run(work: Path, users: int, spread: float, generate: float, timeout: float)
     try:
         procs.started(upstream, up_url)
         procs.started(telegram, tg_url)
-        lag_file, db = work / "lag.json", work / "bot.db"
+        lag_file, db, trace = work / "lag.json", work / "bot.db", work / "trace.json"
         env = procs.child_env({
             "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"{tg_url}/bot", "VOLC_ACCESSKEY": AK,
             "VOLC_SECRETKEY": SK, "VOLC_ENDPOINT": up_url, "PORTRAIT_BOT_DB": str(db),
             "MAX_CONCURRENT_TASKS": str(LIMIT), "UPSTREAM_QPS": "50", "LAG_PROBE_FILE": str(lag_file),
-            "WORKER_ID": "bench-burst", "LOG_LEVEL": "WARNING",
+            "WORKER_ID": "bench-burst", "LOG_LEVEL": "WARNING", TRACE_ENV: str(trace),
         })  # fmt: skip
-        bot = procs.spawn(["-m", "bot"], env=env, log=work / "bot.log")
+        bot = procs.spawn(["-m", "benchmarks.burst_bot"], env=env, log=work / "bot.log")
         started = time.monotonic()
         while not db.exists() or _unfinished_and_states(db)[0] < 0:  # the bot's schema is in place
             if bot.poll() is not None or time.monotonic() - started > 60:
@@ -151,7 +169,7 @@ def _run(work: Path, users: int, spread: float, generate: float, timeout: float)
             peak_rss = max(peak_rss, procs.peak_rss_mb(bot.pid) or 0.0)
             sent = procs.stats(tg_url)["sent"]
             unfinished, states = _unfinished_and_states(db)
-            dispatch.add(states)
+            dispatch.add(states, httpx.get(f"{up_url}/bench/now", timeout=10).json()["in_flight"])
             total = sum(n for s, n in states.items() if s not in ("refunded", "queued_private"))
             if sent >= users and total >= users and unfinished == 0:
                 break
@@ -168,6 +186,7 @@ def _run(work: Path, users: int, spread: float, generate: float, timeout: float)
             "lag": json.loads(lag_file.read_text()) if lag_file.exists() else {},
             "upstream": procs.stats(up_url), "telegram": procs.stats(tg_url),
             "states": _unfinished_and_states(db)[1], "dispatch": dispatch.summary(),
+            "handover": handover(json.loads(trace.read_text())) if trace.exists() else {},
         }  # fmt: skip
     finally:
         for process in (bot, telegram, upstream):
@@ -195,7 +214,23 @@ def report(r: dict[str, Any]) -> None:
           f"places idle in {d['idle']} samples: {d['idle_at_cap']} with the runner at its cap of "
           f"{RUNNING_CAP} (results waiting for Telegram), {d['idle_groups_only']} with only group requests "
           f"waiting (at most {GROUP_IN_FLIGHT} per group), {others} with private ones waiting")  # fmt: skip
+    busy, at_limit = d["private_in_flight"], 100 * d["private_at_limit"]
+    print(f"  upstream in flight while private requests waited ({d['private_samples']} samples): "
+          f"mean {busy:.2f}, at the limit in {at_limit:.0f} % of them")  # fmt: skip
     print(f"  Telegram 429s: {sum(refused.values())} (status edits: {edits_429}) {refused or ''}")
+    stages = {
+        "poll lag (finished -> done read)": up.get("poll_lag", {}),
+        "place freed -> next submit arrives": up.get("free_to_submit", {}),
+        "the emulator answering a submit": up.get("submit_answer", {}),
+        **r["handover"],
+    }
+    print("  the hand-over of a place, ms (p50 / p90 / mean, n):")
+    at_cap = stages.pop("freed_at_cap", {}).get("n", 0)
+    print(f"    places freed while the runner was at its cap (nothing could start there): {at_cap:.0f}")
+    for stage, figures in stages.items():
+        if figures.get("n"):
+            p50, p90, mean = figures["p50_ms"], figures["p90_ms"], figures["mean_ms"]
+            print(f"    {stage}: {p50:.1f} / {p90:.1f} / {mean:.1f} ({figures['n']:.0f})")
     print(f"  status edits: max {tg['edits_max_per_s']}/s, mean {tg['edits_mean_per_s']:.1f}/s; "
           f"queue-place edits {tg['place_edits']} (max {tg['place_edits_max_per_s']}/s); "
           f"all chat requests max {tg['requests_max_per_s']}/s")  # fmt: skip

@@ -7,7 +7,12 @@ emulator itself has no such limit, so a thin ASGI layer in front of it keeps one
 accepted submit until a GetResult answers `done` (its result fetched), and a submit over the limit is
 answered 50430 ("concurrent limit", HTTP 429) as the service does. It samples the count every 0.1 s, so
 the benchmark can say whether the bot kept the upstream at its limit (neither idle slots nor refusals).
-`GET /bench/stats` answers the figures.
+`GET /bench/stats` answers the figures, `GET /bench/now` only the tasks in flight now.
+
+The hand-over, seen from here: how long a finished task waited for the GetResult that read `done` (poll
+lag, against the emulator's own finish time), how long a freed place stayed free until the next submit
+arrived (freed places and arriving submits paired first come first served), and how long the emulator
+took to answer a submit (the task counts in flight only once accepted).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import json
 import statistics
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
@@ -37,8 +43,12 @@ SAMPLE_SECONDS = 0.1
 class ConcurrencyGate:
     """ASGI middleware: the account's concurrent-task limit, and the in-flight count over time."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, done_at: Callable[[str], float | None] | None = None
+    ) -> None:
+        """`done_at`: when the emulator's task reads done (wall clock), for the poll lag."""
         self.app = app
+        self.done_at = done_at
         self.limit = limit
         self.in_flight: set[str] = set()
         self.pending = 0  # submits accepted by the gate, not answered yet
@@ -46,6 +56,10 @@ class ConcurrencyGate:
         self.submits = 0
         self.done = 0
         self.samples: list[tuple[float, int]] = []
+        self.freed: deque[float] = deque()  # places freed (a `done` read) not yet taken by a submit
+        self.poll_lag: list[float] = []
+        self.free_to_submit: list[float] = []
+        self.submit_answer: list[float] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,6 +67,9 @@ class ConcurrencyGate:
             return
         if scope["path"] == "/bench/stats":
             await _json(send, 200, self.stats())
+            return
+        if scope["path"] == "/bench/now":
+            await _json(send, 200, {"in_flight": len(self.in_flight)})
             return
         action = parse_qs(scope.get("query_string", b"").decode()).get("Action", [""])[0]
         if action == SUBMIT:
@@ -65,10 +82,19 @@ class ConcurrencyGate:
     async def _submit(self, scope: Scope, receive: Receive, send: Send) -> None:
         if len(self.in_flight) + self.pending >= self.limit:
             self.refused += 1
-            body = {"code": 50430, "data": None, "message": "Request Has Reached API Concurrent Limit, "
-                    "Please Try Later", "request_id": "bench", "status": 50430, "time_elapsed": "1ms"}
+            body = {
+                "code": 50430,
+                "data": None,
+                "message": "Request Has Reached API Concurrent Limit, Please Try Later",
+                "request_id": "bench",
+                "status": 50430,
+                "time_elapsed": "1ms",
+            }
             await _json(send, 429, body)
             return
+        arrived = time.time()
+        if self.freed:
+            self.free_to_submit.append(arrived - self.freed.popleft())
         self.pending += 1
         try:
             answer = await _captured(self.app, scope, receive, send)
@@ -78,6 +104,7 @@ class ConcurrencyGate:
         if task_id:
             self.submits += 1
             self.in_flight.add(str(task_id))
+            self.submit_answer.append(time.time() - arrived)
 
     async def _result(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []
@@ -96,6 +123,11 @@ class ConcurrencyGate:
         if isinstance(data, dict) and data.get("status") == "done" and task_id in self.in_flight:
             self.in_flight.discard(task_id)
             self.done += 1
+            now = time.time()
+            self.freed.append(now)
+            finished = self.done_at(task_id) if self.done_at is not None else None
+            if finished is not None:
+                self.poll_lag.append(now - finished)
 
     async def sample(self) -> None:
         while True:
@@ -112,7 +144,19 @@ class ConcurrencyGate:
             "mean_in_flight": statistics.fmean(busy) if busy else 0.0,
             "at_limit_share": sum(1 for n in busy if n >= self.limit) / len(busy) if busy else 0.0,
             "series": [n for _, n in self.samples[:: max(1, len(self.samples) // 60)]],
+            "poll_lag": _spread(self.poll_lag), "free_to_submit": _spread(self.free_to_submit),
+            "submit_answer": _spread(self.submit_answer),
         }  # fmt: skip
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    """n, p50, p90 and mean in milliseconds."""
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+    return {"n": len(ordered), "p50_ms": 1000 * statistics.median(ordered),
+            "p90_ms": 1000 * ordered[int(0.9 * (len(ordered) - 1))],
+            "mean_ms": 1000 * statistics.fmean(ordered)}  # fmt: skip
 
 
 def _until_last(counts: list[int]) -> list[int]:
@@ -169,7 +213,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         access_key=args.access_key, secret_key=args.secret_key, queue_seconds=args.queue_seconds,
         generate_seconds=args.generate_seconds, generate_jitter=0.2,
     )  # fmt: skip
-    asyncio.run(serve(ConcurrencyGate(create_app(config), args.max_tasks), args.host, args.port))
+    app = create_app(config)
+    tasks = app.state.emulator.store
+
+    def done_at(task_id: str) -> float | None:
+        task = tasks.tasks.get(task_id)
+        return None if task is None else float(tasks.done_at(task))
+
+    asyncio.run(serve(ConcurrencyGate(app, args.max_tasks, done_at), args.host, args.port))
 
 
 if __name__ == "__main__":

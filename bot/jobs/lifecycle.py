@@ -4,8 +4,9 @@
           any step may end the task instead: failed / expired / cancelled (the transition refunds)
 
 A task is run in two parts, so that the runner can keep the upstream exactly at its concurrency limit:
-`upstream()` (submit and poll, holding one of the service's slots) ends with the result image in hand
-(`Ready`), and `deliver()` sends it without holding a slot. Each step ends in one checked storage
+`upstream()` (submit and poll, holding one of the service's slots until a poll reads the result done:
+`on_done` gives it back) ends with the result image in hand (`Ready`), and `deliver()` sends it without
+holding a slot. Each step ends in one checked storage
 transition or a stored back-off (`next_poll_at` and a typed `retry_reason`), so a restart at any point
 resumes from the database. Rules that are easy to get wrong:
 - A submit is never repeated unless we *know* it did not reach the service: a task found in `submitting`
@@ -109,8 +110,11 @@ class Lifecycle:
         if ready is not None:
             await self.deliver(ready)
 
-    async def upstream(self, task: Task) -> Ready | None:
-        """Submit and poll until the result is in hand; None when the task waits (a back-off) or ended."""
+    async def upstream(
+        self, task: Task, *, on_done: Callable[[], Awaitable[None]] | None = None
+    ) -> Ready | None:
+        """Submit and poll until the result is in hand; None when the task waits (a back-off) or ended.
+        `on_done` is awaited the moment a poll reads the task done (the runner frees its upstream place)."""
         if self._outcomes.refused(task):
             raise RecipientGone(task.chat_id)
         lang = await self._outcomes.lang(task)
@@ -119,7 +123,7 @@ class Lifecycle:
             if current.state in (TaskState.QUEUED, TaskState.SUBMITTING):
                 current = await self._submit(current, lang)
             elif current.state in (TaskState.SUBMITTED, TaskState.POLLING):
-                return await self._poll(current, lang)
+                return await self._poll(current, lang, on_done)
             elif current.state is TaskState.DELIVERING:
                 return Ready(current, None, lang)
             else:
@@ -175,22 +179,33 @@ class Lifecycle:
             ),
         )  # fmt: skip
 
-    async def _poll(self, task: Task, lang: str) -> Ready | None:
+    async def _poll(
+        self, task: Task, lang: str, on_done: Callable[[], Awaitable[None]] | None = None
+    ) -> Ready | None:
         """submitted (or polling, from older releases) -> the result image in hand, nothing stored: the
         task moves on when its photo is about to go out (see the module docstring)."""
         await self._status(task, "in_queue", lang)
+        shown: list[asyncio.Task[None]] = []
 
         async def on_progress(status: TaskStatus) -> None:
-            if status is not TaskStatus.DONE:
-                stage: Stage = "generating" if status is TaskStatus.GENERATING else "in_queue"
-                try:
-                    await self._status(task, stage, lang)
-                except RecipientGone as gone:  # wait() would swallow it; the deliver step acts on it
-                    self._outcomes.mark_gone(gone.chat_id)
+            if status is TaskStatus.DONE:
+                if on_done is not None:
+                    await on_done()
+                return
+            # Shown beside the polls, not waited for: the edit and its chat action queue behind Telegram's
+            # limits (in a group, behind the group's results at 20 a minute), and meanwhile the finished
+            # result would sit upstream, holding its place. A refusal marks the chat gone (see
+            # _status_meanwhile), which the deliver step acts on.
+            stage: Stage = "generating" if status is TaskStatus.GENERATING else "in_queue"
+            shown.append(self._status_meanwhile(task, stage, lang))
 
         image = await self._wait(
             task, lang, on_progress, self._poll_deadline(task), schedule=self._schedule(task)
         )
+        if shown:  # stale once the result is in: dropped if still waiting for Telegram (a message saved)
+            for edit in shown:
+                edit.cancel()
+            await asyncio.wait(shown)  # settled before the result goes on: no stage shows after it
         return None if image is None else Ready(task, image, lang)
 
     async def deliver(self, ready: Ready) -> None:

@@ -2,8 +2,8 @@
 
 Handlers only create a task (quota reserved) and call `enqueue()`; the steps of a generation are
 `bot.jobs.lifecycle`, what an ending means is `bot.jobs.outcomes`. This module keeps the scheduling rules:
-- A bounded dispatcher: at most MAX_CONCURRENT_TASKS tasks hold an upstream slot (submit until the result
-  is in hand) and at most `extra_limit` more are being delivered, so the upstream sits exactly at its
+- A bounded dispatcher: at most MAX_CONCURRENT_TASKS tasks hold an upstream slot (submit until a poll reads
+  the result done) and at most `extra_limit` more are being delivered, so the upstream sits exactly at its
   limit while results go out to Telegram. Everything else waits in the database (a restart keeps every
   request and its order), seen through `bot.jobs.queue.WaitQueue`: first come first served, private
   chats and groups taking turns. 10,000 waiting requests are 10,000 small entries, not 10,000
@@ -37,6 +37,7 @@ from bot.jobs.lifecycle import BUSY_BACKOFF_SECONDS, MAX_BUSY_RETRIES, Lifecycle
 from bot.jobs.notifier import Closeable, DeliveryUncertain, Notifier, RecipientGone
 from bot.jobs.outcomes import USER_REASON, CancelOutcome, Outcomes, cancel_notice, cancellable, started
 from bot.jobs.params import PromptTooLong
+from bot.jobs.places import UpstreamPlace
 from bot.jobs.prepared import PreparedCache
 from bot.jobs.queue import WaitQueue, entry_of
 from bot.jobs.task_store import ShieldedTasks
@@ -379,12 +380,10 @@ class JobRunner:
         if task.state is TaskState.DELIVERING:
             self._leave_upstream(task_id)
             ready = await self._lifecycle.upstream(task)
-        else:
-            try:
-                async with self._client.task_slot():
-                    ready = await self._lifecycle.upstream(task)
-            finally:
-                self._leave_upstream(task_id)
+        else:  # given back as soon as a poll reads the result done, or the part ends (bot.jobs.places)
+            place = UpstreamPlace(self._client.task_slot(), lambda: self._leave_upstream(task_id))
+            async with place:
+                ready = await self._lifecycle.upstream(task, on_done=place.free)
         if ready is not None:
             await self._lifecycle.deliver(ready)
 

@@ -72,7 +72,7 @@ async def test_a_restarted_runner_keeps_the_order_and_the_running_task_goes_firs
     async with bench(tmp_path) as b:
         one_slot(b)
         first, first_notifier = b.runner(owner="worker-a")
-        first_notifier.hold_at = "generating"
+        first_notifier.hold_at = "in_queue"
         tasks = []
         for n in range(4):
             tasks.append(await b.task(user_id=n + 1))
@@ -92,7 +92,7 @@ async def test_waiting_users_see_their_place_and_it_is_updated_sparingly(tmp_pat
     async with bench(tmp_path) as b:
         one_slot(b)
         runner, notifier = b.runner()
-        notifier.hold_at = "generating"
+        notifier.hold_at = "in_queue"
         busy = await b.task(user_id=1, status_message_id=10)
         runner.enqueue(busy)
         await asyncio.wait_for(notifier.held.wait(), 5)
@@ -131,7 +131,7 @@ async def test_queue_place_edits_keep_within_the_global_budget_front_first(tmp_p
     async with bench(tmp_path) as b:
         one_slot(b)
         runner, notifier = b.runner()
-        notifier.hold_at = "generating"
+        notifier.hold_at = "in_queue"
         runner.enqueue(await b.task(user_id=1, status_message_id=1))
         await asyncio.wait_for(notifier.held.wait(), 5)
         for n in range(2, 40):  # resumed tasks: nobody has been shown a place yet

@@ -21,7 +21,7 @@ async def test_a_worker_frozen_past_its_lease_does_not_deliver_a_second_time(tmp
     worker B took the task over and finished it, woke up and went on (two photos, or two submits)."""
     async with bench(tmp_path) as b:
         a, a_chat = b.runner(owner="worker-a")
-        a_chat.hold_at = "generating"  # A is polling when it freezes
+        a_chat.hold_at = "in_queue"  # A is polling when it freezes
         task = await b.task()
         a.enqueue(task.id)
         await asyncio.wait_for(a_chat.held.wait(), 5)
@@ -63,7 +63,7 @@ async def test_a_worker_frozen_before_its_submit_does_not_submit(tmp_path: Path)
 async def test_a_lease_taken_over_stops_the_local_work_at_once(tmp_path: Path) -> None:
     async with bench(tmp_path) as b:
         a, a_chat = b.runner(owner="worker-a")
-        a_chat.hold_at = "generating"
+        a_chat.hold_at = "in_queue"
         task = await b.task()
         a.enqueue(task.id)
         await asyncio.wait_for(a_chat.held.wait(), 5)

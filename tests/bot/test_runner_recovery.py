@@ -237,7 +237,7 @@ async def test_a_task_ended_elsewhere_stops_here_without_a_second_transition(tmp
     polling them and their status messages stayed on 'generating'."""
     async with bench(tmp_path) as b:
         runner, notifier = b.runner()
-        notifier.hold_at = "generating"
+        notifier.hold_at = "in_queue"
         task = await b.task()
         runner.enqueue(task.id)
         await asyncio.wait_for(notifier.held.wait(), 5)
