@@ -7,7 +7,8 @@ A task is run in two parts, so that the runner can keep the upstream exactly at 
 `upstream()` (submit and poll, holding one of the service's slots until a poll reads the result done:
 `on_done` gives it back) ends with the result image in hand (`Ready`), and `deliver()` sends it without
 holding a slot. Each step ends in one checked storage transition or a stored back-off (`next_poll_at` and
-a typed `retry_reason`), so a restart at any point resumes from the database. Rules that are easy to get wrong:
+a typed `retry_reason`), so a restart at any point resumes from the database. Rules that are easy to get
+wrong:
 - A submit is never repeated unless we *know* it did not reach the service: a task found in `submitting`
   after a restart is failed with "submit_unknown" (refunded, user told), because resending may bill twice.
   The one known-safe case is a definite rate-limit answer, stored as `retry_reason = rate_limited` and

@@ -288,9 +288,10 @@ class JobRunner:
                 continue
             if task.state in TERMINAL:
                 continue  # ended by its own job, which is wrapping up (the final edit): leave it be
-            if self._leased_elsewhere(task):
-                log.warning("task %d: lease taken over by another worker; stopping here", task_id)
-                metrics.lease_lost()
+            if self._leased_elsewhere(task):  # before our claim it was never ours: nothing was lost
+                if self._tasks.holds(task_id):
+                    log.warning("task %d: lease taken over by another worker; stopping here", task_id)
+                    metrics.lease_lost()
                 await self._stop_work(task_id)
                 continue
             if not self._tasks.holds(task_id):

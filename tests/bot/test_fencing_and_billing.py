@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.jobs.runner import LEASE_SECONDS
+from bot.ops.metrics import REGISTRY
 from storage import Task, TaskState
 from tests.bot.runner_support import Bench, bench
 
@@ -71,6 +72,36 @@ async def test_a_lease_taken_over_stops_the_local_work_at_once(tmp_path: Path) -
         assert await b.store.tasks.claim(task.id, "worker-b", LEASE_SECONDS)
         await a._renew_leases()  # the idle loop's renewal finds the lease gone
         assert a.running == frozenset()
+
+
+async def test_a_queued_task_another_worker_started_first_is_left_to_it_without_a_lost_lease(
+    tmp_path: Path,
+) -> None:
+    """Two processes may pick the same queued task; the one that did not claim it never held a lease, so
+    its renewal loop stops its copy quietly instead of counting a lease lost."""
+    async with bench(tmp_path) as b:
+        a, a_chat = b.runner(owner="worker-a")
+        fetching, release = asyncio.Event(), asyncio.Event()
+        real_download = a_chat.download
+
+        async def slow_download(file_id: str) -> bytes:  # A builds its request: no claim, no lease yet
+            fetching.set()
+            await release.wait()
+            return await real_download(file_id)
+
+        a_chat.download = slow_download  # type: ignore[method-assign]
+        task = await b.task()
+        a.enqueue(task.id)
+        await asyncio.wait_for(fetching.wait(), 5)
+        assert await b.store.tasks.claim(task.id, "worker-b", LEASE_SECONDS)  # B started it first
+        before = _leases_lost()
+        await a._renew_leases()
+        assert a.running == frozenset() and _leases_lost() == before
+        release.set()
+
+
+def _leases_lost() -> float:
+    return REGISTRY.get_sample_value("portrait_bot_lease_takeovers_total", {"direction": "lost"}) or 0.0
 
 
 def fail_writes(b: Bench, monkeypatch: pytest.MonkeyPatch, to: TaskState, times: int) -> list[int]:
