@@ -157,7 +157,9 @@ class PollingLearner:
             await self._save(bucket, self._monotonic())
 
     async def _save(self, bucket: str, now: float) -> None:
+        """Unsaved until the store has it: a failed save is tried again with the bucket's next task."""
         assert self.store is not None
+        self._unsaved.add(bucket)
+        await self.store.save(bucket, self.model.buckets[bucket].to_dict())
         self._unsaved.discard(bucket)
         self._saved_at[bucket] = now
-        await self.store.save(bucket, self.model.buckets[bucket].to_dict())

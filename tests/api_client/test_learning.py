@@ -218,6 +218,33 @@ async def test_a_failing_store_loses_no_result(caplog: pytest.LogCaptureFixture)
     assert learner.model.estimate(BUCKET) is not None  # learned in memory all the same
 
 
+async def test_a_failed_save_is_tried_again_and_flushed_at_stop() -> None:
+    now = [100.0]
+
+    class Flaky(MemoryStore):
+        failing = True
+
+        async def save(self, bucket: str, state: Mapping[str, object]) -> None:
+            if self.failing:
+                raise OSError("database is locked")
+            await super().save(bucket, state)
+
+    store = Flaky()
+    learner = await PollingLearner.open(store, monotonic=lambda: now[0])
+    await run_tasks([5.0], learner)  # the first save fails (logged by wait(), the result kept)
+    store.failing = False
+    await run_tasks([5.0], learner)  # within SAVE_EVERY of nothing saved: saved now
+    assert store.saves == 1
+    await run_tasks([5.1], learner)
+    assert store.saves == 1
+    store.failing = True
+    with pytest.raises(OSError):
+        await learner.flush()
+    store.failing = False
+    await learner.flush()
+    assert store.saves == 2 and store.saved[BUCKET] == learner.model.buckets[BUCKET].to_dict()
+
+
 async def test_no_learning_when_asked_not_to_or_when_watched_too_late() -> None:
     learner = PollingLearner()
     await run_tasks([5.0] * 3, learner)
