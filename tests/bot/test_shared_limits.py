@@ -128,7 +128,7 @@ async def test_waiters_of_one_process_take_turns_instead_of_each_asking_the_data
     # One token every 20 ms: each grant after the first waits for a refill. Taking turns, a grant costs
     # about two draws (the one that finds the bucket short, the one after the sleep); with every waiter
     # asking on every wake-up it was about one per waiter per refill (180 here before the change).
-    assert draws <= 3 * 20
+    assert draws <= 4 * 20  # 36 in a run, 180 before; 4 a grant leaves room for a rounding sliver
 
 
 async def test_a_dead_holders_places_free_up_when_the_lease_ends_or_it_restarts(url: str) -> None:
