@@ -439,6 +439,14 @@ class Run:
     replayed: int  # updates whose handler a kill cut off, replayed (from the workers' logs)
 
 
+def _worker_logs(tmp: Path, lines: int = 40) -> str:
+    """The last lines of each worker's log, for a failure that happens before the soak has a report."""
+    tails = []
+    for log in sorted(tmp.glob("w-*.log")):
+        tails.append(f"---- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:]))
+    return "\n".join(tails)
+
+
 async def _run(tmp_path: Path) -> Run:
     started = time.monotonic()
     db = tmp_path / "bot.db"
@@ -461,7 +469,10 @@ async def _run(tmp_path: Path) -> Run:
             selfie = draw_selfie(320)
             for user, chat in zip(people, chats, strict=True):
                 sent = fake.send_photo(user, chat, selfie)
-                await fake.wait_for_message(chat, after=sent.message_id, timeout=60)
+                try:
+                    await fake.wait_for_message(chat, after=sent.message_id, timeout=60)
+                except TimeoutError as exc:  # before any chaos: what the workers said is the clue
+                    raise TimeoutError(f"{exc}\n{_worker_logs(tmp_path)}") from None
             users = [asyncio.create_task(soak.user(u, c)) for u, c in zip(people, chats, strict=True)]
             # A warm bot: the first portraits teach the polling schedule its timings (api_client/learning).
             await fake.wait_for(lambda: len(soak.warm) == USERS or None, 60)
