@@ -82,7 +82,7 @@ class InboxUpdater(Updater):
         pause = BACKOFF[0]
         while self.running:
             try:
-                batch = await self._fetch(_seconds(long_poll))
+                batch = await self._fetch(long_poll)
                 if batch:
                     await self._inbox.receive(batch)  # stored: only now may the next call confirm them
                     self._last_update_id = batch[-1][0].update_id + 1
@@ -109,16 +109,17 @@ class InboxUpdater(Updater):
             if interval:
                 await asyncio.sleep(interval)
 
-    async def _fetch(self, long_poll: float) -> list[tuple[Update, str]]:
+    async def _fetch(self, long_poll: TimePeriod) -> list[tuple[Update, str]]:
         """One getUpdates: each update parsed, and as Telegram sent it (what the inbox stores).
 
         Why not `Bot.get_updates`: it returns parsed updates only, and writing each back to JSON
         (`to_dict`) was about 7 % of the bot's event-loop time in `bench_bot`'s profile. `Bot._post` is the
         step under it (defaults, the rate limiter, the request, the error mapping), so everything but the
         parsing stays PTB's; the read timeout is the long poll plus the request's own, as `get_updates`
-        computes it. The bot uses no arbitrary callback data, so ExtBot has nothing to insert."""
+        computes it (and the long poll goes out as PTB sends it: whole seconds as an integer, as the Bot API
+        documents the field). The bot uses no arbitrary callback data, so ExtBot has nothing to insert."""
         data = {"offset": self._last_update_id, "timeout": long_poll, "allowed_updates": self._allowed}
-        read_timeout = (self.bot._request[0].read_timeout or 0) + long_poll
+        read_timeout = (self.bot._request[0].read_timeout or 0) + _seconds(long_poll)
         raw = await self.bot._post("getUpdates", data, read_timeout=read_timeout)
         return [(Update.de_json(item, self.bot), orjson.dumps(item).decode()) for item in raw or ()]
 

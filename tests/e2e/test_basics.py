@@ -56,3 +56,13 @@ async def test_every_update_records_the_user(harness: Harness, alice: Person) ->
     await alice.say("/help")
     user = await harness.services.store.users.get(alice.user.id)
     assert user is not None and user.first_name == "Alice" and user.username == "alice"
+
+
+async def test_the_long_poll_goes_out_in_whole_seconds_as_the_bot_api_documents_it(
+    harness: Harness, alice: Person
+) -> None:
+    """getUpdates' `timeout` is an Integer in the Bot API: sent as 10, not 10.0 (the poller builds the call
+    itself, bot/ops/polling.py)."""
+    await alice.say("/help")
+    polls = [call for call in harness.fake.calls_to("getUpdates") if "timeout" in call.params]
+    assert polls and all(type(call.params["timeout"]) is int for call in polls)
