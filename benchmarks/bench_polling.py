@@ -55,6 +55,7 @@ from api_client.emulator import app as emulator_app
 from api_client.emulator.render import LogoInfo, render_result
 from api_client.learning import PollingLearner
 from api_client.timing import bucket_of
+from benchmarks.bot_report import pct
 from benchmarks.poll_bound import Bound, fewest_calls, uniform_around
 from storage import Store
 
@@ -220,14 +221,6 @@ async def warm_up(client: PortraitClient, config: EmulatorConfig, request: Submi
         await client.get_result(await client.submit(request))
     finally:
         config.queue_seconds, config.generate_seconds = timings
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (nearest rank), so p50/p95 are values that were actually measured."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def phases(run: Run, warmup: int, slow_seconds: float) -> Iterator[tuple[str, list[Record]]]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import statistics
 import sys
@@ -37,6 +36,9 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from benchmarks.bot_proc import write_atomically
+from benchmarks.bot_report import pct
 
 TRACE_ENV = "BURST_TRACE"
 
@@ -165,15 +167,15 @@ def install() -> None:
     notifier.status = traced_status
 
 
-def _stats(values: Sequence[float]) -> dict[str, float]:
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """n, p50, p90 (measured values: nearest rank) and mean, in milliseconds."""
     if not values:
         return {"n": 0}
-    ordered = sorted(values)
     return {
-        "n": len(ordered),
-        "p50_ms": 1000 * statistics.median(ordered),
-        "p90_ms": 1000 * ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
-        "mean_ms": 1000 * statistics.fmean(ordered),
+        "n": len(values),
+        "p50_ms": 1000 * pct(values, 50),
+        "p90_ms": 1000 * pct(values, 90),
+        "mean_ms": 1000 * statistics.fmean(values),
     }
 
 
@@ -198,16 +200,16 @@ def handover(marks: Sequence[Sequence[Any]]) -> dict[str, dict[str, float]]:
     at_cap = sum(1 for name, _, _ in marks if name == "left_at_cap")
     return {
         "freed_at_cap": {"n": at_cap},
-        "done_seen -> left": _stats(span("done_seen", "left")),
-        "done_seen -> ready": _stats(span("done_seen", "ready")),
-        "left -> spawn": _stats(paired),
-        "spawn -> commit": _stats(span("spawn", "commit0")),
-        "commit": _stats(span("commit0", "commit1")),
-        "commit -> submit": _stats(span("commit1", "submit0")),
-        "submit": _stats(span("submit0", "submit1")),
-        "build": _stats(span("build0", "build1")),
+        "done_seen -> left": spread(span("done_seen", "left")),
+        "done_seen -> ready": spread(span("done_seen", "ready")),
+        "left -> spawn": spread(paired),
+        "spawn -> commit": spread(span("spawn", "commit0")),
+        "commit": spread(span("commit0", "commit1")),
+        "commit -> submit": spread(span("commit1", "submit0")),
+        "submit": spread(span("submit0", "submit1")),
+        "build": spread(span("build0", "build1")),
         **{
-            f"status {stage}{where}": _stats(span(f"{stage}{where}0", f"{stage}{where}1"))
+            f"status {stage}{where}": spread(span(f"{stage}{where}0", f"{stage}{where}1"))
             for stage in AWAITED_STAGES
             for where in ("", " (group)")
         },
@@ -223,9 +225,7 @@ def main() -> int:
     finally:
         target = os.environ.get(TRACE_ENV)
         if target:
-            partial = Path(target + ".partial")
-            partial.write_text(json.dumps(MARKS))
-            os.replace(partial, target)
+            write_atomically(Path(target), MARKS)
 
 
 if __name__ == "__main__":

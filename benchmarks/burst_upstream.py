@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 
 from api_client.emulator import EmulatorConfig, create_app
 from api_client.emulator.server import build_server
+from benchmarks.burst_bot import spread
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -144,19 +145,9 @@ class ConcurrencyGate:
             "mean_in_flight": statistics.fmean(busy) if busy else 0.0,
             "at_limit_share": sum(1 for n in busy if n >= self.limit) / len(busy) if busy else 0.0,
             "series": [n for _, n in self.samples[:: max(1, len(self.samples) // 60)]],
-            "poll_lag": _spread(self.poll_lag), "free_to_submit": _spread(self.free_to_submit),
-            "submit_answer": _spread(self.submit_answer),
+            "poll_lag": spread(self.poll_lag), "free_to_submit": spread(self.free_to_submit),
+            "submit_answer": spread(self.submit_answer),
         }  # fmt: skip
-
-
-def _spread(values: list[float]) -> dict[str, float]:
-    """n, p50, p90 and mean in milliseconds."""
-    if not values:
-        return {"n": 0}
-    ordered = sorted(values)
-    return {"n": len(ordered), "p50_ms": 1000 * statistics.median(ordered),
-            "p90_ms": 1000 * ordered[int(0.9 * (len(ordered) - 1))],
-            "mean_ms": 1000 * statistics.fmean(ordered)}  # fmt: skip
 
 
 def _until_last(counts: list[int]) -> list[int]:
