@@ -11,8 +11,9 @@ clock and the emulator's), so every figure is in emulated seconds; the HTTP and 
 Per scenario two runs, all four at the same time, each with its own emulator and the same seeded workload:
   current  `PortraitClient.wait` on the fixed PollSchedule (1.5 s, x1.5, up to 5 s)
   learned  `PortraitClient.wait(schedule=learner.schedule(request, elapsed=...))` with a PollingLearner
-           on a real SQLite Store (store.timings, synchronous=FULL, one save per finished task, as the bot
-           would wire it); at the end the store is reopened and must give the same plan (a restart).
+           on a real SQLite Store (store.timings, synchronous=FULL, saved as the bot saves it: when a
+           bucket is new or shifted, else every 30 s, and at stop); at the end the store is reopened and
+           must give the same plan (a restart).
 
 Per task: GetResult calls (counted at the transport, retries included) and the delivery lag after done:
 from the instant the emulator starts answering `done` to `wait()` returning (so a sleep that overshoots

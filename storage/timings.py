@@ -32,9 +32,8 @@ class TimingsRepo:
         return states
 
     async def save(self, bucket: str, state: Mapping[str, object]) -> None:
-        """Replace the bucket's state (one small upsert per finished task), not fsynced: losing the last
-        few samples on power loss only costs the schedule a little learning, and an fsync per generation
-        for it was one of the commits the bot's budget counts."""
+        """Replace the bucket's state (one small upsert; the learner saves a steady bucket every 30 s), not
+        fsynced: losing the last few samples on power loss only costs the schedule a little learning."""
         if not bucket:
             raise ValueError("bucket must not be empty")
         text = json.dumps(dict(state), separators=(",", ":"), allow_nan=False)

@@ -34,7 +34,7 @@ async def test_save_replaces_and_stamps_the_time(store: Store, clock: FakeClock)
 
 
 async def test_a_save_is_not_fsynced(store: Store) -> None:
-    """One save per finished task: losing the last ones on power loss only costs a little learning."""
+    """Losing the last saves on power loss only costs a little learning: no fsync for them."""
     db = store._ctx.db
     commits, durable = db.commits, db.durable_commits
     await store.timings.save("b", STATE)
