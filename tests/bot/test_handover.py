@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from api_client.learning import PollingLearner
@@ -30,11 +30,11 @@ class HeldTimings:
         await self.release.wait()
 
 
-async def until(condition: object, what: str) -> None:
+async def until(condition: Callable[[], object], what: str) -> None:
     """Let the runner's steps (and the store's threads) run until `condition()` holds; fails after 10 s
     of real time, which only a place that is never given back takes."""
     for _ in range(1000):
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"never happened: {what}")
