@@ -114,6 +114,38 @@ async def test_cancellation_mid_transaction_rolls_back_and_leaves_the_connection
         await db.close()
 
 
+async def test_a_begin_cancelled_while_it_waits_for_the_lock_is_rolled_back_before_the_cancel_returns(
+    db_path: Path,
+) -> None:
+    """The BEGIN IMMEDIATE of a cancelled transaction still runs on aiosqlite's thread after the cancel
+    (here: once another process lets go of the write lock). Left open, it would hold SQLite's write lock
+    until this process's next write, and every other process's write would fail meanwhile."""
+    db = await _db(db_path)
+    other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=0.5)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        waiting = asyncio.create_task(_increment(db))
+        await asyncio.sleep(0.1)  # its BEGIN is now in busy_timeout on the connection's thread
+        waiting.cancel()
+        asyncio.get_running_loop().call_later(0.1, other.execute, "COMMIT")
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.sleep(0.2)
+        other.execute("BEGIN IMMEDIATE")  # "database is locked" if the cancelled BEGIN was left open
+        other.execute("UPDATE counter SET n = n + 10")
+        other.execute("COMMIT")
+        await _increment(db)
+        assert await _n(db) == 11
+    finally:
+        other.close()
+        await db.close()
+
+
+async def _increment(db: Database) -> None:
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE counter SET n = n + 1")
+
+
 async def test_waits_for_another_process_holding_the_write_lock(db_path: Path) -> None:
     db = await _db(db_path)
     other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
