@@ -3,7 +3,10 @@ wiring changes), and its arithmetic says what it means. Timings are printed, nev
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -107,6 +110,32 @@ def test_cpu_of_this_process_is_read_from_proc() -> None:
     while time.process_time() < deadline:
         pass
     assert cpu_seconds(os.getpid()) >= before
+
+
+def test_snapshots_leave_out_what_taking_them_cost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bot's CPU is read by a signal handler inside the bot (reading /proc, writing a file): two per
+    generation. Between two snapshots only the bot's own work may count, not the handler's."""
+    from benchmarks import bot_proc
+
+    now = {"cpu": 10.0}
+    fake_time = SimpleNamespace(thread_time=lambda: now["cpu"], process_time=lambda: now["cpu"] + 5.0)
+    monkeypatch.setattr(bot_proc, "time", fake_time)
+    write = bot_proc.write_atomically
+
+    def costly_write(path: Path, payload: object) -> None:
+        now["cpu"] += 0.25
+        write(path, payload)
+
+    monkeypatch.setattr(bot_proc, "write_atomically", costly_write)
+    counters, target = bot_proc.Counters(), tmp_path / "counters.json"
+    counters.write_snapshot(target)
+    first = json.loads(target.read_text())
+    now["cpu"] += 1.0  # the bot's work between the two
+    counters.write_snapshot(target)
+    second = json.loads(target.read_text())
+
+    assert second["cpu"] - first["cpu"] == pytest.approx(1.0)
+    assert second["loop_cpu"] - first["loop_cpu"] == pytest.approx(1.0)
 
 
 def test_lifting_the_flood_limit_reaches_the_limiter_the_bot_builds(monkeypatch: pytest.MonkeyPatch) -> None:
