@@ -115,11 +115,13 @@ async def test_structured_fields_go_out_as_one_json_object(server: Server, reque
     assert json.loads(fields["reply_parameters"]) == {"message_id": 5}
 
 
-async def test_an_answer_to_a_reply_is_parsed_without_the_quoted_message(server: Server) -> None:
-    """Telegram sends the replied-to message back with every reply; the bot never reads it there."""
+async def test_an_answer_to_a_reply_is_parsed_without_the_quoted_message_and_keyboard(server: Server) -> None:
+    """Telegram sends the replied-to message and the keyboard back with every reply; the bot never reads
+    them there."""
     quoted = {"message_id": 5, "date": 1, "chat": {"id": 42, "type": "private"}, "text": "/anime"}
+    keyboard = {"inline_keyboard": [[{"text": "Cancel", "callback_data": "cancel:1"}]]}
     sent = {"message_id": 7, "date": 2, "chat": {"id": 42, "type": "private"}, "text": "queued",
-            "reply_to_message": quoted}  # fmt: skip
+            "reply_to_message": quoted, "reply_markup": keyboard}  # fmt: skip
     server.answers["getMe"] = _answer(
         200, '{"ok":true,"result":{"id":1,"is_bot":true,"first_name":"B","username":"b_bot"}}'
     )
@@ -131,8 +133,9 @@ async def test_an_answer_to_a_reply_is_parsed_without_the_quoted_message(server:
     async with bot:
         answer = await bot.send_message(42, "queued", reply_parameters=ReplyParameters(5))
         (update,) = await bot.get_updates()
-    assert answer.message_id == 7 and answer.reply_to_message is None
+    assert answer.message_id == 7 and answer.reply_to_message is None and answer.reply_markup is None
     assert update.message is not None and update.message.reply_to_message is not None  # updates keep it
+    assert update.message.reply_markup is not None
     assert update.message.reply_to_message.text == "/anime"
 
 
