@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
@@ -164,6 +164,10 @@ class SubmitRequest:
     style_switch: bool = False
     width: int = 1000
     height: int = 1000
+    #: Set by a `validate()` that passed. The request is frozen and so are its images (bytes), so a
+    #: request once found valid stays valid: the bot validates before its state change, `to_body()` again
+    #: before sending, and the second reading of every image header (Pillow, in the event loop) was waste.
+    _valid: bool = field(default=False, init=False, repr=False, compare=False)
 
     @classmethod
     def from_images(cls, face: bytes, style: bytes | None = None, **options: Any) -> SubmitRequest:
@@ -207,10 +211,13 @@ class SubmitRequest:
 
     def validate(self) -> None:
         """Raise LocalValidationError for the first broken rule; cheap rules first, image headers last."""
+        if self._valid:
+            return
         self._validate_options()
         self._validate_switches()
         self._validate_sources()
         self._validate_images()
+        object.__setattr__(self, "_valid", True)
 
     def _validate_options(self) -> None:
         for name in ("width", "height"):

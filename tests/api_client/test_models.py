@@ -199,6 +199,32 @@ def test_validation_happens_before_encoding_and_is_an_invalid_request() -> None:
         SubmitRequest(images=(FACE,), width=10).to_body()
 
 
+def test_a_request_reads_its_image_headers_once_however_often_it_is_validated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bot validates before it commits to a submit and `to_body()` validates again before sending; the
+    request and its images are immutable, so the second reading of every header was waste. A copy with a
+    field changed is a new request, checked again."""
+    from api_client import models
+
+    reads: list[int] = []
+    read = models.read_header_size
+
+    def counted(raw: bytes) -> tuple[int, int]:
+        reads.append(len(raw))
+        return read(raw)
+
+    monkeypatch.setattr(models, "read_header_size", counted)
+    request = SubmitRequest.from_images(FACE, STYLE, face_switch=True)
+    request.validate()
+    request.to_body()
+    assert len(reads) == 2  # face and style, once each
+    assert request == SubmitRequest.from_images(FACE, STYLE, face_switch=True)  # validity is no field
+    assert rule_of(dataclasses.replace(request, width=10)) == "output_size"
+    dataclasses.replace(request, seed=7).to_body()
+    assert len(reads) == 4
+
+
 def test_request_is_frozen() -> None:
     request = SubmitRequest.from_images(FACE)
     with pytest.raises(dataclasses.FrozenInstanceError):
