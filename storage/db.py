@@ -96,6 +96,15 @@ class Db(ABC):
         """One write transaction that runs alone, as SQLite's BEGIN IMMEDIATE does (see each backend).
         `durable=False`: the commit may skip the flush to disk (a write whose loss is harmless)."""
 
+    async def write_one(self, sql: str, params: Params = (), *, durable: bool = True) -> list[Row]:
+        """One statement that is a whole write by itself (an UPDATE ... RETURNING, say), with its rows.
+
+        A transaction of that one statement, as `transaction()` runs it; SQLite runs it on its own instead
+        (one statement is atomic there), one hop to its thread where BEGIN, statement and COMMIT were three.
+        """
+        async with self.transaction(durable=durable) as tx:
+            return await tx.all(sql, params)
+
     @abstractmethod
     def read(self, *, snapshot: bool = False) -> AbstractAsyncContextManager[Session]:
         """Reads of committed data; snapshot=True: every statement in the block sees one committed state."""
@@ -268,6 +277,29 @@ class Database(Db):
                 raise
             self.commits += 1
             self.durable_commits += int(durable)
+
+    async def write_one(self, sql: str, params: Params = (), *, durable: bool = True) -> list[Row]:
+        """The statement in SQLite's autocommit mode: atomic on its own, it takes the write lock when it
+        starts (waiting `busy_timeout` for another process, as BEGIN IMMEDIATE does) and commits when it
+        ends, under the `synchronous` setting `durable` asks for (switched first in a hop of its own when
+        the last transaction left the other one). A cancelled caller leaves it to run to its end: it is
+        then written or not at all, as with a cancel that lands during a COMMIT."""
+        if self.read_only:
+            raise ReadOnlyStore("this database was opened read-only")
+        if not DML.match(sql):
+            raise ValueError("write_one() is for INSERT, UPDATE and DELETE")
+        async with self._write_lock:
+            wanted: Synchronous = self.synchronous if durable else "NORMAL"
+            if wanted != self._synchronous_now:
+                self._synchronous_now = None  # unknown until the switch is known to have run
+                await _to_the_end(self._writer, self._writer.execute(f"PRAGMA synchronous={wanted}"))
+                self._synchronous_now = wanted
+            rows: Iterable[sqlite3.Row] = await _to_the_end(
+                self._writer, self._writer.execute_fetchall(sql, params)
+            )
+            self.commits += 1
+            self.durable_commits += int(durable)
+            return list(rows)
 
     def _begin(self, durable: bool) -> str:
         """BEGIN IMMEDIATE, after switching the connection's `synchronous` when this commit needs the other

@@ -54,6 +54,23 @@ async def _row(s: Session, task_id: int) -> Row:
     return row
 
 
+async def _refused(
+    s: Session, task_id: int, to: TaskState, expect: TaskState | None, owner: str | None, sources: list[str],
+    now: float,
+) -> Task:
+    """Why a guarded move matched no row: the task as it is when the move was already made and may be
+    repeated (no `expect`, no `owner`), else the error that says why not."""
+    current = await _row(s, task_id)
+    state = TaskState(current["state"])
+    if state == to and expect is None and owner is None:
+        return task_from_row(current)
+    if state.value in sources and owner is not None and not holds_lease(current, owner, now):
+        raise LeaseLost(task_id, owner, current["lease_owner"])
+    if state.value in sources:
+        raise ValueError("a task enters 'submitted' only with its upstream task id")
+    raise IllegalTransition(task_id, state, to, expect)
+
+
 class TasksRepo:
     def __init__(self, ctx: StoreContext) -> None:
         self._ctx = ctx
@@ -151,42 +168,39 @@ class TasksRepo:
         sources = [s.value for s, targets in ALLOWED.items() if to in targets and (expect in (None, s))]
         terminal = to in TERMINAL
         now = self._ctx.now()
+        # The guarded UPDATE is the transition: it only matches while the task is in a state `to` may
+        # follow (and, for a worker, while its lease holds), so a concurrent or stale mover changes
+        # nothing and is told so below.
+        move = (
+            "UPDATE tasks SET state = ?, updated_at = ?, "
+            "upstream_task_id = COALESCE(?, upstream_task_id), error_code = COALESCE(?, error_code), "
+            "result_file_id = COALESCE(?, result_file_id), finished_at = ?, "
+            "poll_started_at = COALESCE(?, poll_started_at), delivery = COALESCE(?, delivery), "
+            "lease_owner = CASE WHEN ? THEN NULL WHEN ? THEN ? ELSE lease_owner END, "
+            "lease_until = CASE WHEN ? THEN NULL WHEN ? THEN ? ELSE lease_until END "
+            f"WHERE id = ? AND state IN ({', '.join('?' * len(sources))}) "
+            "AND (? IS NULL OR (lease_owner = ? AND lease_until > ?) "
+            "OR (? AND (lease_owner IS NULL OR lease_until <= ?))) "
+            "AND (? != 'submitted' OR COALESCE(?, upstream_task_id) IS NOT NULL) RETURNING *"
+        )
+        params = (
+            to.value, now, upstream_task_id, error_code, result_file_id,
+            now if terminal else None, poll_started_at,
+            None if delivery is None else Delivery(delivery).value,
+            terminal, claiming, owner, terminal, claiming,
+            None if lease_seconds is None else now + lease_seconds,
+            task_id, *sources, owner, owner, now, claiming, now, to.value, upstream_task_id,
+        )  # fmt: skip
+        if sources and not terminal:  # no quota effect: the move is the one statement (one hop on SQLite)
+            rows = await self._ctx.db.write_one(move, params, durable=durable)
+            if rows:
+                return task_from_row(rows[0])
+            async with self._ctx.db.read() as r:  # nothing was written: only the reason is left to find
+                return await _refused(r, task_id, to, expect, owner, sources, now)
         async with self._ctx.db.transaction(durable=durable) as tx:
-            row = None
-            if sources:
-                # The guarded UPDATE is the transition: it only matches while the task is in a state `to` may
-                # follow (and, for a worker, while its lease holds), so a concurrent or stale mover changes
-                # nothing and is told so below.
-                row = await tx.one(
-                    "UPDATE tasks SET state = ?, updated_at = ?, "
-                    "upstream_task_id = COALESCE(?, upstream_task_id), error_code = COALESCE(?, error_code), "
-                    "result_file_id = COALESCE(?, result_file_id), finished_at = ?, "
-                    "poll_started_at = COALESCE(?, poll_started_at), delivery = COALESCE(?, delivery), "
-                    "lease_owner = CASE WHEN ? THEN NULL WHEN ? THEN ? ELSE lease_owner END, "
-                    "lease_until = CASE WHEN ? THEN NULL WHEN ? THEN ? ELSE lease_until END "
-                    f"WHERE id = ? AND state IN ({', '.join('?' * len(sources))}) "
-                    "AND (? IS NULL OR (lease_owner = ? AND lease_until > ?) "
-                    "OR (? AND (lease_owner IS NULL OR lease_until <= ?))) "
-                    "AND (? != 'submitted' OR COALESCE(?, upstream_task_id) IS NOT NULL) RETURNING *",
-                    (
-                        to.value, now, upstream_task_id, error_code, result_file_id,
-                        now if terminal else None, poll_started_at,
-                        None if delivery is None else Delivery(delivery).value,
-                        terminal, claiming, owner, terminal, claiming,
-                        None if lease_seconds is None else now + lease_seconds,
-                        task_id, *sources, owner, owner, now, claiming, now, to.value, upstream_task_id,
-                    ),
-                )  # fmt: skip
+            row = await tx.one(move, params) if sources else None
             if row is None:
-                current = await _row(tx, task_id)
-                state = TaskState(current["state"])
-                if state == to and expect is None and owner is None:
-                    return task_from_row(current)
-                if state.value in sources and owner is not None and not holds_lease(current, owner, now):
-                    raise LeaseLost(task_id, owner, current["lease_owner"])
-                if state.value in sources:
-                    raise ValueError("a task enters 'submitted' only with its upstream task id")
-                raise IllegalTransition(task_id, state, to, expect)
+                return await _refused(tx, task_id, to, expect, owner, sources, now)
             reservation = row["reservation"]
             spent = to == TaskState.DONE or (spend and row["upstream_task_id"] is not None)
             if to in TERMINAL and spent:
@@ -221,25 +235,26 @@ class TasksRepo:
         keep_reason = retry_reason is KEEP
         now = self._ctx.now()
         reason = None if retry_reason is KEEP or retry_reason is None else RetryReason(retry_reason).value
-        async with self._ctx.db.transaction(durable=durable) as tx:
-            changed = await tx.execute(
-                "UPDATE tasks SET status_message_id = COALESCE(?, status_message_id), "
-                "next_poll_at = COALESCE(?, next_poll_at), attempts = attempts + ?, "
-                "last_status = COALESCE(?, last_status), delivery = COALESCE(?, delivery), "
-                "sent_file_id = COALESCE(?, sent_file_id), "
-                "retry_reason = CASE WHEN ? THEN retry_reason ELSE ? END, "
-                "poll_started_at = COALESCE(?, poll_started_at), updated_at = ? WHERE id = ? "
-                "AND (? IS NULL OR (lease_owner = ? AND lease_until > ?))",
-                (
-                    status_message_id, next_poll_at, int(attempts_inc), last_status,
-                    None if delivery is None else Delivery(delivery).value, sent_file_id,
-                    keep_reason, reason, poll_started_at, now, task_id, owner, owner, now,
-                ),
-            )  # fmt: skip
-            if not changed:
-                current = await _row(tx, task_id)  # NotFound for an unknown id
-                raise LeaseLost(task_id, owner or "", current["lease_owner"])
-            return task_from_row(await _row(tx, task_id))
+        rows = await self._ctx.db.write_one(
+            "UPDATE tasks SET status_message_id = COALESCE(?, status_message_id), "
+            "next_poll_at = COALESCE(?, next_poll_at), attempts = attempts + ?, "
+            "last_status = COALESCE(?, last_status), delivery = COALESCE(?, delivery), "
+            "sent_file_id = COALESCE(?, sent_file_id), "
+            "retry_reason = CASE WHEN ? THEN retry_reason ELSE ? END, "
+            "poll_started_at = COALESCE(?, poll_started_at), updated_at = ? WHERE id = ? "
+            "AND (? IS NULL OR (lease_owner = ? AND lease_until > ?)) RETURNING *",
+            (
+                status_message_id, next_poll_at, int(attempts_inc), last_status,
+                None if delivery is None else Delivery(delivery).value, sent_file_id,
+                keep_reason, reason, poll_started_at, now, task_id, owner, owner, now,
+            ),
+            durable=durable,
+        )  # fmt: skip
+        if rows:
+            return task_from_row(rows[0])
+        async with self._ctx.db.read() as r:  # nothing was written: say why
+            current = await _row(r, task_id)  # NotFound for an unknown id
+        raise LeaseLost(task_id, owner or "", current["lease_owner"])
 
     async def get(self, task_id: int) -> Task | None:
         rows = await self._select("SELECT * FROM tasks WHERE id = ?", (task_id,))

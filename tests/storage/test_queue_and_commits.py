@@ -130,6 +130,45 @@ async def test_each_commit_runs_under_its_own_setting_and_a_switch_costs_no_extr
         await store.close()
 
 
+async def test_a_one_statement_write_is_one_hop_under_its_own_setting(
+    migrated_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`write_one` runs the statement alone (SQLite's autocommit): one hop, plus one to switch `synchronous`
+    when the last write left the other setting; counted as a commit, durable or not."""
+    store = await Store.open(migrated_path, quota_timezone=ZONE)  # synchronous=FULL, the default
+    try:
+        await add_user(store, 1, "alice")
+        task, _ = await store.tasks.create(new_task(1, key="k1"))
+        db = store._ctx.db
+        writer = db.writer  # type: ignore[attr-defined]
+        hops: list[object] = []
+        real = writer._execute
+
+        async def counted(fn: object, *args: object, **kwargs: object) -> object:
+            hops.append(fn)
+            return await real(fn, *args, **kwargs)
+
+        monkeypatch.setattr(writer, "_execute", counted)
+        seen, per_write = [], []
+        commits, durable_commits = db.commits, db.durable_commits
+        for n, durable in enumerate((False, False, True, False, True, True)):
+            hops.clear()
+            rows = await db.write_one(
+                "UPDATE tasks SET attempts = ? WHERE id = ? RETURNING attempts", (n, task.id), durable=durable
+            )
+            assert [row[0] for row in rows] == [n]
+            per_write.append(len(hops))
+            seen.append(tuple(await (await writer.execute("PRAGMA synchronous")).fetchone()))
+        assert per_write == [2, 1, 2, 2, 2, 1]  # a switch, then the statement
+        assert seen == [(1,), (1,), (2,), (1,), (2,), (2,)]  # NORMAL when relaxed, FULL when durable
+        assert (db.commits - commits, db.durable_commits - durable_commits) == (6, 3)
+        assert (await store.tasks.get(task.id)).attempts == 5  # type: ignore[union-attr]
+        with pytest.raises(ValueError):
+            await db.write_one("SELECT 1")
+    finally:
+        await store.close()
+
+
 async def test_migrations_commit_under_the_configured_setting_after_a_relaxed_write(
     migrated_path: Path,
 ) -> None:
