@@ -17,8 +17,8 @@ Why this shape:
 - `read_only=True` opens one connection with the `mode=ro` URI (and `query_only`): health checks and reports
   must not migrate, switch the journal mode, write or checkpoint a file the bot is using. Such a database
   refuses `transaction()` with ReadOnlyStore.
-- `transaction(durable=False)` commits without the fsync (SQLite: `synchronous=NORMAL` for that commit, set
-  in the same hop as its BEGIN and kept until a durable transaction sets FULL again in its own). For
+- `transaction(durable=False)` commits without the fsync (SQLite: on a second writer connection set to
+  `synchronous=NORMAL`, taken under the same lock, so the setting is never switched back and forth). For
   writes whose loss on *power* loss is harmless: lease renewals, display-only fields, and DONE after the
   photo is out (lost, the task is found delivering+sending and ends done but unconfirmed, with a "Send it
   again" button: never a second send or charge). In WAL mode a process crash loses none of them, and the
@@ -188,20 +188,33 @@ class SqliteSession(Session):
 
 
 class Database(Db):
-    """The writer and reader connections of one SQLite file."""
+    """The writer and reader connections of one SQLite file.
+
+    Two writers when commits are fsynced (`synchronous=FULL`): the durable one and a relaxed one set to
+    NORMAL, both behind one lock, so only one of them writes at a time and each keeps its setting. The bot
+    alternates durable and relaxed commits nearly one for one, and on one connection each alternation was a
+    `PRAGMA synchronous` of its own (folded into a BEGIN's hop, but a hop of its own before a one-statement
+    write). In WAL mode both see every commit, and a durable commit's fsync takes the relaxed commits'
+    frames written before it to disk too.
+    """
 
     backend: Backend = "sqlite"
 
     def __init__(
-        self, writer: aiosqlite.Connection, reader: aiosqlite.Connection | None, *, read_only: bool = False
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection | None,
+        *,
+        read_only: bool = False,
+        relaxed: aiosqlite.Connection | None = None,
     ) -> None:
         self._writer = writer
         self._reader = reader
+        #: Where `durable=False` writes go: the writer itself when its setting is NORMAL anyway.
+        self._relaxed = relaxed if relaxed is not None else writer
         self.read_only = read_only
         self._write_lock = asyncio.Lock()
         self.synchronous: Synchronous = "FULL"
-        #: What the writer connection is set to now; None: unknown (set again before the next transaction).
-        self._synchronous_now: Synchronous | None = None
         #: Commits since open, and how many of them asked to be durable (fsynced when synchronous is FULL).
         self.commits = 0
         self.durable_commits = 0
@@ -235,19 +248,27 @@ class Database(Db):
             return cls(conn, None, read_only=True)
         if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path, busy_timeout_ms)
+        opened: list[aiosqlite.Connection] = []
         try:
+            writer = await _connect(path, busy_timeout_ms)
+            opened.append(writer)
             if not memory:
                 mode = await SqliteSession(writer).value("PRAGMA journal_mode=WAL")
                 if str(mode).lower() != "wal":
                     raise RuntimeError(f"could not switch {path} to WAL (got {mode})")
             await writer.execute(f"PRAGMA synchronous={synchronous}")
+            relaxed = None
+            if not memory and synchronous != "NORMAL":
+                relaxed = await _connect(path, busy_timeout_ms)
+                opened.append(relaxed)
+                await relaxed.execute("PRAGMA synchronous=NORMAL")
             reader = None if memory else await _connect(path, busy_timeout_ms)
         except BaseException:
-            await writer.close()
+            for conn in opened:
+                await conn.close()
             raise
-        database = cls(writer, reader)
-        database.synchronous = database._synchronous_now = synchronous
+        database = cls(writer, reader, relaxed=relaxed)
+        database.synchronous = synchronous
         return database
 
     @asynccontextmanager
@@ -263,17 +284,18 @@ class Database(Db):
         """
         if self.read_only:
             raise ReadOnlyStore("this database was opened read-only")
+        conn = self._writer if durable else self._relaxed
         async with self._write_lock:
-            await self._open(self._writer, self._begin(durable))
+            await self._open(conn, "BEGIN IMMEDIATE")
             try:
-                yield SqliteSession(self._writer)
+                yield SqliteSession(conn)
             except BaseException:
-                await self._rollback(self._writer)
+                await self._rollback(conn)
                 raise
             try:
-                await _to_the_end(self._writer, self._writer.commit())
+                await _to_the_end(conn, conn.commit())
             except BaseException:
-                await self._rollback(self._writer)
+                await self._rollback(conn)
                 raise
             self.commits += 1
             self.durable_commits += int(durable)
@@ -281,37 +303,18 @@ class Database(Db):
     async def write_one(self, sql: str, params: Params = (), *, durable: bool = True) -> list[Row]:
         """The statement in SQLite's autocommit mode: atomic on its own, it takes the write lock when it
         starts (waiting `busy_timeout` for another process, as BEGIN IMMEDIATE does) and commits when it
-        ends, under the `synchronous` setting `durable` asks for (switched first in a hop of its own when
-        the last transaction left the other one). A cancelled caller leaves it to run to its end: it is
-        then written or not at all, as with a cancel that lands during a COMMIT."""
+        ends, on the writer whose setting `durable` asks for. A cancelled caller leaves it to run to its
+        end: it is then written or not at all, as with a cancel that lands during a COMMIT."""
         if self.read_only:
             raise ReadOnlyStore("this database was opened read-only")
         if not DML.match(sql):
             raise ValueError("write_one() is for INSERT, UPDATE and DELETE")
+        conn = self._writer if durable else self._relaxed
         async with self._write_lock:
-            wanted: Synchronous = self.synchronous if durable else "NORMAL"
-            if wanted != self._synchronous_now:
-                self._synchronous_now = None  # unknown until the switch is known to have run
-                await _to_the_end(self._writer, self._writer.execute(f"PRAGMA synchronous={wanted}"))
-                self._synchronous_now = wanted
-            rows: Iterable[sqlite3.Row] = await _to_the_end(
-                self._writer, self._writer.execute_fetchall(sql, params)
-            )
+            rows: Iterable[sqlite3.Row] = await _to_the_end(conn, conn.execute_fetchall(sql, params))
             self.commits += 1
             self.durable_commits += int(durable)
             return list(rows)
-
-    def _begin(self, durable: bool) -> str:
-        """BEGIN IMMEDIATE, after switching the connection's `synchronous` when this commit needs the other
-        setting: one hop to aiosqlite's thread, where setting it before and restoring it after took three
-        (hops are most of a small transaction's cost, and the bot alternates both kinds). The setting stays
-        until a transaction needs the other one, so every commit runs under its own: `durable` ones under
-        the configured level, the others under NORMAL."""
-        wanted: Synchronous = self.synchronous if durable else "NORMAL"
-        if wanted == self._synchronous_now:
-            return "BEGIN IMMEDIATE"
-        self._synchronous_now = wanted
-        return f"PRAGMA synchronous={wanted}; BEGIN IMMEDIATE"
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = False) -> AsyncIterator[Session]:
@@ -331,11 +334,7 @@ class Database(Db):
     async def migrate(self, *, now: float) -> int:
         from .migrate import migrate
 
-        async with self._write_lock:  # the migrations' own commits run under the configured setting
-            if self._synchronous_now != self.synchronous:
-                await self._writer.execute(f"PRAGMA synchronous={self.synchronous}")
-                self._synchronous_now = self.synchronous
-        return await migrate(self._writer, now=now)
+        return await migrate(self._writer, now=now)  # its commits run under the configured setting
 
     async def applied_versions(self) -> set[int]:
         from .migrate import applied_versions
@@ -343,13 +342,9 @@ class Database(Db):
         return await applied_versions(self._writer)
 
     async def _open(self, conn: aiosqlite.Connection, begin: str) -> None:
-        """`begin` may be a short script (a PRAGMA, then the BEGIN): outside a transaction `executescript`
-        adds no transaction control of its own. Whether or not it ran, the connection's setting is read
-        again before the next transaction (a failure leaves it unknown)."""
         try:
-            await _to_the_end(conn, conn.executescript(begin) if ";" in begin else conn.execute(begin))
+            await _to_the_end(conn, conn.execute(begin))
         except BaseException:
-            self._synchronous_now = None
             await self._rollback(conn)
             raise
 
@@ -370,6 +365,8 @@ class Database(Db):
 
     async def close(self) -> None:
         async with self._write_lock:
+            if self._relaxed is not self._writer:
+                await self._relaxed.close()
             if self._reader is not None:
                 await self._reader.close()
             if self.read_only:

@@ -4,6 +4,7 @@ a move that takes the lease, stores poll_started_at / delivery with it, and comm
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,29 +103,35 @@ async def test_a_commit_without_fsync_leaves_the_connection_fully_synchronous(mi
         await store.close()
 
 
-async def test_each_commit_runs_under_its_own_setting_and_a_switch_costs_no_extra_hop(
+def _count_hops(db: object, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every call to the SQLite threads of `db`'s two writer connections, as they happen."""
+    hops: list[object] = []
+    for conn in {id(c): c for c in (db.writer, db._relaxed)}.values():  # type: ignore[attr-defined]
+        real = conn._execute
+
+        async def counted(fn: object, *args: object, _real: Any = real, **kwargs: object) -> object:
+            hops.append(fn)
+            return await _real(fn, *args, **kwargs)
+
+        monkeypatch.setattr(conn, "_execute", counted)
+    return hops
+
+
+async def test_each_commit_runs_under_its_own_setting_and_alternating_costs_no_extra_hop(
     migrated_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Relaxed and durable transactions alternate in the bot: the `synchronous` switch rides with the BEGIN
-    (it used to take a hop before and another after each relaxed transaction)."""
+    """Relaxed and durable transactions alternate in the bot: each goes to a writer connection already set
+    the way it needs (switching one connection's setting cost a hop per switch)."""
     store = await Store.open(migrated_path, quota_timezone=ZONE)  # synchronous=FULL, the default
     try:
         db = store._ctx.db
-        writer = db.writer  # type: ignore[attr-defined]
-        hops: list[object] = []
-        real = writer._execute
-
-        async def counted(fn: object, *args: object, **kwargs: object) -> object:
-            hops.append(fn)
-            return await real(fn, *args, **kwargs)
-
-        monkeypatch.setattr(writer, "_execute", counted)
+        hops = _count_hops(db, monkeypatch)
         seen = []
         for durable in (False, False, True, False, True, True):
             hops.clear()
             async with db.transaction(durable=durable) as tx:
                 seen.append(await tx.value("PRAGMA synchronous"))
-            assert len(hops) == 3, durable  # BEGIN (with the switch, if any), the statement, COMMIT
+            assert len(hops) == 3, durable  # BEGIN, the statement, COMMIT
         assert seen == [1, 1, 2, 1, 2, 2]  # NORMAL for the relaxed commits, FULL for the durable ones
     finally:
         await store.close()
@@ -133,23 +140,15 @@ async def test_each_commit_runs_under_its_own_setting_and_a_switch_costs_no_extr
 async def test_a_one_statement_write_is_one_hop_under_its_own_setting(
     migrated_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`write_one` runs the statement alone (SQLite's autocommit): one hop, plus one to switch `synchronous`
-    when the last write left the other setting; counted as a commit, durable or not."""
+    """`write_one` runs the statement alone (SQLite's autocommit), one hop on the writer set the way it
+    needs; counted as a commit, durable or not."""
     store = await Store.open(migrated_path, quota_timezone=ZONE)  # synchronous=FULL, the default
     try:
         await add_user(store, 1, "alice")
         task, _ = await store.tasks.create(new_task(1, key="k1"))
         db = store._ctx.db
-        writer = db.writer  # type: ignore[attr-defined]
-        hops: list[object] = []
-        real = writer._execute
-
-        async def counted(fn: object, *args: object, **kwargs: object) -> object:
-            hops.append(fn)
-            return await real(fn, *args, **kwargs)
-
-        monkeypatch.setattr(writer, "_execute", counted)
-        seen, per_write = [], []
+        hops = _count_hops(db, monkeypatch)
+        per_write = []
         commits, durable_commits = db.commits, db.durable_commits
         for n, durable in enumerate((False, False, True, False, True, True)):
             hops.clear()
@@ -158,13 +157,29 @@ async def test_a_one_statement_write_is_one_hop_under_its_own_setting(
             )
             assert [row[0] for row in rows] == [n]
             per_write.append(len(hops))
-            seen.append(tuple(await (await writer.execute("PRAGMA synchronous")).fetchone()))
-        assert per_write == [2, 1, 2, 2, 2, 1]  # a switch, then the statement
-        assert seen == [(1,), (1,), (2,), (1,), (2,), (2,)]  # NORMAL when relaxed, FULL when durable
+        assert per_write == [1] * 6
         assert (db.commits - commits, db.durable_commits - durable_commits) == (6, 3)
         assert (await store.tasks.get(task.id)).attempts == 5  # type: ignore[union-attr]
         with pytest.raises(ValueError):
             await db.write_one("SELECT 1")
+    finally:
+        await store.close()
+
+
+async def test_the_two_writers_keep_their_settings_and_see_each_others_commits(migrated_path: Path) -> None:
+    store = await Store.open(migrated_path, quota_timezone=ZONE)
+    try:
+        db = store._ctx.db
+        settings = [
+            tuple(await (await conn.execute("PRAGMA synchronous")).fetchone())  # type: ignore[arg-type]
+            for conn in (db.writer, db._relaxed)  # type: ignore[attr-defined]
+        ]
+        assert settings == [(2,), (1,)]  # FULL, NORMAL
+        await add_user(store, 1, "alice")
+        task, _ = await store.tasks.create(new_task(1, key="k1"))  # durable
+        await store.tasks.update(task.id, status_message_id=7, durable=False)
+        moved = await store.tasks.transition(task.id, S.SUBMITTING)  # durable, after a relaxed write
+        assert moved.status_message_id == 7
     finally:
         await store.close()
 
