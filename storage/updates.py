@@ -68,27 +68,15 @@ class UpdatesRepo:
         if not updates:
             return []
         now = self._ctx.now()
-        waiting: list[int] = []
-        async with self._ctx.db.transaction() as tx:
-            for start in range(0, len(updates), BATCH):
-                chunk = updates[start : start + BATCH]
-                rows = ", ".join(["(?, ?, 'received', ?)"] * len(chunk))
-                params: list[object] = []
-                for update in chunk:
-                    params += [update.update_id, now, update.payload]
-                await tx.execute(
-                    f"INSERT INTO processed_updates (update_id, at, state, payload) VALUES {rows} "
-                    "ON CONFLICT DO NOTHING",
-                    params,
-                )
-                marks = ", ".join(["?"] * len(chunk))
-                found = await tx.all(
-                    f"SELECT update_id FROM processed_updates WHERE state = 'received' "
-                    f"AND update_id IN ({marks})",
-                    [u.update_id for u in chunk],
-                )
-                waiting += (int(row[0]) for row in found)
-        return sorted(waiting)
+        # One update twice in a statement: PostgreSQL refuses to upsert a row twice. The first one counts.
+        updates = list({u.update_id: u for u in reversed(updates)}.values())
+        chunks = [_receiving(updates[start : start + BATCH], now) for start in range(0, len(updates), BATCH)]
+        if len(chunks) == 1:  # what a long poll brings but in a burst: one statement, one commit
+            rows = await self._ctx.db.write_one(*chunks[0])
+        else:
+            async with self._ctx.db.transaction() as tx:
+                rows = [row for sql, params in chunks for row in await tx.all(sql, params)]
+        return sorted(int(row[0]) for row in rows)
 
     async def claim(
         self, update_id: int, *, handled: Sequence[int] = (), by: str | None = None, keep: bool = False
@@ -105,24 +93,24 @@ class UpdatesRepo:
         fsync the inbox's `receive` added, and shortens the handler's run, the at-most-once window."""
         now = self._ctx.now()
         payload = "processed_updates.payload" if keep else "NULL"
+        take = (
+            "INSERT INTO processed_updates (update_id, at, state, started_at, claimed_by) "
+            "VALUES (?, ?, 'started', ?, ?) ON CONFLICT (update_id) DO UPDATE SET state = 'started', "
+            f"started_at = excluded.started_at, claimed_by = excluded.claimed_by, payload = {payload} "
+            "WHERE processed_updates.state = 'received' RETURNING 1"
+        )
+        if not handled:
+            return len(await self._ctx.db.write_one(take, (update_id, now, now, by), durable=False)) == 1
         async with self._ctx.db.transaction(durable=False) as tx:
-            taken = await tx.execute(
-                "INSERT INTO processed_updates (update_id, at, state, started_at, claimed_by) "
-                "VALUES (?, ?, 'started', ?, ?) ON CONFLICT (update_id) DO UPDATE SET state = 'started', "
-                f"started_at = excluded.started_at, claimed_by = excluded.claimed_by, payload = {payload} "
-                "WHERE processed_updates.state = 'received'",
-                (update_id, now, now, by),
-            )
-            if handled:
-                await _mark_handled(tx, handled)
+            taken = len(await tx.all(take, (update_id, now, now, by)))
+            await _mark_handled(tx, handled)
         return taken == 1
 
     async def handled(self, update_ids: Sequence[int]) -> int:
         """Mark claimed updates as handled to the end. Not fsynced: losing the mark loses only a report."""
         if not update_ids:
             return 0
-        async with self._ctx.db.transaction(durable=False) as tx:
-            return await _mark_handled(tx, update_ids)
+        return len(await self._ctx.db.write_one(*_marking_handled(update_ids), durable=False))
 
     async def unclaimed(self, *, older_than: float, limit: int = BATCH) -> list[Received]:
         """Updates received at least `older_than` seconds ago that no handler claimed, oldest first."""
@@ -182,10 +170,30 @@ class UpdatesRepo:
             return int(await r.value("SELECT COUNT(*) FROM processed_updates") or 0)
 
 
-async def _mark_handled(tx: Session, update_ids: Sequence[int]) -> int:
-    marks = ", ".join(["?"] * len(update_ids))
-    return await tx.execute(
-        f"UPDATE processed_updates SET state = 'handled', payload = NULL WHERE state = 'started' "
-        f"AND update_id IN ({marks})",
-        list(update_ids),
+def _receiving(chunk: Sequence[Received], now: float) -> tuple[str, list[object]]:
+    """One INSERT of `chunk` that returns the ids still waiting for a handler: the new rows, and the rows
+    already there and still `received` (their no-op update makes RETURNING list them); a row another
+    process has claimed or handled matches the WHERE of neither, so it is not listed."""
+    rows = ", ".join(["(?, ?, 'received', ?)"] * len(chunk))
+    params: list[object] = []
+    for update in chunk:
+        params += [update.update_id, now, update.payload]
+    sql = (
+        f"INSERT INTO processed_updates (update_id, at, state, payload) VALUES {rows} "
+        "ON CONFLICT (update_id) DO UPDATE SET state = 'received' WHERE processed_updates.state = 'received' "
+        "RETURNING update_id"
     )
+    return sql, params
+
+
+def _marking_handled(update_ids: Sequence[int]) -> tuple[str, list[object]]:
+    marks = ", ".join(["?"] * len(update_ids))
+    sql = (
+        f"UPDATE processed_updates SET state = 'handled', payload = NULL WHERE state = 'started' "
+        f"AND update_id IN ({marks}) RETURNING 1"
+    )
+    return sql, list(update_ids)
+
+
+async def _mark_handled(tx: Session, update_ids: Sequence[int]) -> int:
+    return len(await tx.all(*_marking_handled(update_ids)))

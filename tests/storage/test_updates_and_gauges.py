@@ -36,6 +36,17 @@ async def test_received_updates_wait_for_one_claim_and_a_duplicate_delivery_stor
     assert await store.updates.states() == {"received": 2, "started": 1, "handled": 1}
 
 
+async def test_a_batch_with_an_update_twice_or_over_a_statements_worth_is_received_whole(
+    store: Store,
+) -> None:
+    assert await store.updates.receive([_update(7), _update(7), _update(8)]) == [7, 8]
+    assert await store.updates.claim(8) is True
+    many = [_update(n) for n in range(1, 251)]  # three statements' worth, in one commit
+    waiting = await store.updates.receive(many)
+    assert waiting == [n for n in range(1, 251) if n != 8]
+    assert await store.updates.states() == {"received": 249, "started": 1}
+
+
 async def test_unclaimed_lists_old_received_rows_never_started_or_handled_ones(
     store: Store, clock: FakeClock
 ) -> None:
