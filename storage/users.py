@@ -147,17 +147,16 @@ class UsersRepo:
             known = user_from_row(row)
             if _seen_recently(known, username, first_name or "", language_code, now):
                 return known
-        async with self._ctx.db.transaction(durable=False) as tx:
-            row = await tx.one(
-                "INSERT INTO users (id, username, first_name, language, first_seen, last_seen) "
-                "VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET username = excluded.username, "
-                "first_name = excluded.first_name, last_seen = excluded.last_seen, "
-                "language = COALESCE(users.language, excluded.language) "  # none after /forgetme
-                f"RETURNING {_USER_COLUMNS}",
-                (user_id, username, first_name or "", language_code, now, now),
-            )
-        assert row is not None
+        (row,) = await self._ctx.db.write_one(
+            "INSERT INTO users (id, username, first_name, language, first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET username = excluded.username, "
+            "first_name = excluded.first_name, last_seen = excluded.last_seen, "
+            "language = COALESCE(users.language, excluded.language) "  # none after /forgetme
+            f"RETURNING {_USER_COLUMNS}",
+            (user_id, username, first_name or "", language_code, now, now),
+            durable=False,
+        )
         return user_from_row(row)
 
     async def get(self, user_id: int) -> User | None:
