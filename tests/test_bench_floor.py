@@ -1,0 +1,71 @@
+"""The bot benchmark's floor (`benchmarks.floor_worker`): a minimal program doing a generation's I/O must
+really do it, against the same fake Telegram and emulator processes the bot is measured against, or its
+CPU would be a floor under nothing. Timings are printed by the benchmark, never asserted here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from benchmarks.bench_bot import AK, SK, TOKEN
+from benchmarks.bot_baselines import FLOOR_WARMUP, FloorRun, run_floor, sql_spec
+from benchmarks.bot_report import Window
+from benchmarks.floor_worker import sql_plan
+from benchmarks.procs import Servers, server
+from fake_telegram.load import default_selfie
+
+SELFIE_SQL, ANIME_SQL = "2,1,7", "6,3,25"  # commits, fsynced, hops per window
+
+
+async def _drive(fake: str, emulator: str, face: Path, workdir: Path) -> tuple[FloorRun, list[Any]]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        servers = Servers(http, fake, emulator)
+        run = await run_floor(
+            servers, f"{fake}/bot{TOKEN}", face, workdir, 2, selfie_sql=SELFIE_SQL, anime_sql=ANIME_SQL
+        )
+        users = [user for batch in run.batches for user in await servers.report(batch)]
+    return run, users
+
+
+@pytest.mark.slow
+def test_the_floor_worker_does_two_generations_against_the_fake_and_the_emulator(tmp_path: Path) -> None:
+    face = tmp_path / "selfie.jpg"
+    face.write_bytes(default_selfie())
+    with (
+        server("benchmarks.emulator_proc", ["--access-key", AK, "--secret-key", SK], "/bench/marks",
+               "the emulator") as emulator,
+        server("fake_telegram", ["--token", TOKEN, "--selfie", str(face)], "/fake/stats",
+               "the fake Telegram") as fake,
+    ):  # fmt: skip
+        run, users = asyncio.run(_drive(fake, emulator, face, tmp_path / "floor"))
+
+    assert run.problems == []
+    assert run.floor is not None
+    assert run.floor.generations == 2 and run.floor.cpu > 0
+    assert len(run.floor.update_to_submit) == 2
+    assert len(users) == FLOOR_WARMUP + 2  # one user per generation, warm-up included
+    assert [len(user["photos"]) for user in users] == [1] * len(users)
+    calls = Counter(run.floor.calls)
+    assert calls.pop("getUpdates") >= 4  # one per update; a long poll that timed out adds one
+    assert calls == {
+        "getFile": 2, "sendMessage": 4, "sendChatAction": 2, "sendPhoto": 2, "editMessageText": 2,
+    }  # fmt: skip
+    assert run.floor.downloads == 2
+    assert (run.floor.commits, run.floor.fsynced, run.floor.hops) == (2 * 8, 2 * 4, 2 * 32)
+
+
+def test_each_window_is_split_into_transactions_with_the_durable_ones_first() -> None:
+    assert sql_plan("6,3,25") == [(True, 3), (True, 2), (True, 2), (False, 2), (False, 2), (False, 2)]
+    assert sql_plan("2,1,3") == [(True, 0), (False, 0)]  # fewer hops than BEGIN + COMMIT: no statements
+    assert sql_plan("0,0,5") == []
+
+
+def test_the_floor_takes_the_bots_commits_and_hops_per_generation() -> None:
+    window = Window(commits=28, fsynced=12, hops=125)
+    assert sql_spec(window, 20) == "1,1,6"
+    assert sql_spec(Window(), 0) == "0,0,0"
