@@ -26,10 +26,16 @@ enough CPU ticks to count), N users at once with Telegram's flood limit as the b
 AIORateLimiter: 30 messages/s overall), and N at once with that limiter's rates lifted (the bot's own
 overhead). The baseline, measured in the same run against the same two servers, each from its own process
 (`benchmarks.baseline_worker`): raw PortraitClient submit + wait and raw sendPhoto uploads, one at a time
-and N at once. Ratios are bot / baseline. Exit status 1 unless every user got exactly one photo, every task
-is done and the quota ledger check passes. `--profile PATH` adds a run under cProfile (N at once, or
-`--profile-users K`: batches of K, 1 for the single-user goal) and prints where the bot's event loop
-thread spent its time, by library and by function.
+and N at once. Ratios are bot / baseline. For 1 user at a time a second, fuller baseline follows the bot's
+run: the floor (`benchmarks.floor_worker`, driven by `bot_baselines.run_floor`), a minimal program with no
+framework doing a generation's whole I/O for as many generations: the same Bot API calls and file download
+(one aiohttp session), submit + GetResult through PortraitClient, and per window the SQLite commits (as
+many fsynced) and thread hops the bot was counted making. The floor is what any Python program keeping
+those exchanges and commits costs on this machine; "own / floor" (the bot's own CPU, image work apart, over
+the floor's) is how many times that the bot spends. Exit status 1 unless every user got exactly one photo,
+every task is done and the quota ledger check passes. `--profile PATH` adds a run under cProfile (N at
+once, or `--profile-users K`: batches of K, 1 for the single-user goal) and prints where the bot's event
+loop thread spent its time, by library and by function.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.bot_baselines import image_cost, run_baseline
+from benchmarks.bot_baselines import image_cost, run_baseline, run_floor, sql_spec
 from benchmarks.bot_report import Baseline, Scenario, goals, print_profile, print_report, verdict
 from benchmarks.procs import TIMEOUT, BotProcess, Servers, server
 from fake_telegram.load import default_selfie
@@ -212,6 +218,15 @@ async def _scenarios(
     plan = [(f"1 user x{args.rounds}", args.rounds, 1)] if "one" in args.scenarios else []
     plan += [(f"{args.users} at once", 1, args.users)] if "many" in args.scenarios else []
     shipped = await run_bot(servers, workdir / "bot-shipped", plan, flood_limit=True) if plan else []
+    if "one" in args.scenarios and len(shipped) > 1 and shipped[1].generations:
+        one = shipped[1]  # the floor does what its generations did: as many, with their commits and hops
+        selfie_sql, anime_sql = sql_spec(one.upload, one.generations), sql_spec(one.generate, one.generations)
+        floor = await run_floor(
+            servers, telegram_url, face, workdir / "floor", args.rounds, selfie_sql=selfie_sql,
+            anime_sql=anime_sql,
+        )  # fmt: skip
+        base_one.floor = floor.floor
+        one.problems += floor.problems
     lifted = []
     if "lifted" in args.scenarios:
         label = f"{args.users} at once, flood limit off"

@@ -14,9 +14,9 @@ import pytest
 
 from benchmarks.bench_bot import AK, SK, TOKEN
 from benchmarks.bot_baselines import FLOOR_WARMUP, FloorRun, run_floor, sql_spec
-from benchmarks.bot_report import Window
-from benchmarks.floor_worker import sql_plan
-from benchmarks.procs import Servers, server
+from benchmarks.bot_report import Baseline, ImageCost, Scenario, Window, floor_line, report_rows
+from benchmarks.floor_worker import Floor, sql_plan
+from benchmarks.procs import Servers, Snapshot, server
 from fake_telegram.load import default_selfie
 
 SELFIE_SQL, ANIME_SQL = "2,1,7", "6,3,25"  # commits, fsynced, hops per window
@@ -69,3 +69,23 @@ def test_the_floor_takes_the_bots_commits_and_hops_per_generation() -> None:
     window = Window(commits=28, fsynced=12, hops=125)
     assert sql_spec(window, 20) == "1,1,6"
     assert sql_spec(Window(), 0) == "0,0,0"
+
+
+def test_the_report_puts_the_bots_own_cpu_over_the_floor() -> None:
+    scenario = Scenario("1 user x2", generations=2, update_to_submit=[0.012])
+    scenario.upload.add(Snapshot(0.05, 4, 10, image_cpu=0.03), Counter(getFile=2), 2)
+    scenario.generate.add(Snapshot(0.03, 20, 100), Counter(sendPhoto=2), 0)
+    floor = Floor(cpu=0.010, generations=2, update_to_submit=[0.004, 0.006], calls={"sendPhoto": 2},
+                  downloads=2, commits=24, fsynced=10, hops=110)  # fmt: skip
+    base = Baseline("1", submit=[0.002], round_trip=[0.5], send_photo=[0.01], cpu_per_generation=0.004,
+                    failures=0, floor=floor)  # fmt: skip
+
+    rows = {row[0].strip(): row[1] for row in report_rows([(scenario, base)], ImageCost(0.01, 0.02))}
+
+    assert rows["baseline: floor (same exchanges + commits, no framework)"] == "5.0"
+    assert rows["own / floor"] == "5.00x"  # (80 - 30 timed in the bot) / 2 generations = 25 ms over 5 ms
+    assert rows["floor (its update in hand -> submit answered)"] == "4.0 / 6.0"
+    assert "SQLite commits 12.0 (fsynced 5.0), thread hops 55.0" in floor_line(floor)
+    without = Baseline("N", [0.002], [0.5], [0.01], 0.004, 0)  # N at once: no floor
+    rows = {row[0].strip(): row[1] for row in report_rows([(scenario, without)], ImageCost(0.01, 0.02))}
+    assert rows["own / floor"] == "-"
