@@ -47,7 +47,8 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -243,18 +244,26 @@ async def _scenarios(
     return shipped, lifted, profiled, (base_one, base_many)
 
 
-async def run(args: argparse.Namespace, workdir: Path) -> int:
-    selfie = default_selfie()
-    face = workdir / "selfie.jpg"
-    face.write_bytes(selfie)
-    images = await image_cost(selfie, args.image_calls)
-    problems: list[str] = []
+@contextmanager
+def two_servers(face: Path) -> Iterator[tuple[str, str]]:
+    """The emulator and the fake Telegram (its users sending `face`) as this benchmark runs them, each in a
+    process of its own: their base URLs, (emulator, fake)."""
     with (
         server("benchmarks.emulator_proc", ["--access-key", AK, "--secret-key", SK], "/bench/marks",
                "the emulator") as emulator,
         server("fake_telegram", ["--token", TOKEN, "--selfie", str(face)], "/fake/stats",
                "the fake Telegram") as fake,
     ):  # fmt: skip
+        yield emulator, fake
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> int:
+    selfie = default_selfie()
+    face = workdir / "selfie.jpg"
+    face.write_bytes(selfie)
+    images = await image_cost(selfie, args.image_calls)
+    problems: list[str] = []
+    with two_servers(face) as (emulator, fake):
         async with httpx.AsyncClient(timeout=30) as http:
             servers = Servers(http, fake, emulator)
             shipped, lifted, profiled, bases = await _scenarios(servers, args, workdir, face)

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.bench_bot import AK, SK, TOKEN
+from benchmarks.bench_bot import TOKEN, two_servers
 from benchmarks.bot_baselines import FLOOR_WARMUP, FloorRun, run_floor, sql_spec
 from benchmarks.bot_report import Baseline, ImageCost, Scenario, Window, floor_line, report_rows
 from benchmarks.floor_worker import Floor, sql_plan
-from benchmarks.procs import Servers, Snapshot, server
+from benchmarks.procs import Servers, Snapshot
 from fake_telegram.load import default_selfie
 
 SELFIE_SQL, ANIME_SQL = "2,1,7", "6,3,25"  # commits, fsynced, hops per window
@@ -36,12 +36,7 @@ async def _drive(fake: str, emulator: str, face: Path, workdir: Path) -> tuple[F
 def test_the_floor_worker_does_two_generations_against_the_fake_and_the_emulator(tmp_path: Path) -> None:
     face = tmp_path / "selfie.jpg"
     face.write_bytes(default_selfie())
-    with (
-        server("benchmarks.emulator_proc", ["--access-key", AK, "--secret-key", SK], "/bench/marks",
-               "the emulator") as emulator,
-        server("fake_telegram", ["--token", TOKEN, "--selfie", str(face)], "/fake/stats",
-               "the fake Telegram") as fake,
-    ):  # fmt: skip
+    with two_servers(face) as (emulator, fake):
         run, users = asyncio.run(_drive(fake, emulator, face, tmp_path / "floor"))
 
     assert run.problems == []
