@@ -121,5 +121,18 @@ async def run_floor(
         tail = log.read_text(errors="replace")[-2000:]
         run.problems.append(f"floor: the worker exited with {code}:\n{tail}")
         return run
-    run.floor = Floor(**json.loads(output.strip().splitlines()[-1]))
+    run.floor = floor = Floor(**json.loads(output.strip().splitlines()[-1]))
+    floor.update_to_submit = await update_to_submit(servers, run.batches[FLOOR_WARMUP:], floor.tasks)
     return run
+
+
+async def update_to_submit(servers: Servers, batches: list[int], tasks: list[str]) -> list[float]:
+    """Per generation (one user a batch, in order), as the bot's row is measured: the fake hands `/anime`
+    out -> the emulator has the SubmitTask request."""
+    submitted, _ = await servers.marks()
+    seconds = []
+    for batch, task in zip(batches, tasks, strict=True):
+        for user in await servers.report(batch):
+            if user["command_handed_out_at"] is not None and task in submitted:
+                seconds.append(submitted[task] - user["command_handed_out_at"])
+    return seconds

@@ -200,7 +200,7 @@ def report_rows(scenarios: Sequence[tuple[Scenario, Baseline]], images: ImageCos
         row(f"  baseline {what}", _baseline_interval(theirs))
         row("  p50 / baseline p50", _interval_ratio(ours, theirs))
         if ours == "update_to_submit":
-            row("  floor (its update in hand -> submit answered)",
+            row("  baseline floor",
                 lambda s, b: _p50_p95(b.floor.update_to_submit) if b.floor else "-")  # fmt: skip
     row("queued -> handed out p50 / p95", lambda s, b: _p50_p95(s.queued_to_handed))
     row("SQLite commits/gen (selfie+anime)", _both_windows(lambda w: w.commits))

@@ -42,7 +42,7 @@ def test_the_floor_worker_does_two_generations_against_the_fake_and_the_emulator
     assert run.problems == []
     assert run.floor is not None
     assert run.floor.generations == 2 and run.floor.cpu > 0
-    assert len(run.floor.update_to_submit) == 2
+    assert len(run.floor.tasks) == len(run.floor.update_to_submit) == 2  # joined with the servers' marks
     assert len(users) == FLOOR_WARMUP + 2  # one user per generation, warm-up included
     assert [len(user["photos"]) for user in users] == [1] * len(users)
     calls = Counter(run.floor.calls)
@@ -79,7 +79,7 @@ def test_the_report_puts_the_bots_own_cpu_over_the_floor() -> None:
 
     assert rows["baseline: floor (same exchanges + commits, no framework)"] == "5.0"
     assert rows["own / floor"] == "5.00x"  # (80 - 30 timed in the bot) / 2 generations = 25 ms over 5 ms
-    assert rows["floor (its update in hand -> submit answered)"] == "4.0 / 6.0"
+    assert rows["baseline floor"] == "4.0 / 6.0"
     assert "SQLite commits 12.0 (fsynced 5.0), thread hops 55.0" in floor_line(floor)
     without = Baseline("N", [0.002], [0.5], [0.01], 0.004, 0)  # N at once: no floor
     rows = {row[0].strip(): row[1] for row in report_rows([(scenario, without)], ImageCost(0.01, 0.02))}
