@@ -26,10 +26,16 @@ enough CPU ticks to count), N users at once with Telegram's flood limit as the b
 AIORateLimiter: 30 messages/s overall), and N at once with that limiter's rates lifted (the bot's own
 overhead). The baseline, measured in the same run against the same two servers, each from its own process
 (`benchmarks.baseline_worker`): raw PortraitClient submit + wait and raw sendPhoto uploads, one at a time
-and N at once. Ratios are bot / baseline. Exit status 1 unless every user got exactly one photo, every task
-is done and the quota ledger check passes. `--profile PATH` adds a run under cProfile (N at once, or
-`--profile-users K`: batches of K, 1 for the single-user goal) and prints where the bot's event loop
-thread spent its time, by library and by function.
+and N at once. Ratios are bot / baseline. For 1 user at a time a second, fuller baseline follows the bot's
+run: the floor (`benchmarks.floor_worker`, driven by `bot_baselines.run_floor`), a minimal program with no
+framework doing a generation's whole I/O for as many generations: the same Bot API calls and file download
+(one aiohttp session), submit + GetResult through PortraitClient, and per window the SQLite commits (as
+many fsynced) and thread hops the bot was counted making. The floor is what any Python program keeping
+those exchanges and commits costs on this machine; "own / floor" (the bot's own CPU, image work apart, over
+the floor's) is how many times that the bot spends. Exit status 1 unless every user got exactly one photo,
+every task is done and the quota ledger check passes. `--profile PATH` adds a run under cProfile (N at
+once, or `--profile-users K`: batches of K, 1 for the single-user goal) and prints where the bot's event
+loop thread spent its time, by library and by function.
 """
 
 from __future__ import annotations
@@ -41,80 +47,21 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from api_client.images import check_image, prepare_image
-from benchmarks.bot_report import Baseline, ImageCost, Scenario, goals, print_profile, print_report, verdict
-from benchmarks.procs import BotProcess, run_json, server
+from benchmarks.bot_baselines import image_cost, run_baseline, run_floor, sql_spec
+from benchmarks.bot_report import Baseline, Scenario, goals, print_profile, print_report, verdict
+from benchmarks.procs import TIMEOUT, BotProcess, Servers, server
 from fake_telegram.load import default_selfie
 from storage import Store, TaskState
 
 TOKEN = "424242424:BENCH-bot-token"
 AK, SK = "AKbench", "SKbench"
-TIMEOUT = 180.0  # seconds a phase may take before the run is declared failed
 PROFILED_GENERATIONS = 20  # at least this many in the profiled run (batches of --profile-users)
-
-
-# --- talking to the fake and the emulator ------------------------------------------------------------------
-
-
-@dataclass
-class Servers:
-    """The two servers' control APIs, through one HTTP client."""
-
-    http: httpx.AsyncClient
-    fake: str
-    emulator: str
-
-    async def _post(self, path: str, body: dict[str, Any] | None = None, wait: float = 30) -> Any:
-        answer = await self.http.post(self.fake + path, json=body or {}, timeout=wait)
-        if answer.status_code != 200:
-            raise RuntimeError(f"fake {path}: {answer.status_code} {answer.text[-1500:]}")
-        return answer.json()
-
-    async def new_batch(self, users: int) -> tuple[int, list[int]]:
-        data = await self._post("/fake/load/batches", {"users": users})
-        return int(data["batch"]), [int(chat) for chat in data["chat_ids"]]
-
-    async def selfies(self, batch: int) -> None:
-        await self._post(f"/fake/load/batches/{batch}/selfies")
-
-    async def command(self, batch: int, text: str) -> None:
-        await self._post(f"/fake/load/batches/{batch}/command", {"text": text})
-
-    async def wait(self, batch: int, until: str) -> str | None:
-        """None once every user of the batch got there; else what the fake says (count, transcript tail)."""
-        answer = await self.http.post(
-            f"{self.fake}/fake/load/batches/{batch}/wait", json={"until": until, "timeout": TIMEOUT},
-            timeout=TIMEOUT + 10,
-        )  # fmt: skip
-        if answer.status_code == 200:
-            return None
-        data = answer.json()
-        return f"{until}: {data.get('done')} of {data.get('of')} within {TIMEOUT:.0f} s; {data.get('error')}"
-
-    async def report(self, batch: int) -> list[dict[str, Any]]:
-        users: list[dict[str, Any]] = (await self.http.get(f"{self.fake}/fake/load/batches/{batch}")).json()[
-            "users"
-        ]
-        return users
-
-    async def stats(self) -> dict[str, int]:
-        data: dict[str, int] = (await self.http.get(f"{self.fake}/fake/stats")).json()
-        return data
-
-    async def calls(self, since: int, until: int) -> Counter[str]:
-        answer = await self.http.get(f"{self.fake}/fake/calls", params={"since": since, "until": until})
-        return Counter(answer.json()["methods"])
-
-    async def marks(self) -> tuple[dict[str, float], dict[str, float]]:
-        data = (await self.http.get(f"{self.emulator}/bench/marks")).json()
-        return data["submitted"], data["done"]
 
 
 # --- one bot process, batches of users ----------------------------------------------------------------------
@@ -254,42 +201,6 @@ async def _until_file(path: Path) -> None:
         await asyncio.sleep(0.05)
 
 
-# --- baseline and image preparation ------------------------------------------------------------------------
-
-
-def run_baseline(
-    label: str, servers: Servers, chats: list[int], face: Path, result: Path, concurrency: int
-) -> Baseline:
-    tasks = len(chats)
-    client = run_json("benchmarks.baseline_worker", [
-        "client", "--base-url", servers.emulator, "--face", str(face), "--tasks", str(tasks),
-        "--concurrency", str(concurrency), "--result-out", str(result),
-    ])  # fmt: skip
-    upload = run_json("benchmarks.baseline_worker", [
-        "send-photo", "--telegram-url", f"{servers.fake}/bot{TOKEN}", "--chats", ",".join(map(str, chats)),
-        "--image", str(result), "--concurrency", str(concurrency),
-    ])  # fmt: skip
-    cpu = float(client["cpu"]) / tasks + float(upload["cpu"]) / tasks
-    failures = int(client["failures"]) + int(upload["failures"])
-    return Baseline(label, client["submit"], client["round_trip"], upload["send_photo"], cpu, failures)
-
-
-async def image_cost(selfie: bytes, calls: int) -> ImageCost:
-    """CPU per call of the bot's two decodes of a selfie, in this process (all threads: prepare_image runs
-    in one), so the bot's figure can be read with and without them."""
-    check_image(selfie)
-    started = time.process_time()
-    for _ in range(calls):
-        check_image(selfie)
-    check = (time.process_time() - started) / calls
-
-    await prepare_image(selfie)
-    started = time.process_time()
-    for _ in range(calls):
-        await prepare_image(selfie)
-    return ImageCost(check, (time.process_time() - started) / calls)
-
-
 # --- the run ----------------------------------------------------------------------------------------------
 
 
@@ -300,11 +211,23 @@ async def _scenarios(
     result = workdir / "result.jpg"
     _, one_chats = await servers.new_batch(args.rounds)
     _, many_chats = await servers.new_batch(args.users)
-    base_one = run_baseline("1 user", servers, one_chats, face, result, 1)
-    base_many = run_baseline(f"{args.users} at once", servers, many_chats, face, result, args.users)
+    telegram_url = f"{servers.fake}/bot{TOKEN}"
+    base_one = run_baseline("1 user", servers, telegram_url, one_chats, face, result, 1)
+    base_many = run_baseline(
+        f"{args.users} at once", servers, telegram_url, many_chats, face, result, args.users
+    )
     plan = [(f"1 user x{args.rounds}", args.rounds, 1)] if "one" in args.scenarios else []
     plan += [(f"{args.users} at once", 1, args.users)] if "many" in args.scenarios else []
     shipped = await run_bot(servers, workdir / "bot-shipped", plan, flood_limit=True) if plan else []
+    if "one" in args.scenarios and len(shipped) > 1 and shipped[1].generations:
+        one = shipped[1]  # the floor does what its generations did: as many, with their commits and hops
+        selfie_sql, anime_sql = sql_spec(one.upload, one.generations), sql_spec(one.generate, one.generations)
+        floor = await run_floor(
+            servers, telegram_url, face, workdir / "floor", args.rounds, selfie_sql=selfie_sql,
+            anime_sql=anime_sql,
+        )  # fmt: skip
+        base_one.floor = floor.floor
+        one.problems += floor.problems
     lifted = []
     if "lifted" in args.scenarios:
         label = f"{args.users} at once, flood limit off"
@@ -321,18 +244,26 @@ async def _scenarios(
     return shipped, lifted, profiled, (base_one, base_many)
 
 
-async def run(args: argparse.Namespace, workdir: Path) -> int:
-    selfie = default_selfie()
-    face = workdir / "selfie.jpg"
-    face.write_bytes(selfie)
-    images = await image_cost(selfie, args.image_calls)
-    problems: list[str] = []
+@contextmanager
+def two_servers(face: Path) -> Iterator[tuple[str, str]]:
+    """The emulator and the fake Telegram (its users sending `face`) as this benchmark runs them, each in a
+    process of its own: their base URLs, (emulator, fake)."""
     with (
         server("benchmarks.emulator_proc", ["--access-key", AK, "--secret-key", SK], "/bench/marks",
                "the emulator") as emulator,
         server("fake_telegram", ["--token", TOKEN, "--selfie", str(face)], "/fake/stats",
                "the fake Telegram") as fake,
     ):  # fmt: skip
+        yield emulator, fake
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> int:
+    selfie = default_selfie()
+    face = workdir / "selfie.jpg"
+    face.write_bytes(selfie)
+    images = await image_cost(selfie, args.image_calls)
+    problems: list[str] = []
+    with two_servers(face) as (emulator, fake):
         async with httpx.AsyncClient(timeout=30) as http:
             servers = Servers(http, fake, emulator)
             shipped, lifted, profiled, bases = await _scenarios(servers, args, workdir, face)

@@ -60,10 +60,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from benchmarks.bench_bot import AK, SK, TOKEN, Servers, collect, finished
+from benchmarks.bench_bot import AK, SK, TOKEN, collect, finished
 from benchmarks.bot_report import Scenario, pct, verdict
 from benchmarks.burst_procs import spawn
-from benchmarks.procs import HOST, BotProcess, Snapshot, cpu_seconds, free_port, stop, wait_http
+from benchmarks.procs import HOST, BotProcess, Servers, Snapshot, cpu_seconds, free_port, stop, wait_http
 from fake_telegram.load import default_selfie
 from storage import Store
 

@@ -13,9 +13,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.procs import ROOT, Snapshot
+
+if TYPE_CHECKING:
+    from benchmarks.floor_worker import Floor
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -87,7 +90,8 @@ class Scenario:
 
 @dataclass
 class Baseline:
-    """Raw client round trips and raw sendPhoto uploads, each from its own process, no bot in between."""
+    """Raw client round trips and raw sendPhoto uploads, each from its own process, no bot in between; for
+    1 user at a time also the floor, the generation's whole I/O done by a minimal program."""
 
     label: str
     submit: list[float]
@@ -95,6 +99,11 @@ class Baseline:
     send_photo: list[float]
     cpu_per_generation: float  # the client process's CPU per task plus the uploader's per photo
     failures: int
+    floor: Floor | None = None  # the same I/O as a generation, no framework (1 user at a time only)
+
+    @property
+    def floor_cpu(self) -> float:
+        return self.floor.cpu_per_generation if self.floor is not None else float("nan")
 
 
 @dataclass
@@ -173,6 +182,8 @@ def report_rows(scenarios: Sequence[tuple[Scenario, Baseline]], images: ImageCos
     row("  bot's own: CPU - image prep", lambda s, b: _ms(s.cpu - images.total))
     row("  baseline: raw generate+send", lambda s, b: _ms(b.cpu_per_generation))
     row("  own / baseline", lambda s, b: _ratio(s.cpu - images.total, b.cpu_per_generation))
+    row("  baseline: floor (same exchanges + commits, no framework)", lambda s, b: _ms(b.floor_cpu))
+    row("  own / floor", lambda s, b: _ratio(own_cpu(s, images), b.floor_cpu))
     row("  image work timed in the bot", lambda s, b: _ms(s.image_cpu))
     row("  bot's own: CPU - that", lambda s, b: _ms(s.cpu - s.image_cpu))
     row("  own (timed in bot) / baseline", lambda s, b: _ratio(s.cpu - s.image_cpu, b.cpu_per_generation))
@@ -188,6 +199,9 @@ def report_rows(scenarios: Sequence[tuple[Scenario, Baseline]], images: ImageCos
         row(f"{name} p50 / p95 ms", _interval(ours))
         row(f"  baseline {what}", _baseline_interval(theirs))
         row("  p50 / baseline p50", _interval_ratio(ours, theirs))
+        if ours == "update_to_submit":
+            row("  baseline floor",
+                lambda s, b: _p50_p95(b.floor.update_to_submit) if b.floor else "-")  # fmt: skip
     row("queued -> handed out p50 / p95", lambda s, b: _p50_p95(s.queued_to_handed))
     row("SQLite commits/gen (selfie+anime)", _both_windows(lambda w: w.commits))
     row("  of which fsynced", _both_windows(lambda w: w.fsynced))
@@ -217,14 +231,30 @@ def print_report(scenarios: Sequence[tuple[Scenario, Baseline]], images: ImageCo
         f"image preparation: CPU per call on the same selfie, in the driver: check_image {_ms(images.check)} "
         f"ms (on arrival), prepare_image {_ms(images.prepare)} ms (at generation)"
     )
+    floors = [base.floor for _, base in scenarios if base.floor is not None]
+    if floors:
+        print(floor_line(floors[0]))
+
+
+def floor_line(floor: Floor) -> str:
+    """What the floor worker did per generation, to be read against the bot's rows of the same names."""
+    per = 1 / max(1, floor.generations)
+    calls = ", ".join(f"{method} {count * per:.2f}" for method, count in sorted(floor.calls.items()))
+    return (f"floor, per generation over {floor.generations}: Bot API calls "
+            f"{sum(floor.calls.values()) * per:.1f} ({calls}), file downloads {floor.downloads * per:.2f}, "
+            f"SQLite commits {floor.commits * per:.1f} (fsynced {floor.fsynced * per:.1f}), thread hops "
+            f"{floor.hops * per:.1f}")  # fmt: skip
+
+
+def own_cpu(one: Scenario, images: ImageCost) -> float:
+    """The bot's CPU per generation less its image work: as it timed that itself (bot_proc), else as the
+    driver timed the same decodes."""
+    return one.cpu - (one.image_cpu if one.image_cpu > 0 else images.total)
 
 
 def goals(one: Scenario, images: ImageCost) -> str:
     """Issue 11's two goals, for one user: the bot's own CPU < 10 ms, update -> submit p50 < 20 ms."""
-    """The bot's own CPU is its total less the image work it timed itself, when it did (bot_proc), else
-    less the driver's timing of the same decodes."""
-    image = one.image_cpu if one.image_cpu > 0 else images.total
-    own, submit = one.cpu - image, pct(one.update_to_submit, 50)
+    own, submit = own_cpu(one, images), pct(one.update_to_submit, 50)
     verdict = {True: "met", False: "not met"}
     return (f"goals (1 user): bot's own CPU {_ms(own)} ms/generation (< 10: {verdict[own < 0.010]}); "
             f"update -> submit p50 {_ms(submit)} ms (< 20: {verdict[submit < 0.020]})")  # fmt: skip

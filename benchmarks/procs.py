@@ -1,4 +1,5 @@
-"""Processes of the bot benchmark: servers started on free ports, the bot under test, its CPU and counters.
+"""Processes of the bot benchmark: servers started on free ports, the bot under test, its CPU and counters,
+and the two servers' control APIs (`Servers`).
 
 Every program of the run has its own process (no GIL or event loop shared with what it measures), all on
 one machine so their wall clocks (`time.time`) agree. The bot's CPU is read from outside, from
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
@@ -29,6 +31,7 @@ from benchmarks.bot_proc import COUNTERS_ENV, FLOOD_ENV, PROFILE_ENV, stat_cpu_s
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 START_TIMEOUT = 60.0
+TIMEOUT = 180.0  # seconds a phase of a benchmark run may take before the run is declared failed
 
 
 def free_port() -> int:
@@ -194,3 +197,57 @@ class BotProcess:
 
     def stop(self) -> int:
         return stop(self.process)
+
+
+@dataclass
+class Servers:
+    """The two servers' control APIs, through one HTTP client."""
+
+    http: httpx.AsyncClient
+    fake: str
+    emulator: str
+
+    async def _post(self, path: str, body: dict[str, Any] | None = None, wait: float = 30) -> Any:
+        answer = await self.http.post(self.fake + path, json=body or {}, timeout=wait)
+        if answer.status_code != 200:
+            raise RuntimeError(f"fake {path}: {answer.status_code} {answer.text[-1500:]}")
+        return answer.json()
+
+    async def new_batch(self, users: int) -> tuple[int, list[int]]:
+        data = await self._post("/fake/load/batches", {"users": users})
+        return int(data["batch"]), [int(chat) for chat in data["chat_ids"]]
+
+    async def selfies(self, batch: int) -> None:
+        await self._post(f"/fake/load/batches/{batch}/selfies")
+
+    async def command(self, batch: int, text: str) -> None:
+        await self._post(f"/fake/load/batches/{batch}/command", {"text": text})
+
+    async def wait(self, batch: int, until: str) -> str | None:
+        """None once every user of the batch got there; else what the fake says (count, transcript tail)."""
+        answer = await self.http.post(
+            f"{self.fake}/fake/load/batches/{batch}/wait", json={"until": until, "timeout": TIMEOUT},
+            timeout=TIMEOUT + 10,
+        )  # fmt: skip
+        if answer.status_code == 200:
+            return None
+        data = answer.json()
+        return f"{until}: {data.get('done')} of {data.get('of')} within {TIMEOUT:.0f} s; {data.get('error')}"
+
+    async def report(self, batch: int) -> list[dict[str, Any]]:
+        users: list[dict[str, Any]] = (await self.http.get(f"{self.fake}/fake/load/batches/{batch}")).json()[
+            "users"
+        ]
+        return users
+
+    async def stats(self) -> dict[str, int]:
+        data: dict[str, int] = (await self.http.get(f"{self.fake}/fake/stats")).json()
+        return data
+
+    async def calls(self, since: int, until: int) -> Counter[str]:
+        answer = await self.http.get(f"{self.fake}/fake/calls", params={"since": since, "until": until})
+        return Counter(answer.json()["methods"])
+
+    async def marks(self) -> tuple[dict[str, float], dict[str, float]]:
+        data = (await self.http.get(f"{self.emulator}/bench/marks")).json()
+        return data["submitted"], data["done"]
