@@ -12,10 +12,11 @@ storage code changed for it, so the counting is patched in here, in the bot's ow
   asking for it to BEGIN's answer and from there to COMMIT's answer (the advisory lock held: no other write
   of any process on that schema runs meanwhile), and how long the process's write lock was held in all
   (its pool wait and round trips included: no other write of this process starts meanwhile).
-- SQLite: every `aiosqlite.Connection.commit` (one per write transaction: `storage.db.Database` commits
-  each `transaction()` on its writer, fsynced with synchronous=FULL) and every call that crosses to an
-  aiosqlite connection's thread and back (`Connection._execute`: each statement, fetch, commit or rollback
-  is one such hop). If aiosqlite's internals move, the hop count reads -1; commits are public API.
+- SQLite: every commit, as `storage.db.Database` counts them (each `transaction()`, and each one-statement
+  `write_one()`, which SQLite commits by itself with no COMMIT call; `durable_commits` of them fsynced with
+  synchronous=FULL), and every call that crosses to an aiosqlite connection's thread and back
+  (`Connection._execute`: each statement, fetch, commit or rollback is one such hop). If aiosqlite's
+  internals move, the hop count reads -1.
 - Image work: the CPU time of the threads decoding and preparing received images (the upload check,
   `PreparedCache.keep_upload`, or `check_image`), so the bot's own CPU is its total less what it spent on
   images itself, not less the same decode timed again in the driver (on a shared machine the two differ
@@ -75,7 +76,6 @@ class Counters:
 
     def __init__(self) -> None:
         self.seq = 0
-        self.commits = 0
         self.hops = 0 if hasattr(aiosqlite.Connection, "_execute") else -1
         self.image_cpu = 0.0
         self._image_lock = threading.Lock()
@@ -134,14 +134,6 @@ class Counters:
         downloads.check_image = self.timed_image_work(downloads.check_image)
         if os.environ.get("DATABASE_URL", "").startswith("postgres"):
             self._install_postgres()  # asyncpg only where the bot loads it too
-        commit = aiosqlite.Connection.commit
-
-        @functools.wraps(commit)
-        async def counted_commit(conn: aiosqlite.Connection) -> None:
-            counters.commits += 1
-            await commit(conn)
-
-        aiosqlite.Connection.commit = counted_commit  # type: ignore[method-assign, assignment]
         init = aiosqlite.Connection.__init__
 
         @functools.wraps(init)
@@ -209,7 +201,7 @@ class Counters:
         loop_cpu, cpu = time.thread_time(), time.process_time()
         return {
             "seq": self.seq,
-            "commits": self.commits,
+            "commits": sum(db.commits for db in self._databases),
             "sqlite_hops": self.hops,
             "image_cpu": self.image_cpu,
             "loop_cpu": loop_cpu - self._own_cpu,
