@@ -24,6 +24,9 @@ The model, per bucket (a kind of request, see `bucket_key`):
   so one stuck task moves nothing. But when `SHIFT_AFTER` of the last `SHIFT_OF` observations are outside
   on the same side, the service itself changed speed: the window restarts from those observations, so the
   schedule adapts within a few tasks instead of the window's length.
+* A moderate slowdown gives few such outliers: its tasks are each only a little late, and the fit absorbs
+  them by widening its spread. Those within the bounds add up as evidence of a slowdown
+  (api_client.timing_drift); when it is strong enough the window restarts from the first of them.
 * A faster service is harder to see: its tasks are done at the first poll and say only "earlier". After a
   run of such tasks the plan adds one earlier poll (`PlanTuning.probe_after`), whose answers the fit (or,
   when they are far below it, the shift rule) turns into an earlier schedule.
@@ -36,6 +39,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
+from .timing_drift import Drift
 from .timing_fit import Estimate, fit
 
 __all__ = [
@@ -55,7 +59,8 @@ OUTLIER_Z: Final = 3.0
 #: A shift: this many of the last SHIFT_OF observations beyond OUTLIER_Z on the same side.
 SHIFT_AFTER: Final = 3
 SHIFT_OF: Final = 4
-_STATE_VERSION: Final = 1
+_STATE_VERSION: Final = 2
+_READABLE_VERSIONS: Final = (1, _STATE_VERSION)
 
 Side = Literal["ok", "late", "early"]
 
@@ -169,6 +174,7 @@ class BucketTimes:
 
     window: list[tuple[float, float]] = field(default_factory=list)  # (low, high), oldest first
     recent: list[tuple[float, float, Side]] = field(default_factory=list)  # raw, for shift detection
+    drift: Drift = field(default_factory=Drift)  # evidence of a slowdown within the outlier bounds
     _estimate: Estimate | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -190,18 +196,22 @@ class BucketTimes:
 
     def observe(self, low: float, high: float) -> Side:
         """Add one finished task: not done at `low`, done by `high` (seconds since submit; low 0 when the
-        first reading was already done). Returns how it compared with the estimate before it."""
+        first reading was already done). Returns how it compared with the estimate before it ("late" too
+        when it completed the evidence of a slowdown: the schedule then moved at once)."""
         low, high = _checked(low, high)
         side = _classify(self._estimate, low, high)
+        estimate = self._estimate
+        slower = side == "ok" and estimate is not None and self.drift.add(estimate, low, high, keep=WINDOW)
         self.recent = [*self.recent, (low, high, side)][-SHIFT_OF:]
         shifted = [(lo, hi) for lo, hi, s in self.recent if s == side]
+        if slower:  # a little late, task after task: slower since the change point
+            shifted, side = self.drift.since, "late"
+        elif side != "ok" and len(shifted) < SHIFT_AFTER:
+            return side  # an outlier so far (a stuck task?): held back, it moves nothing
         if side == "ok":
             self.window = [*self.window, (low, high)][-WINDOW:]
-        elif len(shifted) >= SHIFT_AFTER:
-            self.window = shifted  # the service changed speed: forget the old regime at once
-            self.recent = []
-        else:
-            return side  # an outlier so far (a stuck task?): held back, it moves nothing
+        else:  # the service changed speed: forget the old regime at once
+            self.window, self.recent, self.drift = shifted, [], Drift()
         self._estimate = fit(self.window, None if side != "ok" else self._estimate)
         return side
 
@@ -212,6 +222,8 @@ class BucketTimes:
             "v": _STATE_VERSION,
             "window": [[round(lo, 4), round(hi, 4)] for lo, hi in self.window],
             "recent": [[round(lo, 4), round(hi, 4), side] for lo, hi, side in self.recent],
+            "drift": round(self.drift.score, 4),
+            "since_change": [[round(lo, 4), round(hi, 4)] for lo, hi in self.drift.since],
         }
         if self._estimate is not None:
             state["fit"] = [self._estimate.mean, self._estimate.sd]
@@ -219,8 +231,9 @@ class BucketTimes:
 
     @classmethod
     def from_dict(cls, state: Mapping[str, object]) -> BucketTimes:
-        """The inverse of `to_dict`; raises ValueError for anything it did not write."""
-        if state.get("v") != _STATE_VERSION:
+        """The inverse of `to_dict`; raises ValueError for anything it did not write. A version 1 state
+        (before the drift detector) loads with no drift evidence, as if the last task had been on time."""
+        if state.get("v") not in _READABLE_VERSIONS:
             raise ValueError(f"unknown timing state version {state.get('v')!r}")
         window = [_checked(*_pair(item)) for item in _list(state.get("window"))][-WINDOW:]
         recent: list[tuple[float, float, Side]] = []
@@ -229,7 +242,11 @@ class BucketTimes:
                 raise ValueError(f"bad recent observation {item!r}")
             low, high = _checked(*_pair(item[:2]))
             recent.append((low, high, item[2]))
-        times = cls(window=window, recent=recent)
+        score = state.get("drift", 0.0)
+        if not isinstance(score, int | float) or isinstance(score, bool) or not 0.0 <= score < math.inf:
+            raise ValueError(f"bad drift {score!r}")
+        since = [_checked(*_pair(item)) for item in _list(state.get("since_change"))][-WINDOW:]
+        times = cls(window=window, recent=recent, drift=Drift(float(score), since))
         saved = state.get("fit")
         if saved is not None and times._estimate is not None and times._estimate.weight > 1.0:
             mean, sd = _pair(saved)

@@ -11,7 +11,7 @@ has passed. So a plan's calls and lag come out in seconds, averaged over many se
 benchmark then confirms the one chosen. The phases are the benchmark's: steady (after the first 2 x workers
 tasks, finished before the switch), the first 8 tasks finishing after the switch, and the rest. The
 calls come out within about 0.05 of the benchmark's, the lags after a switch higher (0.9-1.0 s where it
-measured 0.6-0.7 s at 7 s), so compare plans here and take the figures from the benchmark.
+measured 0.6-0.85 s at 7 s), so compare plans here and take the figures from the benchmark.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from api_client.timing import (
     TimingModel,
     bucket_key,
     bucket_of,
-    fit,
 )
+from api_client.timing_fit import fit
 
 B = "1.00mp/full/s18"
 
@@ -259,7 +259,7 @@ def test_state_round_trips_through_json() -> None:
     "state",
     [
         {},
-        {"v": 2, "window": []},
+        {"v": 3, "window": []},
         {"v": 1, "window": "x"},
         {"v": 1, "window": [[1.0]]},
         {"v": 1, "window": [[2.0, 1.0]]},
