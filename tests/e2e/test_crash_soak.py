@@ -62,6 +62,7 @@ from starlette.requests import ClientDisconnect
 from fake_telegram import ApiError, FakeChat, FakeTelegram, FakeUser, serve
 from storage import TERMINAL, UNCONFIRMED, Store, Task, TaskState
 from tests.e2e.images import draw_selfie
+from tests.e2e.soak_report import WorkerState, stuck_report
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = Path(__file__).with_name("soak_workers.py")
@@ -150,14 +151,14 @@ class Workers:
         self._lock = asyncio.Lock()
         self.all = [Worker("w-poll", "run"), Worker("w-jobs", "jobs")]
 
-    async def _ask(self, line: str) -> int:
+    async def _ask(self, line: str) -> str:
         async with self._lock:
             assert self._proc.stdin is not None and self._proc.stdout is not None
             self._proc.stdin.write(line.encode() + b"\n")
             await self._proc.stdin.drain()
             answer = await asyncio.wait_for(self._proc.stdout.readline(), 60)
         assert answer, "the fork server died"
-        return int(answer)
+        return answer.decode().strip()
 
     async def start(self, worker: Worker, offset: float = 0.0) -> None:
         env = {**self._env, "WORKER_ID": worker.name}
@@ -166,18 +167,25 @@ class Workers:
         log = self._tmp / f"{worker.name}.log"
         with log.open("a") as out:
             out.write(f"---- start (clock offset {offset:+.1f} s)\n")
-        worker.pid = await self._ask(f"spawn {worker.mode} {self._tmp} {log} {json.dumps(env)}")
+        worker.pid = int(await self._ask(f"spawn {worker.mode} {self._tmp} {log} {json.dumps(env)}"))
         worker.offset, worker.frozen = offset, False
 
     async def kill(self, worker: Worker) -> int:
         os.kill(worker.pid, signal.SIGKILL)
-        return await self._ask(f"reap {worker.pid}")
+        return int(await self._ask(f"reap {worker.pid}"))
 
     async def stop(self, worker: Worker) -> int:
         if worker.frozen:
             os.kill(worker.pid, signal.SIGCONT)
         os.kill(worker.pid, signal.SIGTERM)
-        return await self._ask(f"reap {worker.pid}")
+        return int(await self._ask(f"reap {worker.pid}"))
+
+    async def report(self, fake: FakeTelegram, db: Path) -> str:
+        """Everything about a stall before the chaos (tests/e2e/soak_report.py): the workers' states,
+        stacks, tasks and logs, the store's inbox and tasks, the fake's calls."""
+        states = [WorkerState(w.name, w.pid, await self._ask(f"status {w.pid}"), self._tmp / f"{w.name}.log")
+                  for w in self.all]  # fmt: skip
+        return await stuck_report(states, fake, db)
 
 
 @contextlib.asynccontextmanager
@@ -439,14 +447,6 @@ class Run:
     replayed: int  # updates whose handler a kill cut off, replayed (from the workers' logs)
 
 
-def _worker_logs(tmp: Path, lines: int = 40) -> str:
-    """The last lines of each worker's log, for a failure that happens before the soak has a report."""
-    tails = []
-    for log in sorted(tmp.glob("w-*.log")):
-        tails.append(f"---- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:]))
-    return "\n".join(tails)
-
-
 async def _run(tmp_path: Path) -> Run:
     started = time.monotonic()
     db = tmp_path / "bot.db"
@@ -471,11 +471,14 @@ async def _run(tmp_path: Path) -> Run:
                 sent = fake.send_photo(user, chat, selfie)
                 try:
                     await fake.wait_for_message(chat, after=sent.message_id, timeout=60)
-                except TimeoutError as exc:  # before any chaos: what the workers said is the clue
-                    raise TimeoutError(f"{exc}\n{_worker_logs(tmp_path)}") from None
+                except TimeoutError as exc:  # before any chaos: what each process was doing is the clue
+                    raise TimeoutError(f"{exc}\n{await workers.report(fake, db)}") from None
             users = [asyncio.create_task(soak.user(u, c)) for u, c in zip(people, chats, strict=True)]
             # A warm bot: the first portraits teach the polling schedule its timings (api_client/learning).
-            await fake.wait_for(lambda: len(soak.warm) == USERS or None, 60)
+            try:
+                await fake.wait_for(lambda: len(soak.warm) == USERS or None, 60)
+            except TimeoutError as exc:
+                raise TimeoutError(f"{exc}\n{await workers.report(fake, db)}") from None
             chaos_from = time.monotonic()
             await soak.chaos_loop()
             chaos_seconds = time.monotonic() - chaos_from
