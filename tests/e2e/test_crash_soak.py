@@ -92,6 +92,8 @@ MARKER = re.compile(r"soak(\d+)n(\d+)")
 #: The workers' log line for handlers a kill cut off and the inbox replayed (bot/ops/inbox.py).
 REPLAYED = re.compile(r"replaying (\d+) update\(s\) whose handler a dead process had started")
 SEED = 20261206
+#: Inbox rows that still owe a handler: never claimed, or replay-safe and not handled (running or cut off).
+OWED = "state = 'received' OR (state = 'started' AND payload IS NOT NULL)"
 
 
 class _NoKilledClients(logging.Filter):
@@ -267,6 +269,11 @@ class Soak:
         rows = await self.read(f"SELECT COUNT(*) FROM tasks WHERE state NOT IN ({done})")
         return int(str(rows[0][0]))
 
+    async def inbox_pending(self) -> int:
+        """Updates the inbox still owes a handler: never claimed, or replay-safe and cut off (or running)."""
+        rows = await self.read(f"SELECT COUNT(*) FROM processed_updates WHERE {OWED}")
+        return int(str(rows[0][0]))
+
     def close(self) -> None:
         self._reads.shutdown()
         if self._reader is not None:
@@ -359,7 +366,7 @@ class Soak:
 
     async def settle(self) -> None:
         """Clean restarts for stepped workers, thaw frozen ones, then wait until every update is handled
-        and every task has ended."""
+        (Telegram's confirmed, the inbox's claimed or replayed) and every task has ended."""
         self.feeding = False
         for worker in self.workers.all:
             if worker.frozen:
@@ -369,14 +376,24 @@ class Soak:
                 self.chaos.exits[await self.workers.kill(worker)] += 1
                 await self.workers.start(worker)
 
-        async def quiet() -> bool:
-            return not self.fake.updates and await self.unfinished() == 0
+        async def quiet() -> bool:  # the inbox too: a clean restart replays what a stepped worker left
+            return not self.fake.updates and await self.inbox_pending() == 0 and await self.unfinished() == 0
 
-        async with asyncio.timeout(SETTLE):
-            while True:
-                if await quiet():
-                    break
-                await asyncio.sleep(0.2)  # the store has no change signal a test could wait on
+        try:
+            async with asyncio.timeout(SETTLE):
+                while True:
+                    if await quiet():
+                        break
+                    await asyncio.sleep(0.2)  # the store has no change signal a test could wait on
+        except TimeoutError:
+            done = ", ".join(f"'{s.value}'" for s in TERMINAL)
+            owed = f"SELECT update_id, state, claimed_by FROM processed_updates WHERE {OWED}"
+            inbox = await self.read(owed)
+            tasks = await self.read(f"SELECT id, state, lease_owner FROM tasks WHERE state NOT IN ({done})")
+            raise AssertionError(
+                f"not settled within {SETTLE:.0f} s: Telegram still holds "
+                f"{[u['update_id'] for u in self.fake.updates]}, the inbox owes {inbox}, tasks {tasks}"
+            ) from None
         await asyncio.sleep(1.0)  # room for a late duplicate to show up, if there were one
         assert await quiet(), "new work appeared after the system had settled"
 
