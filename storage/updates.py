@@ -112,13 +112,17 @@ class UpdatesRepo:
             return 0
         return len(await self._ctx.db.write_one(*_marking_handled(update_ids), durable=False))
 
-    async def unclaimed(self, *, older_than: float, limit: int = BATCH) -> list[Received]:
-        """Updates received at least `older_than` seconds ago that no handler claimed, oldest first."""
+    async def unclaimed(self, *, older_than: float | None, limit: int = BATCH) -> list[Received]:
+        """Updates received at least `older_than` seconds ago that no handler claimed, oldest first;
+        `older_than=None`: every one, whatever its time. Why that exists: `at` is the receiver's clock,
+        and a receiver whose clock was ahead of ours wrote times that are still in our future."""
+        since = "" if older_than is None else "AND at <= ? "
+        params: list[object] = [] if older_than is None else [self._ctx.now() - older_than]
         async with self._ctx.db.read() as r:
             rows = await r.all(
-                "SELECT update_id, payload FROM processed_updates WHERE state = 'received' AND at <= ? "
+                f"SELECT update_id, payload FROM processed_updates WHERE state = 'received' {since}"
                 "AND payload IS NOT NULL ORDER BY update_id LIMIT ?",
-                (self._ctx.now() - older_than, limit),
+                [*params, limit],
             )
         return [Received(int(row[0]), str(row[1])) for row in rows]
 

@@ -16,15 +16,22 @@ import fcntl
 import glob
 import os
 import re
+import time
 from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
+from typing import Final
 
 from storage.dialect import is_postgres_url
 from storage.pg_worker_lock import PgWorkerLock, live_worker_ids, running_workers
 
 #: The worker ids whose lock this process holds (a `WorkerLock` or a `PgWorkerLock`).
 _held: set[str] = set()
+#: How often, and how far apart, a start tries the lock before it refuses: a live holder keeps it all
+#: along, another process's `_locked` probe holds it for microseconds.
+ACQUIRE_TRIES: Final = 10
+ACQUIRE_PAUSE_SECONDS: Final = 0.05
+_pause = time.sleep
 
 
 class WorkerLockHeld(Exception):
@@ -40,10 +47,18 @@ class WorkerLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        """Refuses (WorkerLockHeld) only when the lock stays taken through every try: `_locked` (another
+        process asking whether this id runs) holds it shared for an instant, and a start that met such
+        an instant once would otherwise refuse as if a live process had the id."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        for attempt in range(ACQUIRE_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt + 1 < ACQUIRE_TRIES:
+                    _pause(ACQUIRE_PAUSE_SECONDS)
+        else:
             os.close(fd)
             raise WorkerLockHeld(
                 f"another portrait-bot with WORKER_ID={self.worker_id} is running on this database "

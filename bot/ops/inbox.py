@@ -85,10 +85,12 @@ class Inbox:
         return self._store
 
     async def open(self, store: Store) -> None:
-        """Start replaying: every unclaimed row now, then the stale ones periodically."""
+        """Start replaying: every unclaimed row now, then the stale ones periodically. "Every" whatever its
+        stored time: that is its receiver's clock, which may have been ahead of this one (stepped, or
+        another host's), and a row stamped in our future would otherwise wait until our clock passed it."""
         self._store = store
         try:
-            await self.replay(older_than=0.0)
+            await self.replay(older_than=None)
         except Exception:  # the loop below tries again
             log.warning("replaying unclaimed updates at start-up failed", exc_info=True)
         self._replaying = asyncio.create_task(self._replay_loop(), name="inbox-replay")
@@ -181,9 +183,9 @@ class Inbox:
 
     # -- replay ------------------------------------------------------------------------------------------
 
-    async def replay(self, *, older_than: float = STALE_SECONDS) -> int:
-        """Queue the rows received `older_than` seconds ago that nobody claimed, and the replay-safe ones
-        whose claimer died mid-handler; returns how many."""
+    async def replay(self, *, older_than: float | None = STALE_SECONDS) -> int:
+        """Queue the rows received `older_than` seconds ago (None: whenever) that nobody claimed, and the
+        replay-safe ones whose claimer died mid-handler; returns how many."""
         count = 0
         rows = await self._release_cut_off()
         rows += await self.store.updates.unclaimed(older_than=older_than)

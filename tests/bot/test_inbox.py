@@ -135,6 +135,21 @@ async def test_what_a_stopped_process_received_is_replayed_as_it_came(store: Sto
     assert await store.updates.states() == {"started": 3}
 
 
+async def test_what_a_receiver_with_a_clock_ahead_left_is_replayed_at_the_next_start(
+    tmp_path: Path, store: Store, clock: FakeClock
+) -> None:
+    """The receiver's wall clock was ahead (stepped forward, or another host's) when it stored a batch and
+    died before claiming it: the rows carry a time in the next process's future. Its start-up replay takes
+    every unclaimed row all the same; comparing times would leave them until its own clock passed theirs
+    (the crash soak lost an /anime so when a stepped worker restarted with a true clock)."""
+    ahead = FakeClock(clock.now() + 30)
+    async with await Store.open(tmp_path / "bot.db", clock=ahead) as skewed, process(skewed) as (dead, _):
+        await dead.receive(_fetched([_message_update(1, "/anime a cat")]))
+    async with process(store) as (restarted, queue):
+        assert [u.update_id for u in _drain(queue)] == [1]
+        assert await restarted.claim(1) is True
+
+
 async def test_handled_is_marked_with_the_next_claim_or_at_the_close(store: Store) -> None:
     async with process(store) as (inbox, queue):
         await inbox.receive(_fetched([_message_update(n, "/start") for n in (1, 2, 3)]))

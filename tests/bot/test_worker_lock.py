@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.worker_lock import WorkerLock, WorkerLockHeld, held_here, running_ids
+from bot.jobs import worker_lock
+from bot.jobs.worker_lock import WorkerLock, WorkerLockHeld, held_here, lock_path, running_ids
 from fake_telegram import FakeTelegram, serve
 from storage.pg_worker_lock import PgWorkerLock
 from tests.pg import postgres_or_skip, temporary_schema
@@ -28,6 +30,30 @@ def test_a_second_holder_of_the_same_worker_id_is_refused(tmp_path: Path) -> Non
             pass
     with WorkerLock(db, "host-a"):  # released on exit
         pass
+
+
+def test_a_start_while_another_process_asks_whether_the_id_runs_is_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`running_ids` (another process's inbox asking whether this worker is alive) takes a shared lock for
+    an instant; a restart that tried its exclusive one in that instant refused to start, as if a live
+    process held the id (6 % of starts under a busy prober). The probe is over before the retry."""
+    db = tmp_path / "bot.db"
+    probe = os.open(lock_path(db, "host-a"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # the prober, caught in its instant
+    pauses: list[float] = []
+
+    def probe_ends(seconds: float) -> None:
+        pauses.append(seconds)
+        fcntl.flock(probe, fcntl.LOCK_UN)
+
+    monkeypatch.setattr(worker_lock, "_pause", probe_ends, raising=False)
+    try:
+        with WorkerLock(db, "host-a"):
+            assert held_here("host-a")
+    finally:
+        os.close(probe)
+    assert len(pauses) == 1
 
 
 async def test_running_ids_names_the_worker_ids_a_live_process_holds(tmp_path: Path) -> None:

@@ -10,14 +10,20 @@ runs the same code `portrait-bot run` runs.
 Protocol, one line each way on stdin/stdout:
     spawn <mode> <cwd> <log path> <env as JSON>   ->  <pid>
     reap <pid>                                     ->  <exit code, or minus the signal that ended it>
+    status <pid>                                   ->  `alive`, or what `reap` would answer (it reaps)
 mode `run` is `portrait-bot run` (polls Telegram); `jobs` is the same Application without polling: the
 job runner and the Telegram notifier only, as a second worker on the same database. End of input kills
 every child still alive.
+
+For a test that fails while a worker hangs: SIGUSR1 makes a child write every thread's stack to its log
+(faulthandler, at C level: it works even when the main thread is stuck outside Python), SIGUSR2 every
+asyncio task of its event loop with the await it is parked in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import os
 import random
@@ -56,6 +62,25 @@ def _jobs_main() -> int:
     return 0
 
 
+#: The last line of a child's task dump (SIGUSR2): the test waits for it before it reads the log.
+TASKS_DUMPED = "---- end of asyncio tasks"
+
+
+def _dump_tasks(signum: int, frame: object) -> None:
+    """Every task of the running event loop and where it waits (a Python handler: runs in the loop's
+    thread between two steps, so the loop's task list is consistent)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        print(f"---- pid {os.getpid()}: no event loop running", file=sys.stderr)
+    else:
+        tasks = asyncio.all_tasks(loop)
+        print(f"---- pid {os.getpid()}: {len(tasks)} asyncio task(s)", file=sys.stderr)
+        for task in sorted(tasks, key=lambda t: t.get_name()):
+            task.print_stack(limit=12, file=sys.stderr)
+    print(TASKS_DUMPED, file=sys.stderr, flush=True)
+
+
 def _child(mode: str, cwd: str, log_path: str, env: dict[str, str]) -> None:
     try:
         os.chdir(cwd)
@@ -69,6 +94,8 @@ def _child(mode: str, cwd: str, log_path: str, env: dict[str, str]) -> None:
         os.environ.update(env)
         random.seed()  # each child its own randomness, not the server's copy
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+        signal.signal(signal.SIGUSR2, _dump_tasks)
         code = bot.cli.main(["run"]) if mode == "run" else _jobs_main()
     except BaseException as exc:  # a child must never return into the server's loop
         print(f"soak worker: {exc!r}", file=sys.stderr, flush=True)
@@ -80,6 +107,7 @@ def _child(mode: str, cwd: str, log_path: str, env: dict[str, str]) -> None:
 
 def main() -> None:
     children: set[int] = set()
+    ended: dict[int, int] = {}  # reaped by `status`: what `reap` answers for them
     for line in sys.stdin:
         command, _, rest = line.strip().partition(" ")
         if command == "spawn":
@@ -91,9 +119,22 @@ def main() -> None:
             print(pid, flush=True)
         elif command == "reap":
             pid = int(rest)
-            _, status = os.waitpid(pid, 0)
+            if pid not in ended:
+                _, status = os.waitpid(pid, 0)
+                ended[pid] = os.waitstatus_to_exitcode(status)
             children.discard(pid)
-            print(os.waitstatus_to_exitcode(status), flush=True)
+            print(ended.pop(pid), flush=True)
+        elif command == "status":
+            pid = int(rest)
+            try:
+                done, status = (0, 0) if pid in ended else os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                print("gone", flush=True)  # reaped already: not a child any more
+                continue
+            if done:
+                ended[pid] = os.waitstatus_to_exitcode(status)
+                children.discard(pid)
+            print(ended.get(pid, "alive"), flush=True)
     for pid in children:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -62,6 +62,7 @@ from starlette.requests import ClientDisconnect
 from fake_telegram import ApiError, FakeChat, FakeTelegram, FakeUser, serve
 from storage import TERMINAL, UNCONFIRMED, Store, Task, TaskState
 from tests.e2e.images import draw_selfie
+from tests.e2e.soak_report import WorkerState, stuck_report
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = Path(__file__).with_name("soak_workers.py")
@@ -91,6 +92,8 @@ MARKER = re.compile(r"soak(\d+)n(\d+)")
 #: The workers' log line for handlers a kill cut off and the inbox replayed (bot/ops/inbox.py).
 REPLAYED = re.compile(r"replaying (\d+) update\(s\) whose handler a dead process had started")
 SEED = 20261206
+#: Inbox rows that still owe a handler: never claimed, or replay-safe and not handled (running or cut off).
+OWED = "state = 'received' OR (state = 'started' AND payload IS NOT NULL)"
 
 
 class _NoKilledClients(logging.Filter):
@@ -150,14 +153,14 @@ class Workers:
         self._lock = asyncio.Lock()
         self.all = [Worker("w-poll", "run"), Worker("w-jobs", "jobs")]
 
-    async def _ask(self, line: str) -> int:
+    async def _ask(self, line: str) -> str:
         async with self._lock:
             assert self._proc.stdin is not None and self._proc.stdout is not None
             self._proc.stdin.write(line.encode() + b"\n")
             await self._proc.stdin.drain()
             answer = await asyncio.wait_for(self._proc.stdout.readline(), 60)
         assert answer, "the fork server died"
-        return int(answer)
+        return answer.decode().strip()
 
     async def start(self, worker: Worker, offset: float = 0.0) -> None:
         env = {**self._env, "WORKER_ID": worker.name}
@@ -166,18 +169,25 @@ class Workers:
         log = self._tmp / f"{worker.name}.log"
         with log.open("a") as out:
             out.write(f"---- start (clock offset {offset:+.1f} s)\n")
-        worker.pid = await self._ask(f"spawn {worker.mode} {self._tmp} {log} {json.dumps(env)}")
+        worker.pid = int(await self._ask(f"spawn {worker.mode} {self._tmp} {log} {json.dumps(env)}"))
         worker.offset, worker.frozen = offset, False
 
     async def kill(self, worker: Worker) -> int:
         os.kill(worker.pid, signal.SIGKILL)
-        return await self._ask(f"reap {worker.pid}")
+        return int(await self._ask(f"reap {worker.pid}"))
 
     async def stop(self, worker: Worker) -> int:
         if worker.frozen:
             os.kill(worker.pid, signal.SIGCONT)
         os.kill(worker.pid, signal.SIGTERM)
-        return await self._ask(f"reap {worker.pid}")
+        return int(await self._ask(f"reap {worker.pid}"))
+
+    async def report(self, fake: FakeTelegram, db: Path) -> str:
+        """Everything about a stall before the chaos (tests/e2e/soak_report.py): the workers' states,
+        stacks, tasks and logs, the store's inbox and tasks, the fake's calls."""
+        states = [WorkerState(w.name, w.pid, await self._ask(f"status {w.pid}"), self._tmp / f"{w.name}.log")
+                  for w in self.all]  # fmt: skip
+        return await stuck_report(states, fake, db)
 
 
 @contextlib.asynccontextmanager
@@ -257,6 +267,11 @@ class Soak:
     async def unfinished(self) -> int:
         done = ", ".join(f"'{s.value}'" for s in TERMINAL)
         rows = await self.read(f"SELECT COUNT(*) FROM tasks WHERE state NOT IN ({done})")
+        return int(str(rows[0][0]))
+
+    async def inbox_pending(self) -> int:
+        """Updates the inbox still owes a handler: never claimed, or replay-safe and cut off (or running)."""
+        rows = await self.read(f"SELECT COUNT(*) FROM processed_updates WHERE {OWED}")
         return int(str(rows[0][0]))
 
     def close(self) -> None:
@@ -351,7 +366,7 @@ class Soak:
 
     async def settle(self) -> None:
         """Clean restarts for stepped workers, thaw frozen ones, then wait until every update is handled
-        and every task has ended."""
+        (Telegram's confirmed, the inbox's claimed or replayed) and every task has ended."""
         self.feeding = False
         for worker in self.workers.all:
             if worker.frozen:
@@ -361,14 +376,24 @@ class Soak:
                 self.chaos.exits[await self.workers.kill(worker)] += 1
                 await self.workers.start(worker)
 
-        async def quiet() -> bool:
-            return not self.fake.updates and await self.unfinished() == 0
+        async def quiet() -> bool:  # the inbox too: a clean restart replays what a stepped worker left
+            return not self.fake.updates and await self.inbox_pending() == 0 and await self.unfinished() == 0
 
-        async with asyncio.timeout(SETTLE):
-            while True:
-                if await quiet():
-                    break
-                await asyncio.sleep(0.2)  # the store has no change signal a test could wait on
+        try:
+            async with asyncio.timeout(SETTLE):
+                while True:
+                    if await quiet():
+                        break
+                    await asyncio.sleep(0.2)  # the store has no change signal a test could wait on
+        except TimeoutError:
+            done = ", ".join(f"'{s.value}'" for s in TERMINAL)
+            owed = f"SELECT update_id, state, claimed_by FROM processed_updates WHERE {OWED}"
+            inbox = await self.read(owed)
+            tasks = await self.read(f"SELECT id, state, lease_owner FROM tasks WHERE state NOT IN ({done})")
+            raise AssertionError(
+                f"not settled within {SETTLE:.0f} s: Telegram still holds "
+                f"{[u['update_id'] for u in self.fake.updates]}, the inbox owes {inbox}, tasks {tasks}"
+            ) from None
         await asyncio.sleep(1.0)  # room for a late duplicate to show up, if there were one
         assert await quiet(), "new work appeared after the system had settled"
 
@@ -439,14 +464,6 @@ class Run:
     replayed: int  # updates whose handler a kill cut off, replayed (from the workers' logs)
 
 
-def _worker_logs(tmp: Path, lines: int = 40) -> str:
-    """The last lines of each worker's log, for a failure that happens before the soak has a report."""
-    tails = []
-    for log in sorted(tmp.glob("w-*.log")):
-        tails.append(f"---- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:]))
-    return "\n".join(tails)
-
-
 async def _run(tmp_path: Path) -> Run:
     started = time.monotonic()
     db = tmp_path / "bot.db"
@@ -471,11 +488,14 @@ async def _run(tmp_path: Path) -> Run:
                 sent = fake.send_photo(user, chat, selfie)
                 try:
                     await fake.wait_for_message(chat, after=sent.message_id, timeout=60)
-                except TimeoutError as exc:  # before any chaos: what the workers said is the clue
-                    raise TimeoutError(f"{exc}\n{_worker_logs(tmp_path)}") from None
+                except TimeoutError as exc:  # before any chaos: what each process was doing is the clue
+                    raise TimeoutError(f"{exc}\n{await workers.report(fake, db)}") from None
             users = [asyncio.create_task(soak.user(u, c)) for u, c in zip(people, chats, strict=True)]
             # A warm bot: the first portraits teach the polling schedule its timings (api_client/learning).
-            await fake.wait_for(lambda: len(soak.warm) == USERS or None, 60)
+            try:
+                await fake.wait_for(lambda: len(soak.warm) == USERS or None, 60)
+            except TimeoutError as exc:
+                raise TimeoutError(f"{exc}\n{await workers.report(fake, db)}") from None
             chaos_from = time.monotonic()
             await soak.chaos_loop()
             chaos_seconds = time.monotonic() - chaos_from

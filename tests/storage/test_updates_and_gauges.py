@@ -61,6 +61,10 @@ async def test_unclaimed_lists_old_received_rows_never_started_or_handled_ones(
     old = await store.updates.unclaimed(older_than=3)
     assert [(r.update_id, json.loads(r.payload)["message"]["text"]) for r in old] == [(1, "/anime 1")]
     assert [r.update_id for r in await store.updates.unclaimed(older_than=0)] == [1, 4]
+    clock.advance(-10)  # a clock behind the receivers': both rows are in its future
+    assert await store.updates.unclaimed(older_than=0) == []
+    assert [r.update_id for r in await store.updates.unclaimed(older_than=None)] == [1, 4]
+    clock.advance(10)
     assert await store.updates.claim(1) is True
     assert [r.update_id for r in await store.updates.unclaimed(older_than=0)] == [4]
     assert await store.updates.states() == {"received": 1, "started": 2, "handled": 1}
