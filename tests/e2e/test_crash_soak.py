@@ -672,6 +672,7 @@ class Verdict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a hang guard: the soak alone took 57-110 s on a loaded 2-core machine
 async def test_two_workers_survive_a_hundred_kills_freezes_and_clock_steps(tmp_path: Path) -> None:
     quiet = _NoKilledClients()
     logging.getLogger("uvicorn.error").addFilter(quiet)
