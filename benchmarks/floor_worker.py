@@ -16,10 +16,11 @@ scratch file in WAL mode. Per generation, as the bot:
     submit, a commit, wait for the result (the default poll schedule), sendChatAction, a commit,
     sendPhoto (multipart, the result image), the window's other commits, editMessageText (final status).
 `--selfie-sql` / `--anime-sql` say each window's commits, how many of them are fsynced (synchronous=FULL;
-the others NORMAL, switched in the BEGIN's hop as the bot's storage does) and how many aiosqlite thread
-hops (BEGIN and COMMIT are one each; the rest are statements spread over the transactions): the bot's
-figures from the same run. The selfie is prepared before the clock starts (image work is apart, as in the
-bot's "own" figure), and no image is decoded.
+the others NORMAL, switched in the BEGIN's hop: no hop of its own, as the bot's second writer connection
+costs none) and how many aiosqlite thread hops (BEGIN and COMMIT are one each; the rest are statements
+spread over the transactions; the bot runs its one-statement writes without them, so the same hop count
+comes with fewer statements here): the bot's figures from the same run. The selfie is prepared before the
+clock starts (image work is apart, as in the bot's "own" figure), and no image is decoded.
 
 It prints `ready` once polling (what earlier pollers left is dropped first), then, after `--warmup` +
 `--generations` generations, one JSON line: this process's CPU seconds (`time.process_time`, all threads,
