@@ -209,3 +209,29 @@ async def test_cancelling_a_write_at_any_point_leaves_the_connection_usable(db_p
         assert user is not None and user.language == "en"
     finally:
         await store.close()
+
+
+async def test_opening_waits_out_a_file_locked_at_the_journal_mode_switch(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite may refuse `PRAGMA journal_mode=WAL` with "database is locked" at once, without its busy
+    handler, while another process holds the file for a moment: opening tries again instead of failing."""
+    from storage.db import SqliteSession
+
+    refusals = [2]
+    real = SqliteSession.value
+
+    async def sometimes_locked(self: SqliteSession, sql: str, params: object = ()) -> object:
+        if sql.startswith("PRAGMA journal_mode") and refusals[0] > 0:
+            refusals[0] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return await real(self, sql, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SqliteSession, "value", sometimes_locked)
+    db = await Database.open(db_path)
+    try:
+        assert refusals == [0]
+        async with db.read() as r:
+            assert await r.value("PRAGMA journal_mode") == "wal"
+    finally:
+        await db.close()
