@@ -30,24 +30,23 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Iterable, KeysView, Sequence
+from collections.abc import AsyncIterator, Iterable, KeysView, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol
 
 import aiosqlite
 
+from .awaiting import to_the_end
 from .dialect import Backend
 from .errors import ReadOnlyStore
 
 Synchronous = Literal["NORMAL", "FULL"]
 Params = Sequence[Any]
-T = TypeVar("T")
 DML = re.compile(r"\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
@@ -119,44 +118,6 @@ class Db(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
-
-
-async def _run_to_completion(step: Awaitable[T]) -> T:
-    """Await `step` to the end even if we are cancelled meanwhile, then re-raise the cancellation.
-
-    `asyncio.shield` alone is not enough: it protects the step, but the awaiter still returns early, and the
-    code after it (a rollback, the next BEGIN) would race a statement still running on aiosqlite's thread.
-    """
-    future = asyncio.ensure_future(step)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(future)
-            break
-        except asyncio.CancelledError:
-            if future.done():
-                raise
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return result
-
-
-async def _to_the_end(conn: aiosqlite.Connection, step: Awaitable[T]) -> T:
-    """`_run_to_completion` for one aiosqlite call, without its task and shield on the way that is not
-    cancelled: those cost about a third of a hop, and every transaction's BEGIN and COMMIT takes this way.
-
-    Why it is enough: an aiosqlite call puts its statement on the connection's queue before its first
-    suspension, so a cancellation can only reach an `await` whose statement is queued. The connection's
-    thread runs its queue in order: once a marker statement queued behind it has run, the cancelled one
-    has ended too, and the code after (a rollback, the next BEGIN) sees where it left the connection.
-    """
-    try:
-        return await step
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):  # a closed connection has nothing left to run
-            await _run_to_completion(conn.execute_fetchall("SELECT 1"))
-        raise
 
 
 class SqliteSession(Session):
@@ -293,7 +254,7 @@ class Database(Db):
                 await self._rollback(conn)
                 raise
             try:
-                await _to_the_end(conn, conn.commit())
+                await to_the_end(conn, conn.commit())
             except BaseException:
                 await self._rollback(conn)
                 raise
@@ -311,7 +272,7 @@ class Database(Db):
             raise ValueError("write_one() is for INSERT, UPDATE and DELETE")
         conn = self._writer if durable else self._relaxed
         async with self._write_lock:
-            rows: Iterable[sqlite3.Row] = await _to_the_end(conn, conn.execute_fetchall(sql, params))
+            rows: Iterable[sqlite3.Row] = await to_the_end(conn, conn.execute_fetchall(sql, params))
             self.commits += 1
             self.durable_commits += int(durable)
             return list(rows)
@@ -343,7 +304,7 @@ class Database(Db):
 
     async def _open(self, conn: aiosqlite.Connection, begin: str) -> None:
         try:
-            await _to_the_end(conn, conn.execute(begin))
+            await to_the_end(conn, conn.execute(begin))
         except BaseException:
             await self._rollback(conn)
             raise
@@ -351,7 +312,7 @@ class Database(Db):
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:
         if conn.in_transaction:
-            await _to_the_end(conn, conn.rollback())
+            await to_the_end(conn, conn.rollback())
 
     async def backup(self, target: sqlite3.Connection) -> None:
         """Copy the whole database into `target` with SQLite's online backup API.

@@ -39,7 +39,8 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from .db import DML, Db, Params, Row, Session, _run_to_completion
+from .awaiting import run_to_completion
+from .db import DML, Db, Params, Row, Session
 from .dialect import Backend
 from .errors import ReadOnlyStore, SchemaMismatch, StorageError
 from .migrate import latest_version, pending, unknown_versions
@@ -124,11 +125,11 @@ class PgDatabase(Db):
             raise ReadOnlyStore("this database was opened read-only")
         async with self._write_lock, self._pool.acquire() as conn:
             try:
-                await _run_to_completion(conn.execute(self._begin))
+                await run_to_completion(conn.execute(self._begin))
                 if not durable:
                     await conn.execute("SET LOCAL synchronous_commit = off")
                 yield PgSession(conn)
-                await _run_to_completion(conn.execute("COMMIT"))
+                await run_to_completion(conn.execute("COMMIT"))
             except BaseException:
                 await _rollback(conn)
                 raise
@@ -142,7 +143,7 @@ class PgDatabase(Db):
                 yield PgSession(conn)
                 return
             try:
-                await _run_to_completion(conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+                await run_to_completion(conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
                 yield PgSession(conn)
             finally:
                 await _rollback(conn)
@@ -154,7 +155,7 @@ class PgDatabase(Db):
         async with self._write_lock, self._pool.acquire() as conn:
             while True:
                 try:
-                    await _run_to_completion(conn.execute(self._begin))
+                    await run_to_completion(conn.execute(self._begin))
                     await conn.execute(_SCHEMA_VERSION)
                     applied = await _applied(conn)
                     newer = unknown_versions(applied, "postgresql")
@@ -169,7 +170,7 @@ class PgDatabase(Db):
                             "INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)",
                             todo[0].version, todo[0].name, float(now),
                         )  # fmt: skip
-                    await _run_to_completion(conn.execute("COMMIT"))
+                    await run_to_completion(conn.execute("COMMIT"))
                 except BaseException:
                     await _rollback(conn)
                     raise
@@ -195,4 +196,4 @@ async def _rollback(conn: Conn) -> None:
     """Roll back if a transaction is open; a connection that cannot is dropped by the pool on release."""
     if conn.is_in_transaction():
         with contextlib.suppress(*_CLOSE_ERRORS):
-            await _run_to_completion(conn.execute("ROLLBACK"))
+            await run_to_completion(conn.execute("ROLLBACK"))
