@@ -64,6 +64,7 @@ class RecordingNotifier:
         self.deliver_errors: list[BaseException] = []  # raised once each, before deliver_error
         self.hold_after_sent = False  # block deliver() after the photo is accepted, until `release` is set
         self.hold_at: str | None = None  # block status() at this stage until `release` is set
+        self.hold_download = False  # block download() (the request being built) until `release` is set
         self.hold_before_send = False  # block deliver() before it sends, until `release` is set
         self.hold_while_sending = False  # block deliver() once the photo may be out, until `release` is set
         self.held = asyncio.Event()
@@ -83,6 +84,9 @@ class RecordingNotifier:
         if self.download_error is not None:
             raise self.download_error
         self.downloads.append(file_id)
+        if self.hold_download:
+            self.held.set()
+            await self.release.wait()
         return FILES[file_id]
 
     async def status(self, task: Task, stage: str, elapsed: float, *, lang: str, final: bool = False) -> None:

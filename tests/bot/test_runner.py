@@ -246,9 +246,11 @@ async def test_a_ban_mid_generation_stops_it_and_the_unit_stays_spent(tmp_path: 
 
 
 async def test_a_cancel_before_the_submit_refunds_and_tells_the_user(tmp_path: Path) -> None:
+    """Held while its request is built (the selfie's download), so surely before the submit. Held at the
+    "preparing" status, as it once was, the cancel raced the submit: that edit is no longer waited for."""
     async with bench(tmp_path) as b:
         runner, notifier = b.runner()
-        notifier.hold_at = "preparing"
+        notifier.hold_download = True
         task = await b.task()
         runner.enqueue(task.id)
         await asyncio.wait_for(notifier.held.wait(), 5)
